@@ -1,0 +1,214 @@
+"""Building blocks of the ELECTRA encoder: embeddings, self-attention, post-LN transformer blocks.
+
+Sub-layers carry the names of Google's TF1 checkpoints (``attention/self/query``, ``output/LayerNorm`` …),
+and every layer lists its variables under those names in ``named_variables()``. The weight maps in
+``electra.interop`` are therefore tables over these names, independent of how Keras builds paths.
+
+Shapes: ``B`` batch, ``S`` sequence, ``E`` embedding size, ``H`` hidden size, ``N`` heads, ``D = H / N``.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import keras
+import tensorflow as tf
+
+from electra.configs import EncoderConfig, ModelConfig
+
+NamedVariables = dict[str, keras.Variable]
+
+
+def initializer(config: ModelConfig) -> keras.initializers.Initializer:
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+def activation(name: str):
+    """``gelu`` is the exact erf form (Hugging Face's default), ``gelu_new`` the tanh form Google's TF1 code used."""
+    if name == "gelu":
+        return lambda x: tf.nn.gelu(x, approximate=False)
+    if name == "gelu_new":
+        return lambda x: tf.nn.gelu(x, approximate=True)
+    if name == "relu":
+        return tf.nn.relu
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def dense(units: int, config: ModelConfig, name: str, dtype=None, activation_name: str | None = None):
+    return keras.layers.Dense(units, kernel_initializer=initializer(config), name=name, dtype=dtype,
+                              activation=None if activation_name is None else activation(activation_name))
+
+
+def layer_norm(config: ModelConfig, name: str = "LayerNorm", dtype=None) -> keras.layers.LayerNormalization:
+    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name, dtype=dtype)
+
+
+def dense_variables(prefix: str, layer: keras.layers.Dense) -> NamedVariables:
+    return {f"{prefix}/kernel": layer.kernel, f"{prefix}/bias": layer.bias}
+
+
+def layer_norm_variables(prefix: str, layer: keras.layers.LayerNormalization) -> NamedVariables:
+    return {f"{prefix}/gamma": layer.gamma, f"{prefix}/beta": layer.beta}
+
+
+def prefixed(prefix: str, variables: NamedVariables) -> NamedVariables:
+    return {f"{prefix}/{name}": v for name, v in variables.items()}
+
+
+class Embeddings(keras.layers.Layer):
+    """Word + position + token-type embeddings, LayerNorm and dropout: ids ``[B, S]`` → ``[B, S, E]``.
+
+    One instance is shared by the generator and the discriminator, so the word table also serves as the
+    generator's (tied) output projection.
+    """
+
+    def __init__(self, config: ModelConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.layer_norm = layer_norm(config, dtype=self.dtype_policy)
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        c, init = self.config, initializer(self.config)
+        self.word_embeddings = self.add_weight(
+            name="word_embeddings", shape=(c.embedding_vocab_size, c.embedding_size), initializer=init)
+        self.position_embeddings = self.add_weight(
+            name="position_embeddings", shape=(c.max_position_embeddings, c.embedding_size), initializer=init)
+        self.token_type_embeddings = self.add_weight(
+            name="token_type_embeddings", shape=(c.type_vocab_size, c.embedding_size), initializer=init)
+        self.layer_norm.build((None, None, c.embedding_size))
+        self.built = True
+
+    def call(self, input_ids, segment_ids, training=False):
+        seq_length = tf.shape(input_ids)[1]
+        words = tf.gather(self.word_embeddings, input_ids)
+        positions = self.position_embeddings[:seq_length][tf.newaxis]
+        types = tf.gather(self.token_type_embeddings, segment_ids)
+        x = tf.cast(words + positions + types, self.compute_dtype)
+        return self.dropout(self.layer_norm(x), training=training)
+
+    def named_variables(self) -> NamedVariables:
+        return {"word_embeddings": self.word_embeddings,
+                "position_embeddings": self.position_embeddings,
+                "token_type_embeddings": self.token_type_embeddings,
+                **layer_norm_variables("LayerNorm", self.layer_norm)}
+
+
+def attention_bias(input_mask: tf.Tensor) -> tf.Tensor:
+    """``[B, S]`` 1/0 mask → additive bias ``[B, 1, 1, S]`` in fp32 (softmax runs in fp32)."""
+    mask = tf.cast(input_mask, tf.float32)
+    return (1.0 - mask)[:, tf.newaxis, tf.newaxis, :] * -10000.0
+
+
+class TransformerBlock(keras.layers.Layer):
+    """One post-LN block: self-attention → add & LayerNorm → FFN (GELU) → add & LayerNorm, ``[B, S, H]``."""
+
+    def __init__(self, config: ModelConfig, encoder: EncoderConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.heads, self.head_size = encoder.num_attention_heads, encoder.head_size
+        h, dt = encoder.hidden_size, self.dtype_policy
+        self.query = dense(h, config, "query", dt)
+        self.key = dense(h, config, "key", dt)
+        self.value = dense(h, config, "value", dt)
+        self.attention_output = dense(h, config, "attention_output", dt)
+        self.attention_layer_norm = layer_norm(config, "attention_LayerNorm", dt)
+        self.intermediate = dense(encoder.intermediate_size, config, "intermediate", dt, activation_name=config.hidden_act)
+        self.output_dense = dense(h, config, "output_dense", dt)
+        self.output_layer_norm = layer_norm(config, "output_LayerNorm", dt)
+        self.attention_dropout = keras.layers.Dropout(config.attention_probs_dropout_prob, dtype=dt)
+        self.hidden_dropout = keras.layers.Dropout(config.hidden_dropout_prob, dtype=dt)
+        self.hidden_size, self.intermediate_size = h, encoder.intermediate_size
+
+    def build(self, input_shape=None):
+        h = (None, None, self.hidden_size)
+        for layer in (self.query, self.key, self.value, self.attention_output, self.intermediate):
+            layer.build(h)
+        self.output_dense.build((None, None, self.intermediate_size))
+        self.attention_layer_norm.build(h)
+        self.output_layer_norm.build(h)
+        self.built = True
+
+    def _split_heads(self, x):
+        batch, seq = tf.shape(x)[0], tf.shape(x)[1]
+        return tf.reshape(x, [batch, seq, self.heads, self.head_size])
+
+    def call(self, hidden, bias, training=False):
+        q, k, v = (self._split_heads(layer(hidden)) for layer in (self.query, self.key, self.value))
+        scores = tf.einsum("bqnd,bknd->bnqk", q, k) * (self.head_size ** -0.5)
+        probs = tf.nn.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32), axis=-1)
+        probs = self.attention_dropout(tf.cast(probs, self.compute_dtype), training=training)
+        context = tf.einsum("bnqk,bknd->bqnd", probs, v)
+        context = tf.reshape(context, tf.shape(hidden))
+        attended = self.hidden_dropout(self.attention_output(context), training=training)
+        hidden = self.attention_layer_norm(attended + hidden)
+        ffn = self.hidden_dropout(self.output_dense(self.intermediate(hidden)), training=training)
+        return self.output_layer_norm(ffn + hidden)
+
+    def named_variables(self) -> NamedVariables:
+        return {**dense_variables("attention/self/query", self.query),
+                **dense_variables("attention/self/key", self.key),
+                **dense_variables("attention/self/value", self.value),
+                **dense_variables("attention/output/dense", self.attention_output),
+                **layer_norm_variables("attention/output/LayerNorm", self.attention_layer_norm),
+                **dense_variables("intermediate/dense", self.intermediate),
+                **dense_variables("output/dense", self.output_dense),
+                **layer_norm_variables("output/LayerNorm", self.output_layer_norm)}
+
+
+class Encoder(keras.layers.Layer):
+    """Embeddings (possibly shared) → projection to ``H`` when ``E != H`` → ``L`` transformer blocks.
+
+    ``call`` returns ``[B, S, H]``, or with ``output_hidden_states`` a list of ``L + 1`` such tensors
+    (the projected embedding output first), as Hugging Face's ``hidden_states``.
+    """
+
+    def __init__(self, config: ModelConfig, encoder: EncoderConfig, embeddings: Embeddings | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.config, self.encoder_config = config, encoder
+        self.owns_embeddings = embeddings is None
+        self.embeddings = Embeddings(config, name="embeddings", dtype=self.dtype_policy) if embeddings is None \
+            else embeddings
+        self.embeddings_project = None
+        if config.embedding_size != encoder.hidden_size:
+            self.embeddings_project = dense(encoder.hidden_size, config, "embeddings_project", self.dtype_policy)
+        self.blocks = [TransformerBlock(config, encoder, name=f"layer_{i}", dtype=self.dtype_policy)
+                       for i in range(encoder.num_hidden_layers)]
+
+    def build(self, input_shape=None):
+        if not self.embeddings.built:
+            self.embeddings.build()
+        if self.embeddings_project is not None:
+            self.embeddings_project.build((None, None, self.config.embedding_size))
+        for block in self.blocks:
+            block.build()
+        self.built = True
+
+    def call(self, input_ids, input_mask, segment_ids, training=False, output_hidden_states=False):
+        hidden = self.embeddings(input_ids, segment_ids, training=training)
+        if self.embeddings_project is not None:
+            hidden = self.embeddings_project(hidden)
+        bias = attention_bias(input_mask)
+        states = [hidden]
+        for block in self.blocks:
+            hidden = block(hidden, bias, training=training)
+            states.append(hidden)
+        return states if output_hidden_states else hidden
+
+    def named_variables(self, include_embeddings: bool = True) -> NamedVariables:
+        names: NamedVariables = {}
+        if include_embeddings:
+            names.update(prefixed("embeddings", self.embeddings.named_variables()))
+        if self.embeddings_project is not None:
+            names.update(dense_variables("embeddings_project", self.embeddings_project))
+        for i, block in enumerate(self.blocks):
+            names.update(prefixed(f"encoder/layer_{i}", block.named_variables()))
+        return names
+
+
+def unique_variables(named: Iterable[keras.Variable]) -> list[keras.Variable]:
+    seen, out = set(), []
+    for v in named:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out

@@ -1,0 +1,33 @@
+"""electra: ELECTRA pretraining and SQuAD fine-tuning on TensorFlow 2.18 / Keras 3.
+
+The pins are the tested stack. TensorFlow stays at 2.18 because Horovod 0.28.1 (the `horovod` extra) builds
+against it and not against 2.19+. tensorflow-addons is deliberately absent: it is end-of-life and does not
+import under Keras 3; LAMB and AdamW come from keras.optimizers.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="electra",
+    version="0.1.0",
+    description="Pretrain ELECTRA from raw text with TensorFlow 2 and fine-tune it on SQuAD",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["electra", "electra.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow==2.18.*",
+        "keras>=3.8,<3.9",
+        "numpy>=1.26,<2.1",
+        "absl-py>=2.1",
+        "sentencepiece>=0.2",
+        "safetensors>=0.4.3",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        # Build with: HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
+        #   HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
+        #   pip install --no-build-isolation -e '.[horovod]'
+        "horovod": ["horovod==0.28.1"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+    },
+)
