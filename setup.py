@@ -12,7 +12,7 @@ setup(
     description="Pretrain ELECTRA from raw text with TensorFlow 2 and fine-tune it on SQuAD",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["electra", "electra.*"]),
+    packages=find_packages(include=["electra", "electra.*", "data_prep", "data_prep.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow==2.18.*",
@@ -22,6 +22,9 @@ setup(
         "sentencepiece>=0.2",
         "safetensors>=0.4.3",
         "tqdm>=4.66",
+        "tokenizers>=0.20,<0.24",  # WordPiece (Rust): encode_batch_fast, WordPieceTrainer
+        "google-crc32c>=1.5",  # TFRecord checksums in data_prep without importing TensorFlow
+        "wikiextractor>=3.1",  # Wikipedia dump → text (data_prep.corpus --source=wikipedia)
     ],
     extras_require={
         # Build with: HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \

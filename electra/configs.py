@@ -187,3 +187,79 @@ class ObjectiveConfig:
             raise ValueError(f"ObjectiveConfig.temperature must be > 0, got {self.temperature}")
         if self.gen_weight < 0 or self.disc_weight < 0:
             raise ValueError("ObjectiveConfig gen_weight and disc_weight must be >= 0")
+
+
+PRECISIONS = {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Everything ``run_pretraining.py`` does; its flags map onto these fields one to one."""
+
+    output_dir: str = ""
+    model_size: str = "tiny"
+    model_config_file: str | None = None
+    generator_fraction: float | None = None
+    vocab_file: str | None = None
+    train_files: str | None = None
+    validation_files: str | None = None
+    max_seq_length: int = 128
+    train_batch_size: int = 32            # per worker, per micro-batch
+    global_batch_size: int | None = None  # optional: checked against workers × batch × accumulation
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "lamb"
+    learning_rate: float = 5e-3
+    warmup_steps: int = 100
+    total_steps: int = 1000
+    poly_power: float = 0.5
+    end_learning_rate: float = 0.0
+    beta_1: float = 0.878
+    beta_2: float = 0.974
+    epsilon: float = 1e-6
+    weight_decay: float = 0.01
+    grad_clip_norm: float = 1.0
+    gen_weight: float = 1.0
+    disc_weight: float = 50.0
+    mask_prob: float = 0.15
+    temperature: float = 1.0
+    precision: str = "fp32"
+    xla: bool = True
+    seed: int = 42
+    save_checkpoints_steps: int = 500
+    keep_checkpoint_max: int = 5
+    restore: str = "latest"              # "latest" (resume if output_dir has a checkpoint), "none", or a path
+    init_checkpoint: str | None = None    # phase 2: weights from a phase-1 checkpoint, fresh optimizer & schedule
+    steps_this_run: int = -1
+    log_freq: int = 10
+    validation_freq: int = 500
+    validation_steps: int = 20
+    horovod: bool = False
+    fp16_allreduce: bool = False
+    shuffle_buffer: int = 10_000
+
+    def __post_init__(self) -> None:
+        checks = [
+            (bool(self.output_dir), "output_dir", "is required"),
+            (self.precision in PRECISIONS, "precision", f"must be one of {sorted(PRECISIONS)}"),
+            (self.optimizer in ("lamb", "adamw"), "optimizer", "must be 'lamb' or 'adamw'"),
+            (self.max_seq_length >= 8, "max_seq_length", "must be >= 8"),
+            (self.train_batch_size >= 1, "train_batch_size", "must be >= 1"),
+            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1"),
+            (self.total_steps >= 1, "total_steps", "must be >= 1"),
+            (0 <= self.warmup_steps <= self.total_steps, "warmup_steps", "must be in [0, total_steps]"),
+            (self.learning_rate > 0, "learning_rate", "must be > 0"),
+            (0 < self.mask_prob < 1, "mask_prob", "must be in (0, 1)"),
+            (self.temperature > 0, "temperature", "must be > 0"),
+            (self.save_checkpoints_steps >= 1, "save_checkpoints_steps", "must be >= 1"),
+            (self.log_freq >= 1, "log_freq", "must be >= 1"),
+        ]
+        for ok, flag, message in checks:
+            if not ok:
+                raise ValueError(f"--{flag}={getattr(self, flag)!r} {message}")
+
+    @property
+    def dtype_policy(self) -> str:
+        return PRECISIONS[self.precision]
+
+    def replace(self, **changes: Any) -> "PretrainConfig":
+        return dataclasses.replace(self, **changes)

@@ -111,7 +111,8 @@ class TransformerBlock(keras.layers.Layer):
         self.value = dense(h, config, "value", dt)
         self.attention_output = dense(h, config, "attention_output", dt)
         self.attention_layer_norm = layer_norm(config, "attention_LayerNorm", dt)
-        self.intermediate = dense(encoder.intermediate_size, config, "intermediate", dt, activation_name=config.hidden_act)
+        self.intermediate = dense(encoder.intermediate_size, config, "intermediate", dt,
+                                  activation_name=config.hidden_act)
         self.output_dense = dense(h, config, "output_dense", dt)
         self.output_layer_norm = layer_norm(config, "output_LayerNorm", dt)
         self.attention_dropout = keras.layers.Dropout(config.attention_probs_dropout_prob, dtype=dt)

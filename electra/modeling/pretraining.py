@@ -39,9 +39,15 @@ def scatter_positions(ids: tf.Tensor, positions: tf.Tensor, updates: tf.Tensor, 
 
 
 def gumbel_sample(logits: tf.Tensor, temperature: float, seed) -> tf.Tensor:
-    """Gumbel-max sample of ``softmax(logits / T)``: ids ``[...]``, with no gradient to the logits."""
+    """Gumbel-max sample of ``softmax(logits / T)``: ids ``[...]``, with no gradient to the logits.
+
+    ``seed``: a ``keras.random.SeedGenerator`` (advances; training) or an int tensor ``[2]`` (stateless; validation).
+    """
     logits = tf.stop_gradient(tf.cast(logits, tf.float32)) / temperature
-    uniform = keras.random.uniform(tf.shape(logits), minval=0.0, maxval=1.0, seed=seed)
+    if isinstance(seed, keras.random.SeedGenerator):
+        uniform = keras.random.uniform(tf.shape(logits), minval=0.0, maxval=1.0, seed=seed)
+    else:
+        uniform = tf.random.stateless_uniform(tf.shape(logits), seed=tf.cast(seed, tf.int64))
     gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 
@@ -111,7 +117,12 @@ class ElectraPretrainingModel(keras.Model):
         """Replaced-token logits ``[B, S]``."""
         return self.discriminator_head(self.discriminator(input_ids, input_mask, segment_ids, training=training))
 
-    def call(self, features: Mapping[str, tf.Tensor], training=False) -> dict[str, tf.Tensor]:
+    def call(self, features: Mapping[str, tf.Tensor], training=False, sample_seed=None) -> dict[str, tf.Tensor]:
+        """Losses, metrics and the intermediate tensors of one RTD step.
+
+        ``sample_seed`` (int ``[2]``) makes the generator's sample stateless, so evaluation leaves the training
+        RNG stream untouched; by default the model's own seed generator advances.
+        """
         missing = [name for name in FEATURES if name not in features]
         if missing:
             raise KeyError(f"pretraining batch lacks feature(s) {missing}; expected {list(FEATURES)}")
@@ -122,7 +133,8 @@ class ElectraPretrainingModel(keras.Model):
 
         gen_logits = self.generator_logits(masked_ids, input_mask, segment_ids, positions, training=training)
         mlm_loss = masked_lm_loss(gen_logits, mlm_ids, mlm_weights)
-        sampled = gumbel_sample(gen_logits, self.objective.temperature, self.sampler_seed)
+        sampled = gumbel_sample(gen_logits, self.objective.temperature,
+                                self.sampler_seed if sample_seed is None else sample_seed)
 
         original_ids = scatter_positions(masked_ids, positions, mlm_ids, mlm_weights)
         fake_ids = scatter_positions(masked_ids, positions, sampled, mlm_weights)

@@ -1,0 +1,159 @@
+"""Shared pieces of the data_prep tools: errors, input discovery, strict UTF-8 line reading, atomic writes."""
+from __future__ import annotations
+
+import bz2
+import contextlib
+import glob
+import hashlib
+import gzip
+import logging
+import lzma
+import os
+from collections.abc import Iterable, Iterator
+
+log = logging.getLogger("data_prep")
+
+ERRORS_CHOICES = ("strict", "replace")
+
+
+class DataPrepError(RuntimeError):
+    """A data preparation step cannot go on (bad input, missing file, offline, ...). The message says why."""
+
+
+def expand_inputs(patterns: str | os.PathLike | Iterable[str | os.PathLike], what: str = "input") -> list[str]:
+    """Files, directories (every file below except hidden and ``.json`` ones) or glob patterns → sorted paths."""
+    if isinstance(patterns, (str, os.PathLike)):
+        patterns = [patterns]
+    files: list[str] = []
+    for pattern in patterns:
+        pattern = os.fspath(pattern)
+        if os.path.isdir(pattern):
+            for root, dirs, names in os.walk(pattern):   # hidden files and our JSON manifests skipped
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                files.extend(os.path.join(root, n) for n in sorted(names)
+                             if not n.startswith(".") and not n.endswith(".json"))
+        elif os.path.isfile(pattern):
+            files.append(pattern)
+        else:
+            matches = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not matches:
+                raise DataPrepError(f"{what} not found: {pattern}")
+            files.extend(matches)
+    if not files:
+        raise DataPrepError(f"no {what} files given")
+    return sorted(dict.fromkeys(files))
+
+
+def _open_binary(path: str):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if path.endswith(".xz"):
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
+def iter_lines(path: str, errors: str = "strict") -> Iterator[str]:
+    """Lines of a UTF-8 text file (``.gz``/``.bz2``/``.xz`` are decompressed), without line endings.
+
+    ``errors="strict"``: invalid UTF-8 raises ``DataPrepError`` naming the file and the byte offset (in the
+    decompressed stream for compressed files); ``errors="replace"``: invalid bytes become U+FFFD.
+    """
+    if errors not in ERRORS_CHOICES:
+        raise ValueError(f"errors must be one of {ERRORS_CHOICES}, got {errors!r}")
+    offset = 0
+    first = True
+    try:
+        with _open_binary(path) as f:
+            while True:
+                # ~1 MB at a time, cut at a line end ('\n' never occurs inside a multi-byte UTF-8 sequence)
+                raw = f.read(1 << 20)
+                if not raw:
+                    break
+                if not raw.endswith(b"\n"):
+                    raw += f.readline()
+                try:
+                    text = raw.decode("utf-8", errors)
+                except UnicodeDecodeError as e:
+                    bad = raw[e.start:e.start + 4].hex(" ")
+                    raise DataPrepError(
+                        f"{path}: invalid UTF-8 at byte offset {offset + e.start} (bytes {bad}: {e.reason}); "
+                        f"fix the file or pass --errors=replace to replace invalid bytes with U+FFFD") from None
+                offset += len(raw)
+                if first and text.startswith("\ufeff"):
+                    text = text[1:]
+                first = False
+                lines = text.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                if "\r" in text:
+                    lines = [line.rstrip("\r") for line in lines]
+                yield from lines
+    except (OSError, EOFError, lzma.LZMAError) as e:
+        raise DataPrepError(f"{path}: cannot read ({type(e).__name__}: {e})") from e
+
+
+def check_utf8(paths: Iterable[str], errors: str = "strict") -> tuple[int, int]:
+    """Read every file once (fast; no tokenization): raises on invalid UTF-8 under ``strict``.
+    Returns (bytes, non-empty lines)."""
+    total_bytes = non_empty = 0
+    for path in paths:
+        for line in iter_lines(path, errors):
+            total_bytes += len(line) + 1
+            if line.strip():
+                non_empty += 1
+    return total_bytes, non_empty
+
+
+def temp_path(path: str) -> str:
+    return f"{path}.tmp-{os.getpid()}"
+
+
+def is_temp(name: str) -> bool:
+    return ".tmp-" in name
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, mode: str = "w", **kwargs):
+    """Write ``path`` through a temporary name in the same directory; renamed into place only on success."""
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    with atomic_output(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def remove_temps(directory: str, prefix: str) -> list[str]:
+    """Delete leftovers of killed runs (``<prefix>*.tmp-<pid>``) in ``directory``."""
+    removed = []
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            if name.startswith(prefix) and is_temp(name):
+                os.remove(os.path.join(directory, name))
+                removed.append(name)
+    return removed
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(message)s")
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (fingerprints of vocabularies and inputs)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,269 @@
+"""Corpora → documents (lists of sentences) → sentence shards.
+
+Sources:
+  * ``default``   the embedded corpus: CPython's own documentation text shipped in the standard library
+                  (``pydoc_data.topics``: the language reference topics that ``help()`` shows, ~0.45 MB of
+                  English prose). Real text, no download, identical on every machine with the same Python.
+  * ``text``      files, folders or globs of UTF-8 text: documents are separated by blank lines; every line is
+                  a paragraph (one sentence per line is fine too). ``.gz``/``.bz2``/``.xz`` are read as well.
+  * ``wikipedia`` a Wikipedia XML dump (``*.xml.bz2``): wikiextractor turns it into plain text (one article per
+                  document; headings, lists and other short lines dropped).
+
+Command line (writes ``train-*-of-*.txt`` + ``validation-*-of-*.txt`` sentence shards and ``shards.json``)::
+
+    python -m data_prep.corpus --source=text --input='books/*.txt' --output_dir=data/shards --num_train_shards=64
+    python -m data_prep.corpus --source=wikipedia --input=enwiki-latest-pages-articles.xml.bz2 --output_dir=...
+    python -m data_prep.corpus --source=default --output_dir=data/shards
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+
+from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log, setup_logging
+from data_prep.text import clean_text, paragraph_to_sentences
+
+SOURCES = ("default", "text", "wikipedia")
+Document = list  # list[str]: sentences
+
+
+class CorpusStats(dict):
+    """Counters filled while documents are produced (files, empty_files, documents, sentences, bytes)."""
+
+    def __init__(self):
+        super().__init__(files=0, empty_files=0, documents=0, sentences=0, skipped_documents=0)
+
+
+# ---------------------------------------------------------------------------------------------------- default
+
+_UNDERLINE = re.compile(r"^\s*([*=\-~^\"'`#+])\1{2,}\s*$")
+_PROSE_WORD = re.compile(r"^[(\"'\u201c]*[A-Za-z][A-Za-z'\u2019\-]*[.,;:!?)\"'\u201d]*$")
+
+
+def _looks_like_prose(paragraph: str) -> bool:
+    words = paragraph.split()
+    if len(words) < 4 or paragraph.lstrip().startswith((">>>", "...", "$ ", "% ")):
+        return False
+    prose = sum(1 for w in words if _PROSE_WORD.match(w))
+    return prose / len(words) >= 0.6 and paragraph.rstrip()[-1:] in ".:!?)\"'"
+
+
+def _pydoc_paragraphs(topic_text: str) -> list[str]:
+    lines = topic_text.splitlines()
+    keep: list[str] = []
+    for i, line in enumerate(lines):
+        if _UNDERLINE.match(line):
+            continue
+        if i + 1 < len(lines) and _UNDERLINE.match(lines[i + 1]):   # a heading: the line above an underline
+            continue
+        keep.append(line)
+    paragraphs, current = [], []
+    for line in keep + [""]:
+        if line.strip():
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    return paragraphs
+
+
+def default_corpus_documents(max_documents: int | None = None, stats: CorpusStats | None = None
+                             ) -> Iterator[Document]:
+    """The embedded default corpus: one document per ``pydoc_data.topics`` topic, prose paragraphs only
+    (code samples, grammar rules and headings dropped), in sorted topic order."""
+    try:
+        from pydoc_data.topics import topics
+    except ImportError as e:  # some distributions strip pydoc_data
+        raise DataPrepError("the embedded default corpus needs the standard library module pydoc_data.topics, "
+                            "which this Python lacks; use --source=text or --source=wikipedia") from e
+    produced = 0
+    for name in sorted(topics):
+        if max_documents is not None and produced >= max_documents:
+            return
+        sentences = [s for p in _pydoc_paragraphs(topics[name]) if _looks_like_prose(p)
+                     for s in paragraph_to_sentences(p)]
+        if stats is not None:
+            stats["files"] += 1
+        if len(sentences) < 2:
+            if stats is not None:
+                stats["skipped_documents"] += 1
+            continue
+        produced += 1
+        if stats is not None:
+            stats["documents"] += 1
+            stats["sentences"] += len(sentences)
+        yield sentences
+
+
+# ---------------------------------------------------------------------------------------------------- text files
+
+def text_file_documents(inputs: str | Iterable[str], errors: str = "strict", stats: CorpusStats | None = None
+                        ) -> Iterator[Document]:
+    """Documents from UTF-8 text files: blank lines separate documents; each line is split into sentences.
+    Empty files are skipped and counted (``stats['empty_files']``); invalid UTF-8 raises ``DataPrepError`` with
+    the file and byte offset unless ``errors='replace'``."""
+    stats = stats if stats is not None else CorpusStats()
+    for path in expand_inputs(inputs, "text input"):
+        stats["files"] += 1
+        seen_text = False
+        current: list[str] = []
+        for line in iter_lines(path, errors):
+            if line.strip():
+                seen_text = True
+                current.extend(paragraph_to_sentences(line))
+            elif current:
+                stats["documents"] += 1
+                stats["sentences"] += len(current)
+                yield current
+                current = []
+        if current:
+            stats["documents"] += 1
+            stats["sentences"] += len(current)
+            yield current
+        if not seen_text:
+            stats["empty_files"] += 1
+            log.warning("skipping empty file %s", path)
+
+
+# ---------------------------------------------------------------------------------------------------- wikipedia
+
+def extract_wikipedia(dump: str, output_dir: str, processes: int = 1, timeout: float | None = None) -> list[str]:
+    """Run wikiextractor (as a subprocess, JSON output, redirects discarded) on ``dump``; returns the
+    extracted files. Raises ``DataPrepError`` with wikiextractor's last error line when it fails."""
+    if not os.path.isfile(dump):
+        raise DataPrepError(f"Wikipedia dump not found: {dump}")
+    os.makedirs(output_dir, exist_ok=True)
+    command = [sys.executable, "-m", "wikiextractor.WikiExtractor", dump, "--json", "--discard_empty", "-q",
+               "--output", output_dir, "--bytes", "16M", "--processes", str(max(1, processes))]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise DataPrepError(f"wikiextractor did not finish on {dump} within {timeout} s") from e
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        raise DataPrepError(f"wikiextractor failed on {dump} (is it a complete, uncorrupted .xml.bz2 dump?): "
+                            f"{reason}")
+    files = sorted(os.path.join(root, n) for root, _, names in os.walk(output_dir) for n in names)
+    return files
+
+
+def _wiki_paragraph_ok(paragraph: str) -> bool:
+    # headings come out as "History." and list items as fragments: keep lines that read like prose
+    return len(paragraph.split()) >= 4 and paragraph.rstrip()[-1:] in ".!?\"')\u201d"
+
+
+def wikipedia_documents(dump: str, processes: int = 1, work_dir: str | None = None,
+                        stats: CorpusStats | None = None) -> Iterator[Document]:
+    """Documents (one per article) from a Wikipedia ``.xml.bz2`` dump, through wikiextractor."""
+    stats = stats if stats is not None else CorpusStats()
+    with tempfile.TemporaryDirectory(prefix="wikiextractor-", dir=work_dir) as tmp:
+        for path in extract_wikipedia(dump, tmp, processes):
+            stats["files"] += 1
+            for number, line in enumerate(iter_lines(path), 1):
+                if not line.strip():
+                    continue
+                try:
+                    article = json.loads(line)
+                except ValueError as e:
+                    raise DataPrepError(f"{path}:{number}: unexpected wikiextractor output: {e}") from e
+                sentences = [s for p in article.get("text", "").split("\n")
+                             if _wiki_paragraph_ok(clean_text(p)) for s in paragraph_to_sentences(p)]
+                if not sentences:
+                    stats["skipped_documents"] += 1
+                    continue
+                stats["documents"] += 1
+                stats["sentences"] += len(sentences)
+                yield sentences
+
+
+def iter_documents(source: str, inputs: Sequence[str] | str | None = None, errors: str = "strict",
+                   processes: int = 1, stats: CorpusStats | None = None,
+                   max_documents: int | None = None) -> Iterator[Document]:
+    """Dispatch on ``source`` (``default``, ``text``, ``wikipedia``)."""
+    if source == "default":
+        yield from default_corpus_documents(max_documents, stats)
+        return
+    if not inputs:
+        raise DataPrepError(f"--source={source} needs --input")
+    if source == "text":
+        documents = text_file_documents(inputs, errors, stats)
+    elif source == "wikipedia":
+        dumps = expand_inputs(inputs, "Wikipedia dump")
+
+        def chain():
+            for dump in dumps:
+                yield from wikipedia_documents(dump, processes, stats=stats)
+        documents = chain()
+    else:
+        raise DataPrepError(f"unknown corpus source {source!r} (choose from {', '.join(SOURCES)})")
+    for count, document in enumerate(documents):
+        if max_documents is not None and count >= max_documents:
+            return
+        yield document
+
+
+# ---------------------------------------------------------------------------------------------------- command line
+
+def prepare_corpus(source: str, output_dir: str, inputs: Sequence[str] | str | None = None,
+                   num_train_shards: int = 8, num_validation_shards: int = 1, validation_fraction: float = 0.05,
+                   seed: int = 12345, errors: str = "strict", processes: int = 1,
+                   max_documents: int | None = None) -> dict:
+    """Source → cleaned, sentence-split documents → deterministic train/validation shards in ``output_dir``.
+    Returns the manifest (also written to ``output_dir/shards.json``)."""
+    from data_prep.sharding import shard_documents
+
+    stats = CorpusStats()
+    documents = iter_documents(source, inputs, errors, processes, stats, max_documents)
+    manifest = shard_documents(documents, output_dir, num_train_shards, num_validation_shards,
+                               validation_fraction, seed, extra={"source": source, "corpus": stats})
+    if stats["empty_files"]:
+        log.warning("%d empty input file(s) skipped", stats["empty_files"])
+    return manifest
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_prep.corpus", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Output: one sentence per line, a blank line between documents.")
+    parser.add_argument("--source", choices=SOURCES, default="default", help="corpus type (default: %(default)s)")
+    parser.add_argument("--input", nargs="*", default=None,
+                        help="files, folders or globs (text), or the .xml.bz2 dump (wikipedia)")
+    parser.add_argument("--output_dir", required=True, help="where the shards are written")
+    parser.add_argument("--num_train_shards", type=int, default=8)
+    parser.add_argument("--num_validation_shards", type=int, default=1)
+    parser.add_argument("--validation_fraction", type=float, default=0.05,
+                        help="share of documents held out for validation (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--errors", choices=ERRORS_CHOICES, default="strict",
+                        help="invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses U+FFFD")
+    parser.add_argument("--processes", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                        help="wikiextractor processes (default %(default)s)")
+    parser.add_argument("--max_documents", type=int, default=None, help="stop after this many documents")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        manifest = prepare_corpus(args.source, args.output_dir, args.input, args.num_train_shards,
+                                  args.num_validation_shards, args.validation_fraction, args.seed, args.errors,
+                                  args.processes, args.max_documents)
+    except DataPrepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: manifest[k] for k in ("output_dir", "documents", "sentences", "train", "validation")},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

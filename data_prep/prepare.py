@@ -1,0 +1,132 @@
+"""One call from a corpus to pretraining TFRecords: corpus → sentence shards → WordPiece vocab → TFRecords.
+
+With the embedded default corpus (CPython's documentation text, no download) it takes a few seconds::
+
+    python -m data_prep.prepare --output_dir output/data        # or: from data_prep import prepare_default_dataset
+
+Layout under ``output_dir``::
+
+    corpus/train-*-of-*.txt, validation-*-of-*.txt, shards.json     sentence shards
+    vocab/vocab.txt, tokenizer_config.json                           [PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4
+    seq<L>/train-*-of-*.tfrecord, validation-*-of-*.tfrecord, *.summary.json
+    dataset.json                                                     the paths and summaries below
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from data_prep.common import DataPrepError, atomic_write_text, setup_logging
+
+
+def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: Sequence[str] | None = None,
+                             max_seq_length: int = 128, vocab_size: int = 4096, vocab: str | None = None,
+                             lower_case: bool = True, num_train_shards: int = 2, num_train_files: int = 2,
+                             validation_fraction: float = 0.05, num_processes: int = 1, seed: int = 12345,
+                             errors: str = "strict", max_documents: int | None = None,
+                             progress: bool = False, reuse: bool = True) -> dict:
+    """Run the whole data preparation; returns (and writes to ``output_dir/dataset.json``)::
+
+        {"vocab": ".../vocab/vocab.txt", "train_files": [...], "validation_files": [...],
+         "max_seq_length": 128, "vocab_size": ..., "special_ids": {...}, "train": summary, "validation": summary}
+
+    ``vocab``: use an existing vocab.txt / .model instead of training one (then ``vocab_size`` is ignored).
+    ``reuse``: when ``output_dir`` already holds a complete result of the same settings, return it without
+    touching any file (so several processes, e.g. Horovod ranks, can call this one after another).
+    """
+    from data_prep.build_pretraining_dataset import build_pretraining_dataset
+    from data_prep.build_vocab import train_wordpiece
+    from data_prep.corpus import prepare_corpus
+
+    settings = {"source": source, "inputs": sorted(map(str, inputs)) if inputs else None,
+                "max_seq_length": max_seq_length, "vocab_size": vocab_size, "vocab": vocab, "lower_case": lower_case,
+                "num_train_shards": num_train_shards, "num_train_files": num_train_files,
+                "validation_fraction": validation_fraction, "seed": seed, "errors": errors,
+                "max_documents": max_documents, "python": list(sys.version_info[:2]), "format": 1}
+    if reuse:
+        previous = _finished(output_dir, settings)
+        if previous is not None:
+            return previous
+    started = time.perf_counter()
+    corpus_dir = os.path.join(output_dir, "corpus")
+    shards = prepare_corpus(source, corpus_dir, inputs, num_train_shards, 1, validation_fraction, seed, errors,
+                            num_processes, max_documents)
+    if vocab is None:
+        vocab = train_wordpiece(shards["train"], os.path.join(output_dir, "vocab"), vocab_size, lower_case)
+    records_dir = os.path.join(output_dir, f"seq{max_seq_length}")
+    common = dict(vocab=vocab, output_dir=records_dir, max_seq_length=max_seq_length, num_processes=num_processes,
+                  seed=seed, lower_case=None if vocab.endswith(".model") else lower_case, progress=progress,
+                  overwrite=True)
+    train = build_pretraining_dataset(shards["train"], num_output_files=num_train_files, prefix="train", **common)
+    validation = build_pretraining_dataset(shards["validation"], num_output_files=1, prefix="validation", **common)
+    result = {
+        "output_dir": os.path.abspath(output_dir), "source": source, "vocab": os.path.abspath(vocab),
+        "vocab_size": train["vocab_size"], "special_ids": train["special_ids"], "max_seq_length": max_seq_length,
+        "train_files": [os.path.join(os.path.abspath(records_dir), f) for f in train["files"]],
+        "validation_files": [os.path.join(os.path.abspath(records_dir), f) for f in validation["files"]],
+        "corpus": {k: shards[k] for k in ("documents", "sentences", "train", "validation")},
+        "train": train, "validation": validation, "seconds": round(time.perf_counter() - started, 3),
+        "settings": settings,
+    }
+    atomic_write_text(os.path.join(output_dir, "dataset.json"), json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _finished(output_dir: str, settings: dict) -> dict | None:
+    try:
+        with open(os.path.join(output_dir, "dataset.json"), encoding="utf-8") as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if previous.get("settings") != settings:
+        return None
+    paths = [previous["vocab"], *previous["train_files"], *previous["validation_files"]]
+    return previous if all(os.path.isfile(p) for p in paths) else None
+
+
+def prepare_default_dataset(output_dir: str, max_seq_length: int = 128, vocab_size: int = 4096, **kwargs) -> dict:
+    """The quickstart's data: the embedded default corpus → shards → vocab → train + validation TFRecords."""
+    return prepare_pretraining_data(output_dir, "default", None, max_seq_length, vocab_size, **kwargs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m data_prep.prepare", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--source", choices=("default", "text", "wikipedia"), default="default")
+    parser.add_argument("--input", nargs="*", default=None)
+    parser.add_argument("--max_seq_length", type=int, default=128)
+    parser.add_argument("--vocab_size", type=int, default=4096)
+    parser.add_argument("--vocab", default=None, help="use this vocab.txt / .model instead of training one")
+    parser.add_argument("--lower_case", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--num_train_shards", type=int, default=2)
+    parser.add_argument("--num_train_files", type=int, default=2)
+    parser.add_argument("--validation_fraction", type=float, default=0.05)
+    parser.add_argument("--num_processes", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--errors", choices=("strict", "replace"), default="strict")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        result = prepare_pretraining_data(args.output_dir, args.source, args.input, args.max_seq_length,
+                                          args.vocab_size, args.vocab, args.lower_case, args.num_train_shards,
+                                          args.num_train_files, args.validation_fraction, args.num_processes,
+                                          args.seed, args.errors, progress=True)
+    except DataPrepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: result[k] for k in ("vocab", "vocab_size", "special_ids", "train_files",
+                                             "validation_files", "seconds")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Training checkpoints that resume exactly: step, weights, RNG states, optimizer (incl. loss scale), input position.
+
+Layout under ``<output_dir>/checkpoints``: ``ckpt-<step>`` (rank 0: step, weights, optimizer) and
+``input/rank<r>/ckpt-<step>`` (each rank's own state: the tf.data iterator with its shuffle buffers and batch
+counter, and the dropout / sampler RNG states, which differ per rank). TF writes the
+data files first and moves the ``checkpoint`` index last, so an interrupted save leaves the previous checkpoint
+current. Model weights are stored under their Google names (``model/electra/encoder/...``) so ``postprocess`` and
+phase 2 can read them without rebuilding the optimizer.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from electra.interop.weights import WeightLoadError, assign
+
+log = logging.getLogger("electra.training")
+ESCAPED_SLASH = ".S"  # how tf.train.Checkpoint writes "/" inside a dict key
+
+
+def _raw(variable):
+    return getattr(variable, "value", variable)
+
+
+def rng_variables(model) -> list:
+    """Dropout and sampler seed states (Keras SeedGenerators), in a stable order."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+class TrainingState:
+    """Everything a resumed run needs, saved by the chief and (per rank) the input iterator."""
+
+    def __init__(self, directory: str, model, optimizer, iterator, rank: int, keep: int):
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.model, self.optimizer, self.rank = model, optimizer, rank
+        self.checkpoint = tf.train.Checkpoint(
+            step=self.step,
+            model={name: _raw(v) for name, v in model.named_variables().items()},
+            optimizer={f"{i:04d}": _raw(v) for i, v in enumerate(optimizer.variables)})
+        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(directory, "checkpoints"),
+                                                  max_to_keep=keep, checkpoint_name="ckpt")
+        self.input_manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(iterator=iterator, rng={str(i): _raw(v) for i, v in enumerate(rng_variables(model))}),
+            os.path.join(directory, "checkpoints", "input", f"rank{rank}"),
+            max_to_keep=keep, checkpoint_name="ckpt")
+
+    def save(self) -> str | None:
+        step = int(self.step.numpy())
+        self.input_manager.save(checkpoint_number=step)
+        return self.manager.save(checkpoint_number=step) if self.rank == 0 else None
+
+    def restore(self, path: str) -> int:
+        """Restore ``path`` (a ``ckpt-N`` prefix); every rank restores its own input position."""
+        self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
+        step = int(self.step.numpy())
+        input_path = os.path.join(os.path.dirname(path), "input", f"rank{self.rank}", f"ckpt-{step}")
+        if tf.io.gfile.exists(input_path + ".index"):
+            self.input_manager.checkpoint.read(input_path).assert_existing_objects_matched().expect_partial()
+        else:
+            log.warning("no input-pipeline state for rank %d at step %d (%s); the input restarts from a fresh "
+                        "shuffle and RNG, so the run continues but is not bit-exact", self.rank, step, input_path)
+        return step
+
+    def latest(self) -> str | None:
+        return self.manager.latest_checkpoint
+
+
+def read_model_weights(path: str) -> dict[str, np.ndarray]:
+    """Our pretraining checkpoint → ``{Google name: array}`` (model weights only)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError) as e:
+        raise WeightLoadError(f"{path}: not a readable checkpoint ({e})") from e
+    prefix, suffix = "model/", "/.ATTRIBUTES/VARIABLE_VALUE"
+    weights = {}
+    for key in reader.get_variable_to_shape_map():
+        if key.startswith(prefix) and key.endswith(suffix):
+            weights[key[len(prefix):-len(suffix)].replace(ESCAPED_SLASH, "/")] = reader.get_tensor(key)
+    if not weights:
+        raise WeightLoadError(f"{path}: holds no model weights written by electra's run_pretraining")
+    return weights
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A directory (its latest ``ckpt-N``, also under ``checkpoints/``) or a prefix → the checkpoint prefix."""
+    if tf.io.gfile.isdir(path):
+        for directory in (path, os.path.join(path, "checkpoints")):
+            latest = tf.train.latest_checkpoint(directory)
+            if latest:
+                return latest
+        raise WeightLoadError(f"{path}: no checkpoint found (looked in it and in its checkpoints/)")
+    if not tf.io.gfile.exists(path + ".index"):
+        raise WeightLoadError(f"{path}: no checkpoint ({path}.index does not exist)")
+    return path
+
+
+def load_model_weights(model, path: str):
+    """Weights of a pretraining checkpoint into ``model`` (phase 2, postprocess): every check of ``assign``."""
+    path = resolve_checkpoint(path)
+    return assign(model, read_model_weights(path), path)

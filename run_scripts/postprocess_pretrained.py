@@ -1,0 +1,27 @@
+"""Extract the discriminator (for fine-tuning) and the generator from a pretraining checkpoint.
+
+  python run_scripts/postprocess_pretrained.py --checkpoint=runs/tiny --output_dir=runs/tiny/extracted
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("checkpoint", None, "A run directory (its latest checkpoint) or a ckpt-N prefix.", required=True)
+flags.DEFINE_string("output_dir", None, "Where discriminator/ and generator/ are written.", required=True)
+flags.DEFINE_string("model_config_file", None, "Model config (default: the run's model_config.json).")
+flags.DEFINE_string("vocab_file", None, "Vocabulary to ship beside the discriminator (default: the run's).")
+
+
+def main(argv):
+    del argv
+    from electra.training.postprocess import extract
+    F = flags.FLAGS
+    print(json.dumps(extract(F.checkpoint, F.output_dir, F.model_config_file, F.vocab_file), indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,81 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def write_vocab(path, words=95):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(SPECIALS + [f"w{i}" for i in range(words)]) + "\n")
+    return str(path)
+
+
+def write_records(directory, files=2, per_file=24, seq=32, vocab=100, seed=0, name="part"):
+    """Packed-looking records: [CLS] A [SEP] B [SEP] with some padding (ids: PAD 0, CLS 2, SEP 3, MASK 4)."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for f in range(files):
+        path = os.path.join(directory, f"{name}-{f:03d}.tfrecord")
+        with tf.io.TFRecordWriter(path) as writer:
+            for _ in range(per_file):
+                length = int(rng.integers(seq // 2, seq + 1))
+                split = int(rng.integers(2, length - 2))
+                ids = np.zeros(seq, np.int64)
+                ids[:length] = rng.integers(5, vocab, size=length)
+                ids[0], ids[split], ids[length - 1] = 2, 3, 3
+                mask = (np.arange(seq) < length).astype(np.int64)
+                segments = ((np.arange(seq) > split) & (mask > 0)).astype(np.int64)
+                feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v.tolist()))
+                           for k, v in (("input_ids", ids), ("input_mask", mask), ("segment_ids", segments))}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def pretraining_data(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pretraining_data")
+    write_records(base / "train", files=3, seed=0)
+    write_records(base / "valid", files=1, per_file=16, seed=1)
+    vocab = write_vocab(base / "vocab.txt")
+    return {"train": str(base / "train" / "*.tfrecord"), "valid": str(base / "valid" / "*.tfrecord"), "vocab": vocab,
+            "base": base}
+
+
+def tiny_model_config(path):
+    from electra.configs import ModelConfig
+    config = ModelConfig(vocab_size=100, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, generator_hidden_size=16, generator_num_hidden_layers=2,
+                         generator_num_attention_heads=2, generator_intermediate_size=32, max_position_embeddings=64)
+    config.to_json_file(str(path))
+    return str(path)
+
+
+def pretrain_flags(data, output_dir, model_config, **extra):
+    values = dict(output_dir=output_dir, model_config_file=model_config, train_files=data["train"],
+                  vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=20, warmup_steps=2,
+                  learning_rate=2e-3, log_freq=1, save_checkpoints_steps=5, seed=7, xla=False, shuffle_buffer=32)
+    values.update(extra)
+    return [f"--{k}={v}" for k, v in values.items()]
+
+
+def run_script(args, timeout=600, check=True, env=None):
+    cmd = [sys.executable, os.path.join(ROOT, "run_scripts", "run_pretraining.py"), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def read_log(output_dir):
+    with open(os.path.join(output_dir, "train_log.jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]

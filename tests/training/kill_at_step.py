@@ -1,0 +1,24 @@
+"""Run run_pretraining.py but SIGKILL the process right after optimizer step N (a crash mid-run, for resume tests)."""
+import os
+import runpy
+import signal
+import sys
+
+kill_at = int(sys.argv.pop(1))
+from electra.training import trainer  # noqa: E402
+
+original = trainer.PretrainingTrainer.train_step
+calls = {"n": 0}
+
+
+def train_step(self, micro_batches):
+    out = original(self, micro_batches)
+    calls["n"] += 1
+    if calls["n"] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+
+trainer.PretrainingTrainer.train_step = train_step
+sys.argv[0] = os.path.join(os.path.dirname(__file__), "..", "..", "run_scripts", "run_pretraining.py")
+runpy.run_path(sys.argv[0], run_name="__main__")

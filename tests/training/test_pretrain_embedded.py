@@ -1,0 +1,22 @@
+"""The command with only an output dir: the tiny model learns on the embedded default corpus."""
+import numpy as np
+
+from tests.training.conftest import read_log, run_script
+
+
+def test_tiny_model_learns_on_the_embedded_default(tmp_path):
+    output = str(tmp_path / "run")
+    run_script([f"--output_dir={output}", "--total_steps=120", "--warmup_steps=10", "--train_batch_size=16",
+                "--log_freq=1", "--validation_freq=120", "--validation_steps=4", "--xla=false"])
+    log = read_log(output)
+    train = [r for r in log if "loss" in r]
+    assert [r["step"] for r in train] == list(range(1, 121))
+    first, last = train[:10], train[-10:]
+    mean = lambda rows, key: float(np.mean([r[key] for r in rows]))  # noqa: E731
+    assert mean(last, "loss") < 0.75 * mean(first, "loss")
+    assert mean(last, "mlm_loss") < mean(first, "mlm_loss")
+    assert mean(last, "disc_accuracy") > mean(first, "disc_accuracy")
+    assert mean(last, "disc_precision") > mean(first, "disc_precision")
+    validation = [r for r in log if "validation_loss" in r]
+    assert validation and np.isfinite(validation[-1]["validation_loss"])
+    assert validation[-1]["validation_loss"] < mean(first, "loss")

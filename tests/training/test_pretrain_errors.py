@@ -1,0 +1,140 @@
+"""Bad input stops the run before any training, with a message naming the flag or file."""
+import os
+
+import pytest
+
+from electra.configs import PretrainConfig
+from electra.data.pretraining import InputError
+from electra.interop import WeightLoadError
+from electra.training.pretrain import TrainingError, run
+from tests.training.conftest import pretrain_flags, read_log, run_script, tiny_model_config, write_records
+
+
+def _config(data, output, model_config, **extra):
+    values = dict(output_dir=str(output), model_config_file=model_config, train_files=data["train"],
+                  vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=4, warmup_steps=1,
+                  log_freq=1, save_checkpoints_steps=2, xla=False, shuffle_buffer=16)
+    values.update(extra)
+    return PretrainConfig(**values)
+
+
+@pytest.fixture
+def model_config(tmp_path):
+    return tiny_model_config(tmp_path / "model.json")
+
+
+def test_missing_and_empty_globs(pretraining_data, tmp_path, model_config):
+    with pytest.raises(InputError, match=r"--train_files: no file matches '.*nothing-\*'"):
+        run(_config(pretraining_data, tmp_path / "a", model_config, train_files=str(tmp_path / "nothing-*")))
+    (tmp_path / "empty.tfrecord").write_bytes(b"")
+    with pytest.raises(InputError, match="empty TFRecord"):
+        run(_config(pretraining_data, tmp_path / "b", model_config, train_files=str(tmp_path / "empty.tfrecord")))
+    assert not os.path.exists(tmp_path / "b" / "checkpoints")
+
+
+def test_sequence_length_mismatch_names_the_file(pretraining_data, tmp_path, model_config):
+    with pytest.raises(InputError, match=r"part-000.tfrecord: 'input_ids' has length 32 but --max_seq_length is 64"):
+        run(_config(pretraining_data, tmp_path / "a", model_config, max_seq_length=64))
+
+
+def test_corrupt_record_names_the_file(pretraining_data, tmp_path, model_config):
+    bad = tmp_path / "bad.tfrecord"
+    bad.write_bytes(b"\x00" * 40)
+    with pytest.raises(InputError, match="bad.tfrecord: corrupt TFRecord"):
+        run(_config(pretraining_data, tmp_path / "a", model_config, train_files=str(bad)))
+
+
+def test_batch_that_does_not_divide(pretraining_data, tmp_path, model_config):
+    with pytest.raises(ValueError, match=r"--global_batch_size=10 does not equal workers \(1\) × --train_batch_size "
+                                         r"\(4\) × --gradient_accumulation_steps \(2\) = 8"):
+        run(_config(pretraining_data, tmp_path / "a", model_config, global_batch_size=10,
+                    gradient_accumulation_steps=2))
+
+
+def test_vocab_larger_than_model(pretraining_data, tmp_path):
+    from electra.configs import ModelConfig
+    path = tmp_path / "small_vocab_model.json"
+    ModelConfig.from_json_file(tiny_model_config(tmp_path / "m.json")).replace(vocab_size=50).to_json_file(path)
+    with pytest.raises(ValueError, match="vocabulary has 100 tokens but the model's vocab_size is 50"):
+        run(_config(pretraining_data, tmp_path / "a", str(path)))
+
+
+def test_resume_with_another_vocab_or_model(pretraining_data, tmp_path, model_config):
+    run(_config(pretraining_data, tmp_path / "run", model_config, total_steps=2))
+    other_vocab = tmp_path / "vocab2.txt"
+    other_vocab.write_text(open(pretraining_data["vocab"]).read().replace("w94", "zz"))
+    with pytest.raises(TrainingError, match="not the vocabulary this run's checkpoints were trained with"):
+        run(_config(pretraining_data, tmp_path / "run", model_config, vocab_file=str(other_vocab)))
+    from electra.configs import ModelConfig
+    wider = tmp_path / "wider.json"
+    ModelConfig.from_json_file(model_config).replace(intermediate_size=96).to_json_file(wider)
+    with pytest.raises(TrainingError, match="intermediate_size: checkpoint 64 vs now 96"):
+        run(_config(pretraining_data, tmp_path / "run", str(wider)))
+
+
+def test_phase2_from_a_checkpoint_of_another_size(pretraining_data, tmp_path, model_config):
+    run(_config(pretraining_data, tmp_path / "phase1", model_config, total_steps=2))
+    from electra.configs import ModelConfig
+    deeper = tmp_path / "deeper.json"
+    ModelConfig.from_json_file(model_config).replace(num_hidden_layers=3).to_json_file(deeper)
+    with pytest.raises(WeightLoadError, match="missing .*electra/encoder/layer_2"):
+        run(_config(pretraining_data, tmp_path / "phase2", str(deeper), init_checkpoint=str(tmp_path / "phase1")))
+    with pytest.raises(WeightLoadError, match="no checkpoint"):
+        run(_config(pretraining_data, tmp_path / "phase2b", model_config, init_checkpoint=str(tmp_path / "nowhere")))
+
+
+def test_phase2_keeps_weights_and_restarts_schedule(pretraining_data, tmp_path, model_config):
+    import numpy as np
+    import tensorflow as tf
+    from electra.training.checkpointing import read_model_weights
+    run(_config(pretraining_data, tmp_path / "phase1", model_config, total_steps=3))
+    summary = run(_config(pretraining_data, tmp_path / "phase2", model_config, total_steps=2, warmup_steps=1,
+                          init_checkpoint=str(tmp_path / "phase1"), steps_this_run=1))
+    assert summary["step"] == 1
+    log = read_log(str(tmp_path / "phase2"))
+    assert log[0]["step"] == 1 and log[0]["learning_rate"] == 0.0  # schedule restarted at warmup
+    phase1 = read_model_weights(tf.train.latest_checkpoint(str(tmp_path / "phase1" / "checkpoints")))
+    phase2 = read_model_weights(tf.train.latest_checkpoint(str(tmp_path / "phase2" / "checkpoints")))
+    name = "electra/encoder/layer_0/output/dense/kernel"
+    np.testing.assert_array_equal(phase1[name], phase2[name])  # lr 0 at step 1: weights carried over unchanged
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(pretraining_data, tmp_path, model_config):
+    output = str(tmp_path / "run")
+    flags = pretrain_flags(pretraining_data, output, model_config, optimizer="adamw", learning_rate=1e30,
+                           warmup_steps=0, grad_clip_norm=0, save_checkpoints_steps=1, total_steps=30)
+    result = run_script(flags, check=False)
+    assert result.returncode != 0
+    assert "non-finite loss" in result.stderr and "The last good checkpoint is" in result.stderr
+    steps = [r["step"] for r in read_log(output)]
+    checkpoints = sorted(int(n[5:-6]) for n in os.listdir(os.path.join(output, "checkpoints")) if n.endswith(".index"))
+    assert checkpoints and max(checkpoints) == max(steps)  # every finite step saved; the NaN step was not
+    assert f"ckpt-{max(checkpoints)}" in result.stderr
+
+
+def test_flag_validation_names_the_flag():
+    with pytest.raises(ValueError, match="--precision='fp8'"):
+        PretrainConfig(output_dir="x", precision="fp8")
+    with pytest.raises(ValueError, match="--warmup_steps"):
+        PretrainConfig(output_dir="x", warmup_steps=10, total_steps=5)
+
+
+def test_horovod_requested_without_horovod(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("horovod"):
+            raise ImportError("No module named 'horovod'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    from electra.training.distribution import make_distributor
+    with pytest.raises(RuntimeError, match="--horovod was requested but horovod is not installed"):
+        make_distributor(True)
+
+
+def test_validation_records_other_length(pretraining_data, tmp_path, model_config):
+    write_records(tmp_path / "v", files=1, seq=16)
+    with pytest.raises(InputError, match="'input_ids' has length 16 but --max_seq_length is 32"):
+        run(_config(pretraining_data, tmp_path / "a", model_config, validation_files=str(tmp_path / "v" / "*"),
+                    validation_freq=2))
