@@ -31,6 +31,6 @@ setup(
         #   HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
         #   pip install --no-build-isolation -e '.[horovod]'
         "horovod": ["horovod==0.28.1"],
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "dockerfile-parse>=2.0"],
     },
 )

@@ -1,4 +1,4 @@
-"""Our networks against Hugging Face's PyTorch ELECTRA/BERT on golden fixtures (tests/fixtures/make_parity_fixtures.py)."""
+"""Our networks against transformers (PyTorch) ELECTRA/BERT on golden fixtures (see make_parity_fixtures.py)."""
 import json
 
 import numpy as np

@@ -1,5 +1,4 @@
 """fp32 / mixed_float16 / mixed_bfloat16 and eager / XLA give the same numbers (within each format's precision)."""
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,0 +1,46 @@
+"""The Dockerfile parses and installs exactly what setup.py declares; the README keeps its two commands."""
+import pathlib
+import re
+
+from dockerfile_parse import DockerfileParser
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SETUP = (ROOT / "setup.py").read_text()
+
+
+def _dockerfile():
+    parser = DockerfileParser(path=str(ROOT / "Dockerfile"))
+    return parser, parser.structure
+
+
+def test_dockerfile_parses_with_a_tf_2_18_gpu_base():
+    parser, structure = _dockerfile()
+    assert structure and {s["instruction"] for s in structure} >= {"FROM", "RUN", "COPY", "WORKDIR"}
+    assert re.fullmatch(r"tensorflow/tensorflow:2\.18\.\d+-gpu", parser.baseimage)
+    assert 'tensorflow==2.18.*' in SETUP
+
+
+def test_dockerfile_pip_steps_install_setup_py_and_its_horovod_extra():
+    _, structure = _dockerfile()
+    pip_steps = [s["value"] for s in structure if s["instruction"] == "RUN" and "pip install" in s["value"]]
+    assert pip_steps, "no pip step"
+    joined = " ".join(pip_steps)
+    # Only the package itself (its pins come from setup.py) and its extras: no second list of versions.
+    for step in pip_steps:
+        targets = re.findall(r"pip install (?:-\S+ )*(.+?)(?:\s*&&|$)", step)
+        for target in targets:
+            assert target.replace("'", "").strip() in ("-e .", ".", "-e .[horovod]", ".[horovod]"), target
+    assert "horovod==0.28.1" in SETUP and "[horovod]" in joined
+    for flag in ("HOROVOD_WITH_TENSORFLOW=1", "HOROVOD_GPU_OPERATIONS=NCCL", "HOROVOD_WITHOUT_PYTORCH=1",
+                 "--no-build-isolation"):
+        assert flag in joined, flag
+
+
+def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Two commands", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["bash run_scripts/quickstart.sh", "bash run_scripts/run_tests.sh"]
+    assert "bash run_scripts/run_tests.sh" in (ROOT / ".ci" / "run").read_text()
+    for script in ("quickstart.sh", "run_tests.sh"):
+        assert "setup_env.sh" in (ROOT / "run_scripts" / script).read_text()  # each installs what it needs
