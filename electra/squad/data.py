@@ -1,0 +1,357 @@
+"""SQuAD v1.1 / v2.0 JSON → examples → fixed-length features (sliding windows over the context).
+
+Each feature is ``[CLS] query [SEP] context-window [SEP] [PAD]…`` with ``segment_ids`` 0 for the query part and
+1 for the window. Answers are located with the tokenizer's character offsets into the ORIGINAL context, so a
+predicted token span maps back to an exact substring of the context. A gold answer whose token span does not
+reproduce the answer text (e.g. an answer that ends inside a word piece) does not "round-trip": it is counted and
+the example is skipped for training (``FeatureStats``). v2 impossible questions, and windows that do not contain
+the answer, point at ``[CLS]`` (start = end = 0).
+
+Bad input never crashes mid-training: a file that cannot be read, is not UTF-8, is not JSON or lacks the SQuAD
+structure raises ``SquadFormatError`` naming the file (and question id); a question with bad fields (missing text,
+``answer_start`` outside the context, text not at ``answer_start``, empty context) is skipped with a warning and
+counted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+
+log = logging.getLogger("electra.squad")
+CACHE_FORMAT = 1
+
+
+class SquadFormatError(ValueError):
+    """A SQuAD file that cannot be used; the message names the file (and the question id where known)."""
+
+
+@dataclasses.dataclass
+class SquadExample:
+    qas_id: str
+    question: str
+    context: str
+    answer_text: str = ""
+    answer_start: int = -1          # character offset into ``context``; -1 for impossible / prediction only
+    is_impossible: bool = False
+    gold_answers: tuple = ()
+
+
+@dataclasses.dataclass
+class FeatureStats:
+    examples: int = 0
+    features: int = 0
+    skipped_questions: int = 0      # bad fields in the file (see warnings)
+    not_round_trip: int = 0         # answer token span does not reproduce the answer text (training only)
+    truncated_queries: int = 0
+    impossible: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.examples} examples → {self.features} features; skipped {self.skipped_questions} malformed "
+                f"question(s), {self.not_round_trip} answer(s) that do not round-trip through the tokenizer; "
+                f"{self.truncated_queries} query(ies) truncated; {self.impossible} impossible")
+
+
+@dataclasses.dataclass
+class Features:
+    """Arrays (``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[N, S]``; ``start_positions``,
+    ``end_positions``, ``is_impossible``, ``example_index`` int32 ``[N]``) plus per-feature metadata for
+    post-processing: ``token_offsets[i][t]`` = (start, end) character span in the context for context tokens, None
+    otherwise; ``max_context[i][t]`` whether window ``i`` is the best window for token ``t``."""
+    arrays: dict
+    token_offsets: list
+    max_context: list
+    examples: list
+    stats: FeatureStats
+
+    def __len__(self) -> int:
+        return int(self.arrays["input_ids"].shape[0])
+
+    def model_inputs(self) -> dict:
+        return {k: self.arrays[k] for k in ("input_ids", "input_mask", "segment_ids")}
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+def load_squad_json(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise SquadFormatError(f"SQuAD file {path}: cannot read ({e})") from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SquadFormatError(f"SQuAD file {path}: not UTF-8 (invalid byte at offset {e.start})") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SquadFormatError(f"SQuAD file {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") \
+            from e
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise SquadFormatError(f"SQuAD file {path}: expected a JSON object with a 'data' list")
+    return data
+
+
+def read_examples(path: str, is_training: bool, version_2_with_negative: bool = False,
+                  stats: FeatureStats | None = None) -> list[SquadExample]:
+    """Examples of a SQuAD file. Structural errors raise ``SquadFormatError``; a bad question is skipped and
+    counted in ``stats.skipped_questions`` (training) — at prediction time it still needs an id, question and
+    context."""
+    stats = stats if stats is not None else FeatureStats()
+    data = load_squad_json(path)
+    examples: list[SquadExample] = []
+    for a_index, article in enumerate(data["data"]):
+        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
+        if not isinstance(paragraphs, list):
+            raise SquadFormatError(f"SQuAD file {path}: article {a_index} has no 'paragraphs' list")
+        for p_index, paragraph in enumerate(paragraphs):
+            if not isinstance(paragraph, dict) or not isinstance(paragraph.get("qas"), list):
+                raise SquadFormatError(f"SQuAD file {path}: article {a_index} paragraph {p_index} has no 'qas' list")
+            context = paragraph.get("context")
+            for qa in paragraph["qas"]:
+                example = _read_question(path, qa, context, is_training, version_2_with_negative)
+                if example is None:
+                    stats.skipped_questions += 1
+                else:
+                    examples.append(example)
+    if not examples:
+        raise SquadFormatError(f"SQuAD file {path}: no usable questions")
+    return examples
+
+
+def _read_question(path, qa, context, is_training, v2) -> SquadExample | None:
+    qid = qa.get("id") if isinstance(qa, dict) else None
+    where = f"SQuAD file {path}, question {qid!r}"
+    if not isinstance(qid, (str, int)) or not isinstance(qa.get("question"), str):
+        raise SquadFormatError(f"{where}: a question needs an 'id' and a 'question' string")
+    if not isinstance(context, str) or not context.strip():
+        log.warning("%s: empty or missing context; skipped", where)
+        return None
+    question = qa["question"]
+    if not question.strip():
+        log.warning("%s: empty question; skipped", where)
+        return None
+    answers = qa.get("answers", [])
+    if not isinstance(answers, list):
+        log.warning("%s: 'answers' is not a list; skipped", where)
+        return None
+    impossible = bool(qa.get("is_impossible", False)) if v2 else False
+    golds = tuple(a.get("text", "") for a in answers if isinstance(a, dict))
+    example = SquadExample(str(qid), question, context, is_impossible=impossible, gold_answers=golds)
+    if not is_training or impossible:
+        return example
+    if not answers:
+        log.warning("%s: no answer for a training question%s; skipped", where,
+                    "" if v2 else " (v1.1 has no impossible questions)")
+        return None
+    answer = answers[0]
+    text, start = (answer.get("text"), answer.get("answer_start")) if isinstance(answer, dict) else (None, None)
+    if not isinstance(text, str) or not text or not isinstance(start, int) or isinstance(start, bool):
+        log.warning("%s: answer needs a non-empty 'text' and an integer 'answer_start'; skipped", where)
+        return None
+    if not 0 <= start < len(context) or start + len(text) > len(context):
+        log.warning("%s: answer_start %d (+%d characters) outside the context (%d characters); skipped", where,
+                    start, len(text), len(context))
+        return None
+    if context[start:start + len(text)] != text:
+        log.warning("%s: the context at answer_start %d reads %r, not the answer %r; skipped", where, start,
+                    context[start:start + len(text)], text)
+        return None
+    example.answer_text, example.answer_start = text, start
+    return example
+
+
+# --- features --------------------------------------------------------------------------------------------------
+def _windows(num_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    while True:
+        length = min(max_tokens, num_tokens - start)
+        spans.append((start, length))
+        if start + length >= num_tokens:
+            return spans
+        start += min(length, stride)
+
+
+def _best_windows(spans, num_tokens: int) -> np.ndarray:
+    """For each context token, the window where it has the most context (Google BERT's rule: the largest
+    min(left context, right context) + 0.01 × window length; the first such window on ties)."""
+    starts = np.array([s for s, _ in spans])[:, None]
+    lengths = np.array([n for _, n in spans])[:, None]
+    positions = np.arange(num_tokens)[None, :]
+    ends = starts + lengths - 1
+    score = np.minimum(positions - starts, ends - positions) + 0.01 * lengths
+    score = np.where((positions >= starts) & (positions <= ends), score, -np.inf)
+    return np.argmax(score, axis=0)
+
+
+def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, max_seq_length: int = 384,
+                                 doc_stride: int = 128, max_query_length: int = 64, is_training: bool = False,
+                                 stats: FeatureStats | None = None) -> Features:
+    stats = stats if stats is not None else FeatureStats()
+    if max_seq_length < max_query_length + 4:
+        raise ValueError(f"max_seq_length={max_seq_length} leaves no room for context after max_query_length="
+                         f"{max_query_length}")
+    rows = {k: [] for k in ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions",
+                            "is_impossible", "example_index")}
+    offsets_out, max_context_out, kept = [], [], []
+    cached_context, cached_tokens = None, ([], [])
+    for example in examples:
+        query_ids = tokenizer.encode(example.question)
+        if len(query_ids) > max_query_length:
+            log.warning("question %r: %d tokens, truncated to max_query_length=%d", example.qas_id, len(query_ids),
+                        max_query_length)
+            stats.truncated_queries += 1
+            query_ids = query_ids[:max_query_length]
+        if example.context != cached_context:   # questions of one paragraph are consecutive: tokenize it once
+            cached_context = example.context
+            cached_tokens = tokenizer.encode_with_offsets(example.context)
+        context_ids, context_offsets = cached_tokens
+        if not context_ids:
+            log.warning("question %r: the context has no tokens; skipped", example.qas_id)
+            stats.skipped_questions += 1
+            continue
+        tok_start = tok_end = None
+        if is_training and not example.is_impossible:
+            a_start, a_end = example.answer_start, example.answer_start + len(example.answer_text)
+            inside = [i for i, (s, e) in enumerate(context_offsets) if s < a_end and e > a_start and e > s]
+            if inside:
+                tok_start, tok_end = inside[0], inside[-1]
+                span = example.context[context_offsets[tok_start][0]:context_offsets[tok_end][1]]
+            if not inside or span.strip() != example.answer_text.strip():
+                log.warning("question %r: the answer %r does not round-trip through the tokenizer (token span "
+                            "reads %r); skipped", example.qas_id, example.answer_text,
+                            span if inside else "")
+                stats.not_round_trip += 1
+                continue
+        example_index = len(kept)
+        kept.append(example)
+        stats.examples += 1
+        stats.impossible += int(example.is_impossible)
+        max_tokens = max_seq_length - len(query_ids) - 3
+        spans = _windows(len(context_ids), max_tokens, doc_stride)
+        best_window = _best_windows(spans, len(context_ids))
+        for w, (start, length) in enumerate(spans):
+            ids = [tokenizer.cls_id, *query_ids, tokenizer.sep_id]
+            segments = [0] * len(ids)
+            offsets: list = [None] * len(ids)
+            max_context: list = [False] * len(ids)
+            context_begin = len(ids)
+            ids.extend(context_ids[start:start + length])
+            segments.extend([1] * length)
+            offsets.extend(tuple(o) for o in context_offsets[start:start + length])
+            max_context.extend((best_window[start:start + length] == w).tolist())
+            ids.append(tokenizer.sep_id)
+            segments.append(1)
+            offsets.append(None)
+            max_context.append(False)
+            mask = [1] * len(ids)
+            pad = max_seq_length - len(ids)
+            ids += [tokenizer.pad_id] * pad
+            segments += [0] * pad
+            mask += [0] * pad
+            start_position = end_position = 0
+            impossible = example.is_impossible
+            if is_training and not example.is_impossible:
+                if start <= tok_start and tok_end < start + length:
+                    start_position = tok_start - start + context_begin
+                    end_position = tok_end - start + context_begin
+                else:
+                    impossible = True   # this window does not hold the answer: point at [CLS]
+            rows["input_ids"].append(ids)
+            rows["input_mask"].append(mask)
+            rows["segment_ids"].append(segments)
+            rows["start_positions"].append(start_position)
+            rows["end_positions"].append(end_position)
+            rows["is_impossible"].append(int(impossible))
+            rows["example_index"].append(example_index)
+            offsets_out.append(offsets)
+            max_context_out.append(max_context)
+    stats.features = len(offsets_out)
+    if stats.not_round_trip or stats.skipped_questions:
+        log.warning("SQuAD features: %s", stats.summary())
+    else:
+        log.info("SQuAD features: %s", stats.summary())
+    arrays = {k: np.asarray(v, np.int32).reshape(len(offsets_out), -1) if k in ("input_ids", "input_mask",
+                                                                                "segment_ids")
+              else np.asarray(v, np.int32) for k, v in rows.items()}
+    return Features(arrays, offsets_out, max_context_out, kept, stats)
+
+
+# --- cache -----------------------------------------------------------------------------------------------------
+def _file_hash(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _vocab_hash(tokenizer) -> str:
+    source = getattr(tokenizer, "vocab_file", None) or getattr(tokenizer, "model_file", None)
+    base = _file_hash(source) if source and os.path.isfile(source) else repr(tokenizer)
+    return hashlib.sha256(f"{base}|{tokenizer.lower_case}".encode()).hexdigest()[:16]
+
+
+def cache_key(squad_file: str, tokenizer, max_seq_length: int, doc_stride: int, max_query_length: int,
+              is_training: bool, version_2_with_negative: bool) -> str:
+    settings = (f"v{CACHE_FORMAT}|{_file_hash(squad_file)}|{_vocab_hash(tokenizer)}|{max_seq_length}|{doc_stride}|"
+                f"{max_query_length}|{int(is_training)}|{int(version_2_with_negative)}")
+    return hashlib.sha256(settings.encode()).hexdigest()[:20]
+
+
+def _save_cache(path: str, features: Features) -> None:
+    meta = {"token_offsets": features.token_offsets, "max_context": features.max_context,
+            "examples": [dataclasses.asdict(e) for e in features.examples],
+            "stats": dataclasses.asdict(features.stats)}
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        np.savez(f, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8), **features.arrays)
+    os.replace(tmp, path)
+
+
+def _load_cache(path: str) -> Features:
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if k != "meta"}
+        meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+    offsets = [[tuple(o) if o is not None else None for o in row] for row in meta["token_offsets"]]
+    examples = [SquadExample(**{**e, "gold_answers": tuple(e["gold_answers"])}) for e in meta["examples"]]
+    return Features(arrays, offsets, meta["max_context"], examples, FeatureStats(**meta["stats"]))
+
+
+def load_features(squad_file: str, tokenizer, *, is_training: bool, version_2_with_negative: bool = False,
+                  max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
+                  cache_dir: str | None = None) -> Features:
+    """Examples and features of a SQuAD file, from ``cache_dir`` when this (file, vocabulary, settings) was
+    converted before; the cache is written atomically (temporary name, then rename)."""
+    path = None
+    if cache_dir:
+        key = cache_key(squad_file, tokenizer, max_seq_length, doc_stride, max_query_length, is_training,
+                        version_2_with_negative)
+        path = os.path.join(cache_dir, f"squad_features_{key}.npz")
+        if os.path.exists(path):
+            try:
+                features = _load_cache(path)
+                log.info("SQuAD features from cache %s", path)
+                return features
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("unreadable feature cache %s (%s); rebuilding", path, e)
+    stats = FeatureStats()
+    examples = read_examples(squad_file, is_training, version_2_with_negative, stats)
+    features = convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride, max_query_length,
+                                            is_training, stats)
+    if not len(features):
+        raise SquadFormatError(f"SQuAD file {squad_file}: no features could be built ({stats.summary()})")
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)
+        _save_cache(path, features)
+    return features
+
+
+def examples_from_pairs(pairs: Iterable[tuple[str, str]]) -> list[SquadExample]:
+    """(question, context) pairs → prediction examples with ids ``"0"``, ``"1"``, …"""
+    return [SquadExample(str(i), q, c) for i, (q, c) in enumerate(pairs)]

@@ -1,0 +1,173 @@
+"""SQuAD EM/F1, following the definitions of the official v1.1 and v2.0 evaluation scripts.
+
+Normalization (both versions): lower-case, drop ASCII punctuation (``string.punctuation``), drop the
+articles ``a``/``an``/``the`` as whole words, collapse whitespace. EM and F1 take the maximum over the gold
+answers. The versions differ in two places:
+
+* v1.1: every gold text counts; F1 is 0 when prediction and gold share no token (so two empty strings
+  score F1 0, EM 1).
+* v2.0: gold texts that normalize to nothing are dropped and an unanswerable question has gold ``[""]``;
+  F1 is ``1`` when both token lists are empty and ``0`` when only one is. With ``na_probs`` (our
+  ``null_odds.json``), a question whose value exceeds ``na_prob_thresh`` counts as predicted unanswerable;
+  ``best_exact``/``best_f1`` search the threshold over the ``na_probs`` values, as the official script does.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import re
+import string
+from typing import Iterable, Mapping
+
+_PUNCT = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+
+
+def normalize_answer(text: str) -> str:
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCT)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def answer_tokens(text: str) -> list[str]:
+    return normalize_answer(text).split() if text else []
+
+
+def exact_match(prediction: str, gold: str) -> int:
+    return int(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def f1_score(prediction: str, gold: str, version: str = "2.0") -> float:
+    pred, ref = answer_tokens(prediction), answer_tokens(gold)
+    if version == "2.0" and (not pred or not ref):
+        return float(pred == ref)
+    common = collections.Counter(pred) & collections.Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def gold_answers(qa: Mapping, version: str) -> list[str]:
+    texts = [a["text"] for a in qa.get("answers", [])]
+    if version == "2.0":
+        texts = [t for t in texts if normalize_answer(t)]
+        return texts or [""]
+    return texts
+
+
+def _questions(dataset: Iterable[Mapping]):
+    for article in dataset:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                yield qa
+
+
+def _summary(exact: Mapping[str, float], f1: Mapping[str, float], qids: list[str] | None = None) -> dict:
+    qids = list(exact) if qids is None else qids
+    n = len(qids)
+    if not n:
+        return {"exact": 0.0, "f1": 0.0, "total": 0}
+    return {"exact": 100.0 * sum(exact[q] for q in qids) / n, "f1": 100.0 * sum(f1[q] for q in qids) / n,
+            "total": n}
+
+
+def _best_threshold(predictions, scores, na_probs, has_answer):
+    """The official search: start with every question predicted unanswerable, walk questions by increasing
+    ``na_probs`` and switch each to its answer; the best running score and the ``na_probs`` value it is
+    reached at."""
+    current = best = float(sum(1 for q in scores if not has_answer[q]))
+    threshold = 0.0
+    for qid in sorted(scores, key=lambda q: na_probs[q]):
+        if has_answer[qid]:
+            delta = scores[qid]
+        else:
+            delta = -1.0 if predictions[qid] else 0.0
+        current += delta
+        if current > best:
+            best, threshold = current, na_probs[qid]
+    return 100.0 * best / max(1, len(scores)), threshold
+
+
+def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version: str = "1.1",
+             na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict:
+    """``dataset``: the ``data`` list of a SQuAD file; ``predictions``: ``{qid: text}``.
+
+    Returns ``exact``, ``f1``, ``total`` (percentages), ``missing`` (questions without a prediction, scored 0);
+    for v2 also ``HasAns_*``/``NoAns_*`` and, with ``na_probs``, ``best_exact``/``best_f1`` and their thresholds.
+    """
+    if version not in ("1.1", "2.0"):
+        raise ValueError(f"version must be '1.1' or '2.0', got {version!r}")
+    exact, f1, has_answer, missing = {}, {}, {}, []
+    for qa in _questions(dataset):
+        qid = qa["id"]
+        golds = gold_answers(qa, version)
+        has_answer[qid] = bool(golds) and golds != [""]
+        if qid not in predictions:
+            missing.append(qid)
+            exact[qid] = f1[qid] = 0.0
+            continue
+        pred = predictions[qid]
+        exact[qid] = float(max((exact_match(pred, g) for g in golds), default=0))
+        f1[qid] = max((f1_score(pred, g, version) for g in golds), default=0.0)
+    if version == "1.1":
+        return {**_summary(exact, f1), "missing": len(missing)}
+
+    raw_exact, raw_f1 = dict(exact), dict(f1)
+    if na_probs is not None:
+        for qid in exact:
+            if na_probs.get(qid, 0.0) > na_prob_thresh:
+                exact[qid] = f1[qid] = float(not has_answer[qid])
+    result = {**_summary(exact, f1), "missing": len(missing)}
+    has = [q for q in exact if has_answer[q]]
+    no = [q for q in exact if not has_answer[q]]
+    for prefix, qids in (("HasAns", has), ("NoAns", no)):
+        if qids:
+            for key, value in _summary(exact, f1, qids).items():
+                result[f"{prefix}_{key}"] = value
+    if na_probs is not None:
+        preds = {q: predictions.get(q, "") for q in exact}
+        probs = {q: na_probs.get(q, 0.0) for q in exact}
+        result["best_exact"], result["best_exact_thresh"] = _best_threshold(preds, raw_exact, probs, has_answer)
+        result["best_f1"], result["best_f1_thresh"] = _best_threshold(preds, raw_f1, probs, has_answer)
+    return result
+
+
+def load_json(path: str, what: str):
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ValueError(f"{what} {path}: cannot read ({e})") from e
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{what} {path}: not UTF-8 (byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} {path}: malformed JSON ({e})") from e
+
+
+def evaluate_files(dataset_file: str, prediction_file: str, na_prob_file: str | None = None,
+                   version: str | None = None, na_prob_thresh: float = 1.0) -> dict:
+    """EM/F1 of a predictions.json against a SQuAD file; the version comes from the file unless given."""
+    data = load_json(dataset_file, "SQuAD file")
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ValueError(f"SQuAD file {dataset_file}: expected an object with a 'data' list")
+    if version is None:
+        declared = str(data.get("version", "1.1"))
+        version = "2.0" if declared.startswith("2") or _has_impossible(data["data"]) else "1.1"
+    predictions = load_json(prediction_file, "predictions file")
+    if not isinstance(predictions, dict):
+        raise ValueError(f"predictions file {prediction_file}: expected an object {{question id: text}}")
+    na_probs = load_json(na_prob_file, "null-odds file") if na_prob_file else None
+    try:
+        return evaluate(data["data"], predictions, version, na_probs, na_prob_thresh)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"SQuAD file {dataset_file} / predictions {prediction_file}: unexpected structure "
+                         f"({type(e).__name__}: {e}); expected SQuAD JSON and {{question id: text}}") from e
+
+
+def _has_impossible(dataset) -> bool:
+    return any(qa.get("is_impossible") for qa in _questions(dataset))

@@ -1,0 +1,98 @@
+"""AdamW with a learning rate per variable: ELECTRA's layer-wise learning-rate decay for fine-tuning.
+
+Depths: embeddings (and the embedding projection) 0, transformer layer ``i`` depth ``i + 1``, task heads
+depth ``head_depth`` (``L + 2`` by default, as google-research/electra; ``L`` = number of layers). A variable
+at depth ``d`` trains at
+``lr × decay^(head_depth − d)``. Scaling gradients would not do this (Adam normalizes the gradient scale away), so
+``LayerwiseAdamW`` multiplies the learning rate of each variable — both the Adam step and the decoupled weight
+decay — by its factor. With every factor 1 it is exactly ``keras.optimizers.AdamW``.
+
+With the default the top layer trains at ``decay²`` of the head's rate; ``head_depth=L + 1`` gives ``decay``.
+"""
+from __future__ import annotations
+
+import re
+
+import keras
+import tensorflow as tf
+
+_LAYER = re.compile(r"(?:^|/)encoder/layer_(\d+)/")
+
+
+def variable_depth(name: str, num_layers: int, head_depth: int | None = None) -> int:
+    head_depth = num_layers + 2 if head_depth is None else head_depth
+    match = _LAYER.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    if "/embeddings" in f"/{name}":          # embeddings/… and embeddings_project/…
+        return 0
+    return head_depth
+
+
+def layerwise_lr_factors(named_variables: dict, num_layers: int, decay: float,
+                         head_depth: int | None = None) -> dict[str, float]:
+    """``{variable name: learning-rate factor}``; decay 1.0 gives all ones."""
+    head_depth = num_layers + 2 if head_depth is None else head_depth
+    return {name: float(decay) ** (head_depth - variable_depth(name, num_layers, head_depth))
+            for name in named_variables}
+
+
+class LayerwiseAdamW(keras.optimizers.Optimizer):
+    """Adam with decoupled weight decay (the update of ``keras.optimizers.AdamW``) and a per-variable
+    learning-rate factor. ``lr_factors``: ``[(variable, factor)]``; ``exclude``: variables without weight decay."""
+
+    def __init__(self, learning_rate=1e-4, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+                 lr_factors=(), exclude=(), name="layerwise_adamw", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.decay_rate = float(weight_decay)
+        self._factor_by_id = {id(getattr(v, "value", v)): float(f) for v, f in lr_factors}
+        self._factor_by_id.update({id(v): float(f) for v, f in lr_factors})
+        self._excluded_ids = {id(v) for v in exclude} | {id(getattr(v, "value", v)) for v in exclude}
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
+        self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
+        self._factors = [self._factor_by_id.get(id(v), self._factor_by_id.get(id(getattr(v, "value", v)), 1.0))
+                         for v in var_list]
+        self._decays = [0.0 if (id(v) in self._excluded_ids or id(getattr(v, "value", v)) in self._excluded_ids)
+                        else self.decay_rate for v in var_list]
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype) * self._factors[index]
+        gradient = tf.cast(gradient, dtype)
+        step = tf.cast(self.iterations + 1, dtype)
+        m, v = self._m[index], self._v[index]
+        if self._decays[index]:
+            variable.assign_sub(variable * (self._decays[index] * lr))
+        alpha = lr * tf.sqrt(1.0 - tf.pow(tf.cast(self.beta_2, dtype), step)) / (
+            1.0 - tf.pow(tf.cast(self.beta_1, dtype), step))
+        m.assign_add((gradient - m) * (1.0 - self.beta_1))
+        v.assign_add((tf.square(gradient) - v) * (1.0 - self.beta_2))
+        variable.assign_sub(m * alpha / (tf.sqrt(v) + self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "weight_decay": self.decay_rate, "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+def make_finetuning_optimizer(model, schedule, *, layerwise_lr_decay: float = 0.8, weight_decay: float = 0.01,
+                              head_depth: int | None = None, clip_norm: float | None = 1.0, loss_scale: bool = False,
+                              epsilon: float = 1e-6):
+    """``LayerwiseAdamW`` over ``model.named_variables()`` (decay off for LayerNorm and biases), wrapped in a
+    dynamic ``LossScaleOptimizer`` for fp16."""
+    from electra.training.optimization import no_decay_variables
+
+    named = model.named_variables()
+    num_layers = len(model.encoder.blocks)
+    factors = layerwise_lr_factors(named, num_layers, layerwise_lr_decay, head_depth)
+    clip = dict(global_clipnorm=clip_norm) if clip_norm else {}
+    optimizer = LayerwiseAdamW(schedule, weight_decay=weight_decay, epsilon=epsilon,
+                               lr_factors=[(v, factors[n]) for n, v in named.items()],
+                               exclude=no_decay_variables(named), **clip)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer

@@ -1,0 +1,134 @@
+"""SQuAD throughput: fine-tuning and inference sequences/s, and SavedModel latency/throughput. JSON lines on stdout.
+
+    python run_scripts/benchmark_squad.py --model_sizes small,base --precisions fp32,bf16 --xla false,true
+    python run_scripts/benchmark_squad.py --model_sizes small --steps 3 --saved_model true
+
+Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Each
+configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) and then ``--steps`` timed ones.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _bools(text: str) -> list[bool]:
+    return [t.strip().lower() in ("1", "true", "yes", "on") for t in text.split(",") if t.strip()]
+
+
+def _batch(rng, batch: int, seq: int, vocab: int, training: bool):
+    import numpy as np
+    ids = rng.integers(5, vocab, size=(batch, seq)).astype(np.int32)
+    out = {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
+    out["segment_ids"][:, 64:] = 1
+    if training:
+        out["start_positions"] = rng.integers(0, seq, size=batch).astype(np.int32)
+        out["end_positions"] = np.minimum(out["start_positions"] + 3, seq - 1).astype(np.int32)
+        out["is_impossible"] = np.zeros(batch, np.int32)
+    return out
+
+
+def _time(fn, warmup: int, steps: int) -> float:
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - start) / max(1, steps)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_sizes", default="small,base")
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument("--xla", default="false,true")
+    parser.add_argument("--max_seq_length", type=int, default=384)
+    parser.add_argument("--train_batch_size", type=int, default=8)
+    parser.add_argument("--predict_batch_size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup_steps", type=int, default=2)
+    parser.add_argument("--saved_model", type=_bools, default=[True], help="also time the exported SavedModel")
+    parser.add_argument("--saved_model_batches", default="1,64")
+    parser.add_argument("--skip_training", action="store_true")
+    args = parser.parse_args(argv)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from electra.configs import PRECISIONS, preset
+    from electra.modeling import ElectraForQuestionAnswering
+    from electra.squad.optimization import make_finetuning_optimizer
+    from electra.squad.task import SquadTrainer
+    from electra.training.flops import encoder_forward_flops
+
+    device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
+    common = {"device": device, "host": platform.node(), "tf": tf.__version__, "seq": args.max_seq_length}
+    rng = np.random.default_rng(0)
+    seq = args.max_seq_length
+
+    def emit(record):
+        print(json.dumps({**common, **record}), flush=True)
+
+    for size in [s for s in args.model_sizes.split(",") if s]:
+        for precision in [p for p in args.precisions.split(",") if p]:
+            for xla in _bools(args.xla):
+                keras.mixed_precision.set_global_policy("float32")
+                model = ElectraForQuestionAnswering(preset(size), dtype=PRECISIONS[precision])
+                run = {"model_size": size, "precision": precision, "xla": xla}
+                config = model.config
+                per_sequence = encoder_forward_flops(config.discriminator, config.embedding_size, seq, seq) \
+                    + 2 * config.hidden_size * 2 * seq  # span head
+                if not args.skip_training:
+                    optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
+                    trainer = SquadTrainer(model, optimizer, xla=xla)
+                    batch = {k: tf.constant(v) for k, v in
+                             _batch(rng, args.train_batch_size, seq, model.config.vocab_size, True).items()}
+                    seconds = _time(lambda: trainer.train_step(batch), args.warmup_steps, args.steps)
+                    flops = 3 * per_sequence * args.train_batch_size
+                    emit({**run, "task": "fine_tune", "batch": args.train_batch_size, "step_s": seconds,
+                          "seq_per_s": args.train_batch_size / seconds, "model_flops_per_step": flops,
+                          "achieved_flops_per_second": flops / seconds})
+                infer = tf.function(lambda b: model(b, training=False), jit_compile=xla)
+                batch = {k: tf.constant(v) for k, v in
+                         _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False).items()}
+                seconds = _time(lambda: infer(batch)["start_logits"].numpy(), args.warmup_steps, args.steps)
+                flops = per_sequence * args.predict_batch_size
+                emit({**run, "task": "inference", "batch": args.predict_batch_size, "step_s": seconds,
+                      "seq_per_s": args.predict_batch_size / seconds, "model_flops_per_step": flops,
+                      "achieved_flops_per_second": flops / seconds})
+                if args.saved_model[0] and not xla:
+                    _saved_model(model, run, args, rng, emit)
+    return 0
+
+
+def _saved_model(model, run, args, rng, emit):
+    import tensorflow as tf
+
+    from electra.export import export_saved_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = os.path.join(tmp, "vocab.txt")
+        with open(vocab, "w", encoding="utf-8") as f:
+            f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n")
+        export_dir = export_saved_model(model, os.path.join(tmp, "saved_model"), vocab,
+                                        max_seq_length=args.max_seq_length)
+        serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+        for batch_size in [int(b) for b in args.saved_model_batches.split(",") if b]:
+            batch = {k: tf.constant(v) for k, v in
+                     _batch(rng, batch_size, args.max_seq_length, model.config.vocab_size, False).items()}
+            seconds = _time(lambda: serve(**batch)["start_logits"].numpy(), args.warmup_steps, args.steps)
+            emit({**run, "task": "saved_model", "batch": batch_size, "latency_ms": 1000 * seconds,
+                  "seq_per_s": batch_size / seconds})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

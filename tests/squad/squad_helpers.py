@@ -1,0 +1,31 @@
+"""Helpers shared by the SQuAD tests."""
+import json
+import pathlib
+import re
+
+TINY_SQUAD = pathlib.Path(__file__).parent.parent / "fixtures" / "squad" / "tiny_squad.json"
+
+
+def write_word_vocab(directory: pathlib.Path, texts) -> pathlib.Path:
+    """A WordPiece vocabulary holding every lower-cased word of ``texts`` whole, plus single characters and their
+    ``##`` continuations (so any ASCII word still tokenizes, as pieces)."""
+    words, chars = set(), set()
+    for text in texts:
+        for token in re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.lower()):
+            words.add(token)
+            chars.update(token)
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(words)
+    tokens += sorted(c for c in chars if c not in words) + sorted("##" + c for c in chars)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "vocab.txt"
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path
+
+
+def squad_texts(path=TINY_SQUAD):
+    data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            yield paragraph["context"]
+            for qa in paragraph["qas"]:
+                yield qa["question"]

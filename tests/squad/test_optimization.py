@@ -1,0 +1,73 @@
+import keras
+import numpy as np
+import pytest
+
+from electra.modeling import ElectraForQuestionAnswering
+from electra.squad.optimization import LayerwiseAdamW, layerwise_lr_factors, make_finetuning_optimizer
+from tests.conftest import tiny_config
+
+
+def test_depths_and_factors():
+    model = ElectraForQuestionAnswering(tiny_config(num_hidden_layers=3))
+    factors = layerwise_lr_factors(model.named_variables(), 3, 0.5)  # Google's convention: head at depth L + 2
+    assert factors["electra/embeddings/word_embeddings"] == pytest.approx(0.5 ** 5)
+    assert factors["electra/embeddings_project/kernel"] == pytest.approx(0.5 ** 5)
+    assert factors["electra/encoder/layer_0/attention/self/query/kernel"] == pytest.approx(0.5 ** 4)
+    assert factors["electra/encoder/layer_2/output/LayerNorm/gamma"] == pytest.approx(0.25)
+    assert factors["qa_outputs/kernel"] == 1.0
+    shallow = layerwise_lr_factors(model.named_variables(), 3, 0.5, head_depth=4)
+    assert shallow["electra/encoder/layer_2/output/dense/kernel"] == pytest.approx(0.5)
+
+
+def _run(optimizer, variables, grads_list):
+    optimizer.build(variables)
+    for grads in grads_list:
+        optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
+    return [v.numpy() for v in variables]
+
+
+def test_equals_keras_adamw_and_scales_learning_rate():
+    rng = np.random.default_rng(0)
+    init = [rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(4,)).astype(np.float32)]
+    grads = [[rng.normal(size=g.shape).astype(np.float32) for g in init] for _ in range(5)]
+
+    def fresh():
+        return [keras.Variable(x) for x in init]
+
+    kv = fresh()
+    reference = keras.optimizers.AdamW(1e-2, weight_decay=0.1, epsilon=1e-6)
+    reference.exclude_from_weight_decay(var_list=[kv[1]])
+    expected = _run(reference, kv, grads)
+    ov = fresh()
+    ours = _run(LayerwiseAdamW(1e-2, weight_decay=0.1, exclude=[ov[1]]), ov, grads)
+    for a, b in zip(ours, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+    # factor f on a variable = keras AdamW at learning rate lr × f for it (decay included)
+    kv = fresh()
+    expected_scaled = _run(keras.optimizers.AdamW(1e-2 * 0.3, weight_decay=0.1, epsilon=1e-6), kv, grads)
+    ov = fresh()
+    ours = _run(LayerwiseAdamW(1e-2, weight_decay=0.1, lr_factors=[(ov[0], 0.3), (ov[1], 0.3)]), ov, grads)
+    for a, b in zip(ours, expected_scaled):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_make_finetuning_optimizer_fp16_wraps_loss_scale():
+    model = ElectraForQuestionAnswering(tiny_config())
+    optimizer = make_finetuning_optimizer(model, 1e-3, loss_scale=True)
+    assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(optimizer.inner_optimizer, LayerwiseAdamW)
+
+
+def test_factors_and_exclusions_reach_the_model_variables():
+    model = ElectraForQuestionAnswering(tiny_config())
+    optimizer = make_finetuning_optimizer(model, 1e-3, layerwise_lr_decay=0.5, weight_decay=0.01)
+    variables = list(model.trainable_variables)
+    optimizer.build(variables)
+    names = {id(v): n for n, v in model.named_variables().items()}
+    by_name = {names[id(v)]: (f, d) for v, f, d in zip(variables, optimizer._factors, optimizer._decays)}
+    assert len(by_name) == len(variables)
+    assert by_name["qa_outputs/kernel"] == (1.0, 0.01)
+    assert by_name["qa_outputs/bias"] == (1.0, 0.0)
+    assert by_name["electra/encoder/layer_1/output/LayerNorm/gamma"] == (0.25, 0.0)
+    assert by_name["electra/embeddings/word_embeddings"] == (0.0625, 0.01)
