@@ -1,8 +1,8 @@
 """electra: ELECTRA pretraining and SQuAD fine-tuning on TensorFlow 2.18 / Keras 3.
 
 The pins are the tested stack. TensorFlow stays at 2.18 because Horovod 0.28.1 (the `horovod` extra) builds
-against it and not against 2.19+. tensorflow-addons is deliberately absent: it is end-of-life and does not
-import under Keras 3; LAMB and AdamW come from keras.optimizers.
+against it and not against 2.19+. TF-Addons is deliberately absent: it is end-of-life and does not
+import under Keras 3; AdamW is keras.optimizers.AdamW and LAMB a small keras.optimizers.Optimizer subclass.
 """
 from setuptools import find_packages, setup
 

@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _load_pairs(path: str) -> list[dict]:
-    from electra.squad.metrics import load_json
+    from electra.squad.data import load_json
 
     data = load_json(path, "input file")
     if isinstance(data, dict) and isinstance(data.get("data"), list):

@@ -4,12 +4,23 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ELECTRA_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
+
+quiet_pip() {  # pip's output goes to a log, shown only when pip fails
+  local log="$VENV/pip.log"
+  if ! "$VENV/bin/pip" "$@" > "$log" 2>&1; then
+    cat "$log" >&2
+    echo "pip $* failed (log: $log)" >&2
+    return 1
+  fi
+}
+
 if [ ! -x "$VENV/bin/python" ]; then
+  echo "Creating $VENV and installing the pinned stack (TensorFlow 2.18, Keras 3, ...)"
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --upgrade pip setuptools wheel
+  quiet_pip install --upgrade pip setuptools wheel
 fi
 spec="$ROOT"
 [ -n "${1:-}" ] && spec="$ROOT[$1]"
-"$VENV/bin/pip" install --quiet -e "$spec"
+quiet_pip install -e "$spec"
 export PATH="$VENV/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

@@ -23,6 +23,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from data_prep.common import file_sha256
+
 log = logging.getLogger("electra.squad")
 CACHE_FORMAT = 1
 
@@ -77,21 +79,26 @@ class Features:
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
-def load_squad_json(path: str) -> dict:
+def load_json(path: str, what: str = "SQuAD file"):
+    """A UTF-8 JSON file (BOM allowed); unreadable, non-UTF-8 or malformed input names the file and position."""
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as e:
-        raise SquadFormatError(f"SQuAD file {path}: cannot read ({e})") from e
+        raise SquadFormatError(f"{what} {path}: cannot read ({e})") from e
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise SquadFormatError(f"SQuAD file {path}: not UTF-8 (invalid byte at offset {e.start})") from e
+        raise SquadFormatError(f"{what} {path}: not UTF-8 (invalid byte at offset {e.start})") from e
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise SquadFormatError(f"SQuAD file {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") \
+        raise SquadFormatError(f"{what} {path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") \
             from e
+
+
+def load_squad_json(path: str) -> dict:
+    data = load_json(path, "SQuAD file")
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise SquadFormatError(f"SQuAD file {path}: expected a JSON object with a 'data' list")
     return data
@@ -284,11 +291,7 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, ma
 
 # --- cache -----------------------------------------------------------------------------------------------------
 def _file_hash(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def _vocab_hash(tokenizer) -> str:

@@ -14,10 +14,11 @@ answers. The versions differ in two places:
 from __future__ import annotations
 
 import collections
-import json
 import re
 import string
 from typing import Iterable, Mapping
+
+from electra.squad.data import load_json
 
 _PUNCT = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -133,20 +134,6 @@ def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version
         result["best_exact"], result["best_exact_thresh"] = _best_threshold(preds, raw_exact, probs, has_answer)
         result["best_f1"], result["best_f1_thresh"] = _best_threshold(preds, raw_f1, probs, has_answer)
     return result
-
-
-def load_json(path: str, what: str):
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ValueError(f"{what} {path}: cannot read ({e})") from e
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{what} {path}: not UTF-8 (byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{what} {path}: malformed JSON ({e})") from e
 
 
 def evaluate_files(dataset_file: str, prediction_file: str, na_prob_file: str | None = None,

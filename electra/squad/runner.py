@@ -18,7 +18,8 @@ import keras
 
 from electra.configs import PRECISIONS, ModelConfig, preset
 from electra.squad.data import load_features
-from electra.squad.metrics import evaluate, load_json
+from electra.squad.data import load_json
+from electra.squad.metrics import evaluate
 from electra.squad.postprocess import postprocess, write_predictions
 from electra.squad.task import FineTuneConfig, fine_tune, predict_logits
 from electra.tokenization import load_tokenizer
