@@ -21,6 +21,7 @@ import tensorflow as tf
 from electra.squad.optimization import make_finetuning_optimizer
 from electra.training.distribution import Distributor
 from electra.training.optimization import WarmupPolyDecay
+from electra.training.trainer import Trainer
 
 log = logging.getLogger("electra.squad")
 
@@ -56,40 +57,20 @@ def span_loss(outputs, batch, answerability: bool):
     return loss
 
 
-class SquadTrainer:
-    """One optimizer step per batch; gradients averaged over Horovod workers when a distributor is given."""
+class SquadTrainer(Trainer):
+    """One optimizer step per batch on the span loss; gradients averaged over Horovod workers when given."""
 
     def __init__(self, model, optimizer, distributor: Distributor | None = None, xla: bool = False):
-        self.model, self.optimizer = model, optimizer
-        self.distributor = distributor or Distributor()
-        self.loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-        self.variables = list(model.trainable_variables)
-        self.answerability = getattr(model, "answer_head", None) is not None
-        optimizer.build(self.variables)
-        self._grads = tf.function(self._grads_impl, jit_compile=xla, reduce_retracing=True)
-        self._step = tf.function(self._step_impl, reduce_retracing=True)
+        answerability = getattr(model, "answer_head", None) is not None
 
-    def _grads_impl(self, batch):
-        with tf.GradientTape() as tape:
-            outputs = self.model(batch, training=True)
-            loss = span_loss(outputs, batch, self.answerability)
-            scaled = self.optimizer.scale_loss(loss) if self.loss_scaling else loss
-        grads = tape.gradient(scaled, self.variables)
-        return [tf.convert_to_tensor(g, tf.float32) for g in grads], loss
-
-    def _step_impl(self, batch):
-        grads, loss = self._grads(batch)
-        grads = self.distributor.allreduce_gradients(grads)
-        self.optimizer.apply(grads, self.variables)
-        return self.distributor.allreduce_mean(loss)
+        def loss_fn(model, batch):
+            loss = span_loss(model(batch, training=True), batch, answerability)
+            return loss, {"loss": loss}
+        super().__init__(model, optimizer, distributor, xla=xla, loss_fn=loss_fn)
 
     def train_step(self, batch) -> float:
-        return float(self._step(batch))
-
-    @property
-    def learning_rate(self) -> float:
-        inner = self.optimizer.inner_optimizer if self.loss_scaling else self.optimizer
-        return float(inner.learning_rate)
+        """The step's loss, averaged over workers."""
+        return super().train_step([batch])["global_loss"]
 
 
 def _train_dataset(features, batch_size: int, seed: int, rank: int, size: int) -> tf.data.Dataset:
@@ -141,7 +122,7 @@ def fine_tune(model, features, config: FineTuneConfig, distributor: Distributor 
             record = {"step": step, "loss": loss, "lr": trainer.learning_rate,
                       "seq_per_s": batch * distributor.size * min(step, config.log_every) / max(elapsed, 1e-9)}
             if trainer.loss_scaling:
-                record["loss_scale"] = float(trainer.optimizer.scale_loss(tf.constant(1.0)))
+                record["loss_scale"] = trainer.loss_scale
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
             log.info("fine-tuning step %d/%d  loss %.4f  %.1f seq/s", step, total, loss, record["seq_per_s"])

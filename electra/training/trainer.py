@@ -1,5 +1,6 @@
-"""The pretraining step: forward/backward (XLA-compiled when asked), accumulation over K micro-batches,
-allreduce across workers, global-norm clipping and the optimizer update, with fp16 loss scaling.
+"""The optimizer step shared by pretraining and fine-tuning: forward/backward (XLA-compiled when asked),
+accumulation over K micro-batches, allreduce across workers, global-norm clipping and the optimizer update, with
+fp16 loss scaling. Only the loss differs between tasks (``loss_fn``).
 """
 from __future__ import annotations
 
@@ -11,16 +12,23 @@ from electra.training.distribution import Distributor
 METRICS = ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall")
 
 
-class PretrainingTrainer:
+def pretraining_loss(model, batch):
+    """RTD pretraining: ``(loss, metrics)`` of the model's own objective."""
+    out = model(batch, training=True)
+    return out["loss"], {k: out[k] for k in METRICS}
+
+
+class Trainer:
     """``train_step(micro_batches)`` performs one optimizer step over ``len(micro_batches)`` micro-batches.
 
     The gradient of a step is the mean of the micro-batch gradients, averaged again across workers, so
     batch 4 × accumulation 1, batch 2 × accumulation 2 and 2 workers × batch 2 take the same step.
+    ``loss_fn(model, batch) -> (loss, metrics)`` runs in training mode; ``metrics`` must include ``loss``.
     """
 
     def __init__(self, model, optimizer: keras.optimizers.Optimizer, distributor: Distributor | None = None,
-                 accumulation_steps: int = 1, xla: bool = False):
-        self.model, self.optimizer = model, optimizer
+                 accumulation_steps: int = 1, xla: bool = False, loss_fn=pretraining_loss):
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.distributor = distributor or Distributor()
         self.accumulation_steps = accumulation_steps
         self.loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -45,11 +53,11 @@ class PretrainingTrainer:
 
     def _forward_backward_impl(self, batch):
         with tf.GradientTape() as tape:
-            out = self.model(batch, training=True)
-            loss = self.optimizer.scale_loss(out["loss"]) if self.loss_scaling else out["loss"]
-        grads = tape.gradient(loss, self.variables)
+            loss, metrics = self.loss_fn(self.model, batch)
+            scaled = self.optimizer.scale_loss(loss) if self.loss_scaling else loss
+        grads = tape.gradient(scaled, self.variables)
         grads = [tf.convert_to_tensor(g, tf.float32) for g in grads]  # embedding gathers give IndexedSlices
-        return grads, {k: out[k] for k in METRICS}
+        return grads, metrics
 
     def _apply(self, grads, local_loss):
         grads = self.distributor.allreduce_gradients(grads)
@@ -84,8 +92,12 @@ class PretrainingTrainer:
             raise ValueError(f"expected {self.accumulation_steps} micro-batches, got {len(micro_batches)}")
         if self.accumulation_steps == 1:
             return {k: float(v) for k, v in self._step(micro_batches[0]).items()}
-        totals = {k: 0.0 for k in METRICS}
+        totals: dict[str, float] = {}
         for batch in micro_batches:
             for k, v in self._accumulate(batch).items():
-                totals[k] += float(v) / self.accumulation_steps
+                totals[k] = totals.get(k, 0.0) + float(v) / self.accumulation_steps
         return {**totals, **{k: float(v) for k, v in self._apply_accumulated().items()}}
+
+
+class PretrainingTrainer(Trainer):
+    """The trainer with the RTD pretraining loss (what ``run_pretraining`` drives)."""
