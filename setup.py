@@ -31,6 +31,9 @@ setup(
         #   HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
         #   pip install --no-build-isolation -e '.[horovod]'
         "horovod": ["horovod==0.28.1"],
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "dockerfile-parse>=2.0"],
+        # Serving converters (electra.export, tests/test_export.py). TF 2.18 needs protobuf<6: onnx 1.23+ needs
+        # protobuf>=6.31 and tf2onnx<1.17 pins protobuf~=3.20, hence these ranges (resolved with protobuf 5.29).
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "dockerfile-parse>=2.0",
+                "openvino>=2025.0,<2027", "tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.23", "onnxruntime>=1.20,<1.33"],
     },
 )

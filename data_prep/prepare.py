@@ -28,7 +28,7 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
                              lower_case: bool = True, num_train_shards: int = 2, num_train_files: int = 2,
                              validation_fraction: float = 0.05, num_processes: int = 1, seed: int = 12345,
                              errors: str = "strict", max_documents: int | None = None,
-                             progress: bool = False, reuse: bool = True) -> dict:
+                             progress: bool = False, reuse: bool = True, only_reuse: bool = False) -> dict:
     """Run the whole data preparation; returns (and writes to ``output_dir/dataset.json``)::
 
         {"vocab": ".../vocab/vocab.txt", "train_files": [...], "validation_files": [...],
@@ -37,6 +37,8 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
     ``vocab``: use an existing vocab.txt / .model instead of training one (then ``vocab_size`` is ignored).
     ``reuse``: when ``output_dir`` already holds a complete result of the same settings, return it without
     touching any file (so several processes, e.g. Horovod ranks, can call this one after another).
+    ``only_reuse``: never prepare; a missing or different result is a ``DataPrepError`` (ranks other than 0,
+    which read what rank 0 prepared).
     """
     from data_prep.build_pretraining_dataset import build_pretraining_dataset
     from data_prep.build_vocab import train_wordpiece
@@ -51,6 +53,9 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
         previous = _finished(output_dir, settings)
         if previous is not None:
             return previous
+    if only_reuse:
+        raise DataPrepError(f"{output_dir}: no complete prepared dataset with these settings (dataset.json); it is "
+                            f"prepared by rank 0 and must be visible here")
     started = time.perf_counter()
     corpus_dir = os.path.join(output_dir, "corpus")
     shards = prepare_corpus(source, corpus_dir, inputs, num_train_shards, 1, validation_fraction, seed, errors,

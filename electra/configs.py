@@ -233,7 +233,7 @@ class PretrainConfig:
     log_freq: int = 10
     validation_freq: int = 500
     validation_steps: int = 20
-    horovod: bool = False
+    horovod: bool | None = None           # None: distributed exactly when a multi-process launcher started us
     fp16_allreduce: bool = False
     shuffle_buffer: int = 10_000
 

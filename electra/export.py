@@ -1,12 +1,27 @@
-"""SavedModel export of a SQuAD model with the serving signature (the OpenVINO BERT-SQuAD contract).
+"""SavedModel export of a SQuAD model with the serving signature (the OpenVINO BERT-SQuAD contract), and
+OpenVINO IR / ONNX files converted from it.
 
 ``serving_default``: inputs ``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[batch, max_seq_length]``
 (384 by default; batch dynamic) → outputs ``start_logits``, ``end_logits`` float32 ``[batch, max_seq_length]``.
 The vocabulary travels as an asset and the pre/post-processing settings as ``assets/squad_settings.json``, so
 ``electra.squad.inference.SavedModelPredictor`` (and ``run_scripts/predict.py``) answer from the SavedModel alone.
+
+The SavedModel is written by ``keras.export.ExportArchive``, not by ``tf.saved_model.save`` of a ``tf.Module``
+holding the Keras model: the latter saves the Keras 3 variables as objects that the graph-mode loaders (TF
+Serving, ``saved_model_cli run``, ``tf.compat.v1.saved_model.loader``) restore into variables the serving graph
+never reads (``Could not find variable electra/layer_0/...``), and that OpenVINO cannot resolve
+(tensorflow/tensorflow#72963, keras-team/keras#20095, tensorflow/serving#2226). ``ExportArchive`` saves the
+``tf.Variable`` objects that the traced endpoint captures, so every loader sees one set of variables.
+
+Output order: a SavedModel signature maps names to tensors and has no order; consumers that number outputs
+(``saved_model_cli``, ``openvino.convert_model``, tf2onnx) list them sorted by name, i.e. ``end_logits``
+first. ``export_openvino`` and ``export_onnx`` write files whose output 0 is ``start_logits`` and output 1
+``end_logits``, the BERT-SQuAD contract.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -18,43 +33,79 @@ SETTINGS_NAME = "squad_settings.json"
 DEFAULT_SETTINGS = {"max_seq_length": 384, "doc_stride": 128, "max_query_length": 64, "do_lower_case": True,
                     "n_best_size": 20, "max_answer_length": 30, "version_2_with_negative": False,
                     "null_score_diff_threshold": 0.0}
+INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
+OUTPUT_NAMES = ("start_logits", "end_logits")
+SIGNATURE = "serving_default"
+OPENVINO_NAME = "model.xml"
 
 
-class _ServingModule(tf.Module):
-    def __init__(self, model, vocab_path: str, settings_path: str, max_seq_length: int):
-        super().__init__(name="electra_squad")
-        self.model = model
-        self.vocab_file = tf.saved_model.Asset(vocab_path)
-        self.settings_file = tf.saved_model.Asset(settings_path)
-        spec = tf.TensorSpec([None, max_seq_length], tf.int32)
-
-        @tf.function(input_signature=[spec, spec, spec])
-        def serve(input_ids, input_mask, segment_ids):
-            out = self.model({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids},
-                             training=False)
-            return {"start_logits": tf.cast(out["start_logits"], tf.float32, name="start_logits"),
-                    "end_logits": tf.cast(out["end_logits"], tf.float32, name="end_logits")}
-
-        self.serve = serve
+def input_signature(max_seq_length: int) -> list[tf.TensorSpec]:
+    """The three int32 ``[None, max_seq_length]`` inputs, in ``INPUT_NAMES`` order."""
+    return [tf.TensorSpec([None, max_seq_length], tf.int32, name=name) for name in INPUT_NAMES]
 
 
-def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> str:
-    """Write the SavedModel to ``export_dir`` (replaced atomically if it exists); ``settings`` override
-    ``DEFAULT_SETTINGS`` (unknown keys are an error). Returns ``export_dir``."""
+def serving_fn(model, max_seq_length: int):
+    """``(input_ids, input_mask, segment_ids) -> {"start_logits", "end_logits"}``, all ``[batch, L]``.
+
+    ``tf.ensure_shape`` makes the graph itself refuse another sequence length, since a restored signature
+    called eagerly does not compare input shapes with the signature, and a C++ client (TF Serving) feeds the
+    placeholders without the Python client's shape check. The failure names the input and the shape:
+    ``Shape of tensor input_ids [1,128] is not compatible with expected shape [?,384]`` (eager), or
+    ``... expected shape [?,384]. [[{{node input_ids_shape}}]]`` (graph). OpenVINO and tf2onnx convert it.
+    """
+    def serve(input_ids, input_mask, segment_ids):
+        features = {name: tf.ensure_shape(tensor, [None, max_seq_length], name=f"{name}_shape")
+                    for name, tensor in zip(INPUT_NAMES, (input_ids, input_mask, segment_ids))}
+        outputs = model(features, training=False)
+        return {name: tf.identity(tf.cast(outputs[name], tf.float32), name=name) for name in OUTPUT_NAMES}
+
+    return serve
+
+
+def _settings(model, vocab_file: str, settings: dict) -> dict:
     unknown = set(settings) - set(DEFAULT_SETTINGS)
     if unknown:
         raise ValueError(f"unknown export setting(s): {sorted(unknown)}")
     if not os.path.isfile(vocab_file):
         raise FileNotFoundError(f"vocabulary file not found: {vocab_file}")
     values = {**DEFAULT_SETTINGS, **settings}
-    positions = model.config.max_position_embeddings
-    if values["max_seq_length"] > positions:
-        raise ValueError(f"max_seq_length={values['max_seq_length']} exceeds the model's "
-                         f"max_position_embeddings={positions}")
-    export_dir = os.path.abspath(export_dir)
-    parent = os.path.dirname(export_dir)
+    length, positions = values["max_seq_length"], model.config.max_position_embeddings
+    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+        raise ValueError(f"max_seq_length must be a positive int, got {length!r}")
+    if length > positions:
+        raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings={positions}")
+    return values
+
+
+def _replace_atomically(produced: str, target: str) -> None:
+    old = None
+    if os.path.lexists(target):
+        old = target + f".old.{os.getpid()}"
+        os.replace(target, old)
+    os.replace(produced, target)
+    if old:
+        if os.path.isdir(old):
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.remove(old)
+
+
+def _staging(target: str) -> str:
+    parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    return tempfile.mkdtemp(prefix=".export-", dir=parent)
+
+
+def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> str:
+    """Write the SavedModel to ``export_dir`` (written beside it, then renamed over it, so a reader never sees a
+    half-written export); ``settings`` override ``DEFAULT_SETTINGS`` (unknown keys are an error). Returns
+    ``export_dir`` (absolute)."""
+    import keras
+
+    values = _settings(model, vocab_file, settings)
+    length = int(values["max_seq_length"])
+    export_dir = os.path.abspath(export_dir)
+    staging = _staging(export_dir)
     try:
         files = os.path.join(staging, "_files")
         os.makedirs(files)
@@ -64,21 +115,146 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
         with open(settings_path, "w", encoding="utf-8") as f:
             json.dump({**values, "vocab_file": os.path.basename(vocab_file),
                        "model_config": model.config.to_dict()}, f, indent=2)
-        module = _ServingModule(model, vocab_copy, settings_path, int(values["max_seq_length"]))
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", serving_fn(model, length), input_signature=input_signature(length))
+        _attach_assets(archive, vocab_file=vocab_copy, settings_file=settings_path)
         target = os.path.join(staging, "saved_model")
-        tf.saved_model.save(module, target, signatures={"serving_default": module.serve})
-        old = None
-        if os.path.exists(export_dir):
-            old = export_dir + f".old.{os.getpid()}"
-            os.replace(export_dir, old)
-        os.replace(target, export_dir)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            archive.write_out(target, verbose=False)
+        _replace_atomically(target, export_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
 
 
+def _attach_assets(archive, **paths: str) -> None:
+    """Attach files as ``tf.saved_model.Asset``s so they are copied into ``assets/`` and recorded in the
+    MetaGraph (a loader relocates them). ``ExportArchive`` has no public call for assets; what it saves is its
+    ``_tf_trackable``."""
+    root = getattr(archive, "_tf_trackable", None)
+    if root is None:
+        raise RuntimeError("this Keras version's ExportArchive has no _tf_trackable to attach assets to")
+    for name, path in paths.items():
+        setattr(root, name, tf.saved_model.Asset(path))
+
+
 def load_settings(export_dir: str) -> dict:
     with open(os.path.join(export_dir, "assets", SETTINGS_NAME), encoding="utf-8") as f:
         return json.load(f)
+
+
+def _copy_assets(saved_model_dir: str, out_dir: str) -> None:
+    assets = os.path.join(saved_model_dir, "assets")
+    if os.path.isdir(assets):
+        for name in os.listdir(assets):
+            shutil.copyfile(os.path.join(assets, name), os.path.join(out_dir, name))
+
+
+def export_openvino(saved_model_dir: str, out_dir: str) -> str:
+    """Convert the SavedModel to OpenVINO IR in ``out_dir`` (``model.xml`` + ``model.bin``, fp32 weights, plus a
+    copy of the vocabulary and ``squad_settings.json``); returns the ``.xml`` path.
+
+    ``openvino.convert_model`` of the SavedModel lists the outputs as the signature sorts them
+    (``end_logits``, ``start_logits``); the IR written here has results ``[start_logits, end_logits]`` and the
+    inputs ``input_ids``, ``input_mask``, ``segment_ids`` ``[?, max_seq_length]`` int32. Weights stay fp32
+    (``compress_to_fp16=False``); on CPUs with AMX or AVX512_BF16 the CPU plugin computes in bf16 unless compiled
+    with ``{"INFERENCE_PRECISION_HINT": "f32"}``.
+    """
+    import openvino as ov
+
+    disable_openvino_telemetry()
+    converted = ov.convert_model(os.path.abspath(saved_model_dir))
+    model = ov.Model(_ordered(converted.get_results(), lambda r: r.output(0).get_names(), "OpenVINO results"),
+                     converted.get_parameters(), converted.get_friendly_name())
+    missing = [n for n in INPUT_NAMES if not any(n in p.output(0).get_names() for p in model.get_parameters())]
+    if missing:
+        raise RuntimeError(f"OpenVINO conversion lost input name(s) {missing}")
+    out_dir = os.path.abspath(out_dir)
+    staging = _staging(out_dir)
+    try:
+        target = os.path.join(staging, "ir")
+        os.makedirs(target)
+        ov.save_model(model, os.path.join(target, OPENVINO_NAME), compress_to_fp16=False)
+        _copy_assets(saved_model_dir, target)
+        _replace_atomically(target, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return os.path.join(out_dir, OPENVINO_NAME)
+
+
+def disable_openvino_telemetry() -> None:
+    """Turn off, for this process, the usage telemetry that ``openvino.convert_model`` sends by default.
+
+    It forks a process per event from worker threads; a main thread importing a module meanwhile (TensorFlow,
+    here) deadlocks on the import and logging locks, and offline machines gain nothing from it. The user's
+    global choice (``opt_in_out``) is left as it is.
+    """
+    try:
+        from openvino.tools.ovc.telemetry_utils import init_ovc_telemetry
+    except ImportError:
+        return
+    telemetry = init_ovc_telemetry()
+    if hasattr(telemetry, "consent"):
+        telemetry.consent = False
+
+
+def _ordered(items, names_of, what: str) -> list:
+    by_name = {}
+    for item in items:
+        for name in names_of(item):
+            by_name.setdefault(name, item)
+    missing = [n for n in OUTPUT_NAMES if n not in by_name]
+    if missing or len(items) != len(OUTPUT_NAMES):
+        raise RuntimeError(f"{what}: expected outputs {list(OUTPUT_NAMES)}, found {sorted(by_name)}")
+    return [by_name[n] for n in OUTPUT_NAMES]
+
+
+def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset: int = 17) -> str:
+    """Convert a SavedModel directory (its ``serving_default``) or an in-memory ``ElectraForQuestionAnswering``
+    to ONNX with tf2onnx; returns ``out_path``.
+
+    Graph inputs ``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[batch, L]``; graph outputs, in this
+    order, ``start_logits`` and ``end_logits`` float32 ``[batch, L]``. ``L`` is the export's
+    ``max_seq_length`` (from its settings) for a directory, ``max_seq_length`` (default 384) for a model.
+    """
+    import onnx
+    import tf2onnx
+
+    loaded = None
+    if isinstance(source, (str, os.PathLike)):
+        source = os.fspath(source)
+        length = int(load_settings(source)["max_seq_length"])
+        if max_seq_length is not None and max_seq_length != length:
+            raise ValueError(f"{source} was exported with max_seq_length={length}, not {max_seq_length}")
+        loaded = tf.saved_model.load(source)
+        function = loaded.signatures[SIGNATURE]
+        wrapped = tf.function(lambda input_ids, input_mask, segment_ids: function(
+            input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids), autograph=False)
+    else:
+        length = int(max_seq_length or DEFAULT_SETTINGS["max_seq_length"])
+        if length > source.config.max_position_embeddings:
+            raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings="
+                             f"{source.config.max_position_embeddings}")
+        wrapped = tf.function(serving_fn(source, length), autograph=False)
+    proto, _ = tf2onnx.convert.from_function(wrapped, input_signature=input_signature(length), opset=opset)
+    del wrapped, loaded
+    outputs = _ordered(list(proto.graph.output), lambda o: [o.name], "ONNX graph outputs")
+    del proto.graph.output[:]
+    proto.graph.output.extend(outputs)
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    found = [i.name for i in proto.graph.input]
+    if found != list(INPUT_NAMES):
+        raise RuntimeError(f"ONNX graph inputs are {found}, expected {list(INPUT_NAMES)}")
+    onnx.checker.check_model(proto)
+    out_path = os.path.abspath(out_path)
+    staging = _staging(out_path)
+    try:
+        target = os.path.join(staging, "model.onnx")
+        onnx.save(proto, target)
+        _replace_atomically(target, out_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_path
+

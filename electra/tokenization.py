@@ -155,7 +155,8 @@ def _no_surrogates(text: str) -> str:
 
 
 class WordPieceTokenizer(Tokenizer):
-    """BERT WordPiece from a ``vocab.txt`` (one token a line; the line number is the id)."""
+    """BERT WordPiece from a ``vocab.txt`` (one token a line; the line number is the id). A token on two lines is
+    an error naming both lines: it would make ``vocab_size`` count ids that no token maps to."""
 
     backend = "wordpiece"
 
@@ -177,7 +178,10 @@ class WordPieceTokenizer(Tokenizer):
             raise TokenizerError(f"WordPiece vocabulary {vocab_file} is empty")
         vocab: dict[str, int] = {}
         for index, token in enumerate(tokens):
-            vocab.setdefault(token, index)  # a duplicated line keeps its first id, as BERT's loader would not
+            first = vocab.setdefault(token, index)
+            if first != index:   # the ids after it would not match a model trained with this vocabulary's size
+                raise TokenizerError(f"WordPiece vocabulary {vocab_file}: token {token!r} appears twice, on line "
+                                     f"{first + 1} and line {index + 1}; every line must hold a distinct token")
         missing = [t for t in SPECIAL_TOKENS if t not in vocab]
         if missing:
             raise TokenizerError(f"WordPiece vocabulary {vocab_file} lacks the special token(s) "

@@ -1,7 +1,7 @@
 """Pretrain ELECTRA (generator + discriminator, replaced-token detection).
 
   python run_scripts/run_pretraining.py --output_dir=runs/tiny               # tiny model, embedded default data
-  horovodrun -np 8 python run_scripts/run_pretraining.py --horovod --model_size=base \\
+  horovodrun -np 8 python run_scripts/run_pretraining.py --model_size=base \\
       --train_files='data/train/*.tfrecord' --vocab_file=data/vocab.txt --output_dir=runs/base-p1 ...
 
 Every flag maps onto a field of ``electra.configs.PretrainConfig``.
@@ -58,7 +58,8 @@ HELP = {
     "log_freq": "Log every N steps.",
     "validation_freq": "Validation loss every N steps (0: never).",
     "validation_steps": "Validation batches per evaluation.",
-    "horovod": "Run under horovodrun (one process per GPU / CPU slot).",
+    "horovod": "Distributed with Horovod. Default: on exactly when started by horovodrun, mpirun, a PMI launcher "
+               "or srun with several tasks; --horovod forces it, --nohorovod under such a launcher is an error.",
     "fp16_allreduce": "Compress gradients to fp16 for the allreduce.",
     "shuffle_buffer": "Records in the shuffle buffer.",
 }
@@ -69,7 +70,7 @@ def define_flags():
         name, default, kind = field.name, field.default, field.type
         default = None if name == "output_dir" else default
         help_text = HELP[name]
-        if kind == "bool":
+        if kind in ("bool", "bool | None"):
             flags.DEFINE_bool(name, default, help_text)
         elif kind == "int":
             flags.DEFINE_integer(name, default, help_text)
@@ -93,8 +94,14 @@ def main(argv):
         config = PretrainConfig(**values)
     except ValueError as e:
         raise app.UsageError(str(e))
+    from electra.training.distribution import LaunchError
     from electra.training.pretrain import run
-    summary = run(config)
+    from electra.training.rundir import RunLockedError
+    try:
+        summary = run(config)
+    except (LaunchError, RunLockedError) as e:
+        print(f"run_pretraining: {e}", file=sys.stderr)
+        sys.exit(2)
     print(json.dumps(summary, default=float))
 
 

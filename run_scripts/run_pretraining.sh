@@ -9,6 +9,8 @@
 # DATA_DIR holds vocab.txt and seq128/{train,validation}/*.tfrecord, seq512/{train,validation}/*.tfrecord.
 # Phase 2 starts from phase 1's latest checkpoint (OUTPUT_DIR/phase1): weights kept, optimizer and schedule reset.
 # Per-worker batch and accumulation can be overridden with BATCH=… ACCUMULATION=… in the environment.
+# Several nodes: HOSTS=node1:8,node2:8 (horovodrun's -H; or HOSTFILE=path), NUM_WORKERS = all processes (16 here);
+# the output directory must be on a file system every node sees. SLURM: sbatch run_scripts/run.sub.
 set -euo pipefail
 phase=${1:?phase (1 or 2)}; size=${2:-base}; workers=${3:-8}; precision=${4:-fp16}; xla=${5:-true}
 data=${6:?data dir}; output=${7:?output dir}; shift $(( $# < 7 ? $# : 7 ))
@@ -31,8 +33,12 @@ args=(--model_size="$size" --precision="$precision" --xla="$xla" --optimizer=lam
       --validation_files="$data/seq$seq/validation/*.tfrecord" --validation_freq=500
       --save_checkpoints_steps=500 --log_freq=10 --output_dir="$output/phase$phase" "${init[@]}" "$@")
 
+python=${PYTHON:-python}
 if [ "$workers" -gt 1 ]; then
-  exec horovodrun -np "$workers" python "$here/run_pretraining.py" --horovod "${args[@]}"
+  launch=(horovodrun -np "$workers")
+  if [ "${LAUNCHER:-horovodrun}" = srun ]; then launch=(srun --ntasks="$workers" --mpi="${SRUN_MPI:-pmix}")
+  elif [ -n "${HOSTS:-}" ]; then launch+=(-H "$HOSTS"); elif [ -n "${HOSTFILE:-}" ]; then launch+=(-hostfile "$HOSTFILE"); fi
+  exec "${launch[@]}" "$python" "$here/run_pretraining.py" "${args[@]}"
 else
-  exec python "$here/run_pretraining.py" "${args[@]}"
+  exec "$python" "$here/run_pretraining.py" "${args[@]}"
 fi

@@ -36,6 +36,8 @@ HELP = {
     "max_steps": "> 0: train this many steps instead of num_train_epochs",
     "answerability_head": "v2: add an answerability classifier head (its loss is added to the span loss)",
     "cache_dir": "feature cache (default: <output_dir>/feature_cache)",
+    "horovod": "distributed with Horovod; default: on exactly when started by horovodrun, mpirun, a PMI launcher or "
+               "srun with several tasks (false under such a launcher is an error)",
 }
 
 
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     for field in dataclasses.fields(SquadRunConfig):
         required = field.default is dataclasses.MISSING
         default = None if required else field.default
-        kind = {"int": int, "float": float, "bool": _bool}.get(str(field.type), str)
+        kind = {"int": int, "float": float, "bool": _bool, "bool | None": _bool}.get(str(field.type), str)
         extra = {"choices": MODES} if field.name == "mode" else {}
         if field.name == "precision":
             extra = {"choices": ("fp32", "fp16", "bf16")}
@@ -62,10 +64,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from electra.squad.data import SquadFormatError
     from electra.squad.runner import SquadRunConfig, run
+    from electra.training.distribution import LaunchError
+    from electra.training.rundir import RunLockedError
 
     try:
         result = run(SquadRunConfig(**vars(args)))
-    except (SquadFormatError, ValueError, FileNotFoundError) as e:
+    except (SquadFormatError, ValueError, FileNotFoundError, LaunchError, RunLockedError) as e:
         print(f"run_squad: {e}", file=sys.stderr)
         return 2
     print(json.dumps({k: result[k] for k in ("eval", "train", "export_dir") if k in result}, indent=2, default=str))

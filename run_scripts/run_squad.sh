@@ -11,7 +11,9 @@
 # PRECISION fp32|fp16|bf16; VERSION 1.1|2.0; MODE train|eval|prediction|train_eval.
 # Environment (defaults): SQUAD_DIR=data/squad (train-vX.json, dev-vX.json), VOCAB=data/vocab/vocab.txt,
 # MODEL_SIZE=base (or MODEL_CONFIG=path/model_config.json), XLA=true, OUTPUT_DIR=results/squad_vX_<timestamp>.
-# NUM_WORKERS > 1 runs under horovodrun (one process per GPU); otherwise plain python.
+# NUM_WORKERS > 1 runs under horovodrun (one process per GPU); otherwise plain python. Several nodes:
+# HOSTS=node1:8,node2:8 (horovodrun's -H; or HOSTFILE=path) with NUM_WORKERS = all processes, OUTPUT_DIR on a file
+# system every node sees. SLURM: sbatch run_scripts/run.sub squad ...
 set -euo pipefail
 init=${1:-none}; epochs=${2:-2}; batch=${3:-32}; lr=${4:-1e-4}; precision=${5:-fp32}; workers=${6:-1}
 seed=${7:-42}; version=${8:-1.1}; mode=${9:-train_eval}; shift $(( $# < 9 ? $# : 9 ))
@@ -37,8 +39,12 @@ esac
 mkdir -p "$output"
 echo "run_squad: $workers worker(s), output in $output" >&2
 if [ "$workers" -gt 1 ]; then
-  horovodrun -np "$workers" "$python" "$here/run_squad.py" --horovod=true "${args[@]}" "$@" 2>&1 | tee "$output/log.txt"
+  launch=(horovodrun -np "$workers")
+  if [ "${LAUNCHER:-horovodrun}" = srun ]; then launch=(srun --ntasks="$workers" --mpi="${SRUN_MPI:-pmix}")
+  elif [ -n "${HOSTS:-}" ]; then launch+=(-H "$HOSTS"); elif [ -n "${HOSTFILE:-}" ]; then launch+=(-hostfile "$HOSTFILE"); fi
+  "${launch[@]}" "$python" "$here/run_squad.py" "${args[@]}" "$@" 2>&1 \
+    | tee -a "$output/log.txt"
 else
-  "$python" "$here/run_squad.py" "${args[@]}" "$@" 2>&1 | tee "$output/log.txt"
+  "$python" "$here/run_squad.py" "${args[@]}" "$@" 2>&1 | tee -a "$output/log.txt"
 fi
 exit "${PIPESTATUS[0]}"

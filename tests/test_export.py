@@ -1,3 +1,5 @@
+"""The SavedModel export against its real consumers: plain TensorFlow (eager, in a process without our package),
+the TF1 graph loader and ``saved_model_cli`` (TF Serving's path), OpenVINO and ONNX Runtime (via tf2onnx)."""
 import json
 import os
 import subprocess
@@ -6,79 +8,330 @@ import textwrap
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from electra.export import export_saved_model, load_settings
+from electra.export import (INPUT_NAMES, OUTPUT_NAMES, disable_openvino_telemetry, export_onnx, export_openvino,
+                            export_saved_model, load_settings)
 from electra.modeling import ElectraForQuestionAnswering
 from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LENGTH = 384
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
 
-LOAD_IN_FRESH_PROCESS = textwrap.dedent("""
-    import json, sys
+LOAD_WITHOUT_OUR_PACKAGE = textwrap.dedent("""
+    import sys
+    sys.modules["electra"] = None
+    import json, os
     import numpy as np
     import tensorflow as tf
+    try:
+        import electra
+        importable = True
+    except ImportError:
+        importable = False
     export_dir, inputs_file, out_file = sys.argv[1:]
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    loaded = tf.saved_model.load(export_dir)
+    serve = loaded.signatures["serving_default"]
     inputs = dict(np.load(inputs_file))
     out = serve(**{k: tf.constant(v) for k, v in inputs.items()})
     args, kwargs = serve.structured_input_signature
+    assets = {name: os.path.relpath(getattr(loaded, name).asset_path.numpy().decode(), export_dir)
+              for name in ("vocab_file", "settings_file")}
     spec = {"inputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in kwargs.items()},
-            "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in serve.structured_outputs.items()}}
+            "outputs": {k: [str(v.dtype.name), v.shape.as_list()] for k, v in serve.structured_outputs.items()},
+            "electra_importable": importable, "assets": assets}
     np.savez(out_file, **{k: v.numpy() for k, v in out.items()})
     print(json.dumps(spec))
 """)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=384))
-    vocab = root / "vocab.txt"
-    vocab.write_text("".join(t + "\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]))
-    export_dir = export_saved_model(model, str(root / "saved_model"), str(vocab), do_lower_case=False,
-                                    doc_stride=100)
-    return model, export_dir, root
-
-
-def test_signature_and_parity_in_a_fresh_process(exported):
-    model, export_dir, root = exported
-    rng = np.random.default_rng(0)
-    ids = rng.integers(5, 60, size=(3, 384)).astype(np.int32)
+def _batch(rows: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, 60, size=(rows, LENGTH)).astype(np.int32)
     mask = np.ones_like(ids)
-    mask[1, 200:] = 0
-    ids[1, 200:] = 0
+    mask[1 % rows, 200:] = 0
+    ids *= mask
     segments = np.zeros_like(ids)
     segments[:, 20:] = 1
-    segments *= mask
-    inputs = {"input_ids": ids, "input_mask": mask, "segment_ids": segments}
-    np.savez(root / "inputs.npz", **inputs)
-    out = subprocess.run([sys.executable, "-c", LOAD_IN_FRESH_PROCESS, export_dir, str(root / "inputs.npz"),
-                          str(root / "outputs.npz")], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    return {"input_ids": ids, "input_mask": mask, "segment_ids": segments * mask}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A 4-layer model (OpenVINO failed from 4 layers on with the old export) exported at length 384."""
+    root = tmp_path_factory.mktemp("export")
+    model = ElectraForQuestionAnswering(tiny_config(num_hidden_layers=4, max_position_embeddings=LENGTH))
+    vocab = root / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    export_dir = export_saved_model(model, str(root / "saved_model"), str(vocab), do_lower_case=False,
+                                    doc_stride=100)
+    inputs = _batch()
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+    return model, export_dir, root, inputs, expected
+
+
+def _assert_parity(got: dict, expected: dict, atol: float) -> None:
+    for key in OUTPUT_NAMES:
+        assert got[key].shape == expected[key].shape, key
+        np.testing.assert_allclose(got[key], expected[key], atol=atol, rtol=0, err_msg=key)
+
+
+def test_plain_tensorflow_without_our_package(exported, tmp_path):
+    model, export_dir, root, inputs, expected = exported
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_OUR_PACKAGE, export_dir, str(tmp_path / "inputs.npz"),
+                          str(tmp_path / "outputs.npz")], capture_output=True, text=True, cwd=tmp_path,
+                         env={**env, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert out.returncode == 0, out.stderr[-3000:]
     spec = json.loads(out.stdout.strip().splitlines()[-1])
-    assert spec["inputs"] == {k: ["int32", [None, 384]] for k in ("input_ids", "input_mask", "segment_ids")}
-    assert spec["outputs"] == {k: ["float32", [None, 384]] for k in ("start_logits", "end_logits")}
-    served = np.load(root / "outputs.npz")
-    expected = model(inputs, training=False)
-    for key in ("start_logits", "end_logits"):
-        np.testing.assert_allclose(served[key], expected[key].numpy(), atol=1e-5, rtol=0)
+    assert spec["electra_importable"] is False
+    assert spec["inputs"] == {k: ["int32", [None, LENGTH]] for k in INPUT_NAMES}
+    assert spec["outputs"] == {k: ["float32", [None, LENGTH]] for k in OUTPUT_NAMES}
+    assert spec["assets"] == {"vocab_file": os.path.join("assets", "vocab.txt"),
+                              "settings_file": os.path.join("assets", "squad_settings.json")}
+    _assert_parity(dict(np.load(tmp_path / "outputs.npz")), expected, 1e-5)
 
 
 def test_assets_carry_vocab_and_settings(exported):
-    model, export_dir, _ = exported
+    model, export_dir, _, _, _ = exported
     settings = load_settings(export_dir)
-    assert settings["max_seq_length"] == 384 and settings["doc_stride"] == 100
+    assert settings["max_seq_length"] == LENGTH and settings["doc_stride"] == 100
     assert settings["max_query_length"] == 64 and settings["do_lower_case"] is False
-    assert os.path.isfile(os.path.join(export_dir, "assets", settings["vocab_file"]))
+    with open(os.path.join(export_dir, "assets", settings["vocab_file"]), encoding="utf-8") as f:
+        assert f.read().split() == VOCAB
     assert settings["model_config"] == model.config.to_dict()
+    assert not [n for n in os.listdir(os.path.dirname(export_dir)) if n.startswith(".export-")]
 
 
 def test_export_refuses_bad_settings(exported, tmp_path):
-    model, _, root = exported
+    model, _, root, _, _ = exported
     with pytest.raises(ValueError, match="unknown export setting"):
         export_saved_model(model, str(tmp_path / "x"), str(root / "vocab.txt"), max_seq=3)
     with pytest.raises(ValueError, match="max_position_embeddings"):
         export_saved_model(model, str(tmp_path / "x"), str(root / "vocab.txt"), max_seq_length=512)
+    with pytest.raises(ValueError, match="positive int"):
+        export_saved_model(model, str(tmp_path / "x"), str(root / "vocab.txt"), max_seq_length=0)
     with pytest.raises(FileNotFoundError):
         export_saved_model(model, str(tmp_path / "x"), str(tmp_path / "nope.txt"))
+    assert not (tmp_path / "x").exists()
+
+
+def test_graph_mode_tf1_loader(exported):
+    """TF Serving's path: restore ops and serving graph must use the same variables (the old export failed
+    here with ``Could not find variable electra/layer_0/...``)."""
+    _, export_dir, _, inputs, expected = exported
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        signature = meta.signature_def["serving_default"]
+        assert {k: v.dtype for k, v in signature.inputs.items()} == {k: tf.int32.as_datatype_enum
+                                                                     for k in INPUT_NAMES}
+        got = session.run({k: signature.outputs[k].name for k in OUTPUT_NAMES},
+                          {signature.inputs[k].name: v for k, v in inputs.items()})
+        _assert_parity(got, expected, 1e-5)
+        short = {signature.inputs[k].name: v[:, :128] for k, v in inputs.items()}
+        with pytest.raises(ValueError, match=r"serving_default_input_ids:0, which has shape \(None, 384\)"):
+            session.run(signature.outputs["start_logits"].name, short)
+
+
+def test_graph_mode_checks_length_inside_the_graph(exported):
+    """A client that does not check shapes itself (TF Serving, C API) still gets a named refusal: the inputs
+    are rewired to unshaped placeholders so that only the graph's own check can catch the length."""
+    _, export_dir, _, inputs, _ = exported
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        free = {k: tf.compat.v1.placeholder(tf.int32, [None, None], name=f"free_{k}") for k in INPUT_NAMES}
+        meta = tf.compat.v1.saved_model.loader.load(
+            session, ["serve"], export_dir, input_map={f"serving_default_{k}:0": free[k] for k in INPUT_NAMES})
+        fetch = meta.signature_def["serving_default"].outputs["start_logits"].name
+        feeds = {free[k]: v for k, v in inputs.items()}
+        assert session.run(fetch, feeds).shape == (3, LENGTH)
+        feeds[free["segment_ids"]] = inputs["segment_ids"][:, :128]
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"\[3,128\] is not compatible with expected shape \[\?,384\]") as e:
+            session.run(fetch, feeds)
+        assert "{{node segment_ids_shape}}" in str(e.value)
+
+
+def test_saved_model_cli_run(exported, tmp_path):
+    _, export_dir, _, inputs, expected = exported
+    for name, value in inputs.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    command = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", export_dir,
+               "--tag_set", "serve", "--signature_def", "serving_default",
+               "--inputs", ";".join(f"{k}={tmp_path / (k + '.npy')}" for k in INPUT_NAMES),
+               "--outdir", str(tmp_path / "out"), "--overwrite"]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    _assert_parity({k: np.load(tmp_path / "out" / f"{k}.npy") for k in OUTPUT_NAMES}, expected, 1e-5)
+
+    np.save(tmp_path / "input_ids.npy", inputs["input_ids"][:, :128])
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert out.returncode != 0
+    assert "serving_default_input_ids:0, which has shape (None, 384)" in out.stderr
+
+
+def test_eager_signature_rejects_wrong_length_and_dtype(exported):
+    _, export_dir, _, inputs, expected = exported
+    loaded = tf.saved_model.load(export_dir)
+    serve = loaded.signatures["serving_default"]
+    _assert_parity({k: v.numpy() for k, v in serve(**{k: tf.constant(v) for k, v in inputs.items()}).items()},
+                   expected, 1e-5)
+    for name in INPUT_NAMES:
+        short = {k: tf.constant(v[:1, :128] if k == name else v[:1]) for k, v in inputs.items()}
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=rf"Shape of tensor {name} \[1,128\] is not compatible with expected shape \[\?,384\]"):
+            serve(**short)
+        wide = {k: tf.constant(v[:1].astype(np.int64) if k == name else v[:1]) for k, v in inputs.items()}
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected to be a int32 tensor but is a int64") as e:
+            serve(**wide)
+        position = int(e.value.message.split("input #")[1].split("(")[0])
+        assert serve.inputs[position].name == f"{name}:0"
+        with pytest.raises(TypeError, match=rf"dtype=tf.int32, name='{name}'"):
+            loaded.serve(*(wide[k] for k in INPUT_NAMES))
+
+
+@pytest.fixture(scope="module")
+def openvino_ir(exported, tmp_path_factory):
+    pytest.importorskip("openvino")
+    _, export_dir, _, _, _ = exported
+    return export_openvino(export_dir, str(tmp_path_factory.mktemp("ov") / "ir"))
+
+
+def test_openvino_converts_and_matches(exported, openvino_ir):
+    import openvino as ov
+
+    _, export_dir, _, inputs, expected = exported
+    disable_openvino_telemetry()
+    direct = ov.convert_model(export_dir)
+    assert [sorted(p.output(0).get_names()) for p in direct.get_parameters()] == [[n] for n in INPUT_NAMES]
+    assert [sorted(o.get_names()) for o in direct.outputs] == [["end_logits"], ["start_logits"]]
+
+    core = ov.Core()
+    ir = core.read_model(openvino_ir)
+    assert [sorted(o.get_names()) for o in ir.outputs] == [["start_logits"], ["end_logits"]]
+    assert [sorted(i.get_names()) for i in ir.inputs] == [[n] for n in INPUT_NAMES]
+    assert all(str(i.get_partial_shape()) == "[?,384]" and i.get_element_type() == ov.Type.i32 for i in ir.inputs)
+    compiled = core.compile_model(ir, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled(inputs)
+    _assert_parity({"start_logits": result[0], "end_logits": result[1]}, expected, 1e-4)
+    by_name = {k: result[compiled.output(k)] for k in OUTPUT_NAMES}
+    _assert_parity(by_name, expected, 1e-4)
+    assert sorted(os.listdir(os.path.dirname(openvino_ir))) == ["model.bin", "model.xml", "squad_settings.json",
+                                                                 "vocab.txt"]
+    for position, name in enumerate(INPUT_NAMES):
+        with pytest.raises(RuntimeError, match=rf"index: {position}, because the model input \(shape=\[\?,384\]\)"):
+            compiled({**inputs, name: inputs[name][:, :128]})
+
+
+def test_onnx_converts_and_matches(exported, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    model, export_dir, _, inputs, expected = exported
+    paths = [export_onnx(export_dir, str(tmp_path / "from_saved_model.onnx")),
+             export_onnx(model, str(tmp_path / "from_model.onnx"), max_seq_length=LENGTH)]
+    for path in paths:
+        graph = onnx.load(path).graph
+        assert [o.name for o in graph.output] == list(OUTPUT_NAMES)
+        assert [i.name for i in graph.input] == list(INPUT_NAMES)
+        assert [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input] == \
+            [["batch", LENGTH]] * 3
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        start, end = session.run(None, inputs)
+        _assert_parity({"start_logits": start, "end_logits": end}, expected, 1e-4)
+        for name in INPUT_NAMES:
+            with pytest.raises(Exception, match=rf"input: {name} [\s\S]*Got: 128 Expected: 384"):
+                session.run(None, {**inputs, name: inputs[name][:, :128]})
+            with pytest.raises(Exception, match=r"Actual: \(tensor\(int64\)\) , expected: \(tensor\(int32\)\)"):
+                session.run(None, {**inputs, name: inputs[name].astype(np.int64)})
+    with pytest.raises(ValueError, match="max_seq_length=384, not 128"):
+        export_onnx(export_dir, str(tmp_path / "x.onnx"), max_seq_length=128)
+
+
+def _fine_tuned_run(directory, model, vocab_lines=VOCAB):
+    """What ``run_squad.py`` leaves: ``checkpoints/ckpt-N`` (``electra.squad.task.fine_tune``'s layout),
+    ``model_config.json`` and the vocabulary."""
+    checkpoint = tf.train.Checkpoint(model={k: getattr(v, "value", v) for k, v in model.named_variables().items()})
+    prefix = tf.train.CheckpointManager(checkpoint, os.path.join(directory, "checkpoints"), max_to_keep=1,
+                                        checkpoint_name="ckpt").save(checkpoint_number=7)
+    model.config.to_json_file(os.path.join(directory, "model_config.json"))
+    with open(os.path.join(directory, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in vocab_lines))
+    return prefix
+
+
+def _serve(export_dir: str, inputs: dict) -> dict:
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    return {k: v.numpy() for k, v in serve(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+
+
+def test_cli_exports_a_fine_tuned_run(tmp_path, capsys):
+    pytest.importorskip("openvino")
+    pytest.importorskip("tf2onnx")
+    from run_scripts.export_saved_model import main
+
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
+    run = tmp_path / "squad_run"
+    prefix = _fine_tuned_run(str(run), model)
+    inputs = {k: v[:, :128] for k, v in _batch(2).items()}
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+
+    assert main(["--init_checkpoint", str(run), "--output_dir", str(tmp_path / "a"), "--max_seq_length", "128",
+                 "--formats", "saved_model,onnx"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["answerability_head"] is True and result["settings"]["version_2_with_negative"] is True
+    settings = load_settings(result["saved_model"])
+    assert settings["max_seq_length"] == 128 and settings["model_config"] == model.config.to_dict()
+    _assert_parity(_serve(result["saved_model"], inputs), expected, 1e-5)
+    assert os.path.isfile(tmp_path / "a" / "model.onnx") and not os.path.exists(tmp_path / "a" / "openvino")
+
+    assert main(["--init_checkpoint", prefix, "--output_dir", str(tmp_path / "b"), "--max_seq_length", "128",
+                 "--formats", "openvino", "--version_2_with_negative=false"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(os.listdir(tmp_path / "b")) == ["openvino"]
+    assert result["settings"]["version_2_with_negative"] is False and result["vocab_file"] == str(run / "vocab.txt")
+
+
+def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
+    from electra.interop import save_hf_electra
+    from run_scripts.export_saved_model import main
+
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128))
+    hf = tmp_path / "hf"
+    save_hf_electra(model, str(hf))
+    (hf / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB))
+    assert main(["--hf_checkpoint", str(hf), "--output_dir", str(tmp_path / "out"), "--max_seq_length", "64"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["answerability_head"] is False and load_settings(result["saved_model"])["max_seq_length"] == 64
+    inputs = {k: v[:, :64] for k, v in _batch(2).items()}
+    _assert_parity(_serve(result["saved_model"], inputs),
+                   {k: v.numpy() for k, v in model(inputs, training=False).items()}, 1e-5)
+
+
+def test_cli_refuses_bad_input_with_exit_2(tmp_path, capsys):
+    from electra.modeling import ElectraDiscriminator
+    from run_scripts.export_saved_model import main
+
+    run = tmp_path / "run"
+    _fine_tuned_run(str(run), ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128)))
+    pretrained = tmp_path / "pretrained"
+    _fine_tuned_run(str(pretrained), ElectraDiscriminator(tiny_config(max_position_embeddings=128)))
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "checkpoints").symlink_to(run / "checkpoints")
+    out = str(tmp_path / "out")
+    cases = [
+        (["--init_checkpoint", str(tmp_path / "missing")], "--init_checkpoint="),
+        (["--init_checkpoint", str(bare)], "pass --vocab_file"),
+        (["--init_checkpoint", str(run), "--vocab_file", str(tmp_path / "nope.txt")], "--vocab_file="),
+        (["--init_checkpoint", str(run), "--model_config_file", str(tmp_path / "nope.json")], "--model_config_file="),
+        (["--init_checkpoint", str(run), "--formats", "saved_model,tflite"], "--formats="),
+        (["--init_checkpoint", str(run), "--max_seq_length", "512"], "--max_seq_length=512"),
+        (["--init_checkpoint", str(pretrained)], "holds no qa_outputs head"),
+    ]
+    for flags, message in cases:
+        assert main(flags + ["--output_dir", out]) == 2, flags
+        assert message in capsys.readouterr().err, flags
+    assert not os.path.exists(out) or not os.listdir(out)

@@ -1,6 +1,7 @@
 """The Rust-backed WordPiece tokenizer against a plain-Python reference of BERT's algorithm, offsets, the
 SentencePiece backend and the loader's errors."""
 import os
+import pathlib
 import unicodedata
 
 import pytest
@@ -293,3 +294,25 @@ def test_sentencepiece_save_and_errors(spm_model, tmp_path):
     bad.write_bytes(b"not a protobuf")
     with pytest.raises(TokenizerError, match="broken.model"):
         load_tokenizer(bad)
+
+
+def test_vocab_with_a_duplicate_line_names_file_token_and_lines(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\nhello\n", encoding="utf-8")
+    with pytest.raises(TokenizerError) as err:
+        load_tokenizer(path)
+    message = str(err.value)
+    assert str(path) in message and "'hello' appears twice, on line 6 and line 8" in message
+    path.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n[UNK]\n", encoding="utf-8")   # a special token too
+    with pytest.raises(TokenizerError, match=r"'\[UNK\]' appears twice, on line 2 and line 6"):
+        WordPieceTokenizer(path)
+    path.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n\n\n", encoding="utf-8")  # trailing blank lines: fine
+    assert load_tokenizer(path).vocab_size == 6
+
+
+def test_real_bert_uncased_vocab_loads():
+    path = pathlib.Path(__file__).parent / "fixtures" / "vocab" / "bert-uncased-vocab.txt"
+    tok = load_tokenizer(path)
+    assert tok.vocab_size == 30522 and len(tok.vocab) == 30522
+    assert tok.special_ids == {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
+    assert tok.tokenize("The lighthouse was unaffable.") == ["the", "lighthouse", "was", "una", "##ffa", "##ble", "."]

@@ -1,28 +1,146 @@
-"""Answer questions from an exported SavedModel alone (vocabulary and settings are read from its assets)."""
+"""Answer questions from an exported SavedModel alone (vocabulary and settings are read from its assets), or from a
+model in memory (``Predictor.from_model``) with the same item-level checks.
+
+``answer_items`` takes a list of ``{"id", "question", "context"}`` items and returns one result per item, in order:
+the answer (``answer`` = ``context[start_char:end_char]``, ``score``, ``start_char``, ``end_char``, and for v2
+``null_score_diff``) or, for an item that cannot be answered, ``{"id", "error"}`` with a message naming the item id
+and the field (empty or missing question or context, a context with no tokens, a repeated id). One bad item never
+stops the others.
+"""
 from __future__ import annotations
 
 import os
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
-import tensorflow as tf
 
-from electra.export import load_settings
 from electra.squad.data import SquadExample, convert_examples_to_features
 from electra.squad.postprocess import postprocess
 from electra.tokenization import load_tokenizer
 
+SETTINGS_DEFAULTS = {"max_seq_length": 384, "doc_stride": 128, "max_query_length": 64, "n_best_size": 20,
+                     "max_answer_length": 30, "version_2_with_negative": False, "null_score_diff_threshold": 0.0}
 
-class SavedModelPredictor:
-    def __init__(self, export_dir: str):
-        if not os.path.isdir(export_dir):
-            raise FileNotFoundError(f"SavedModel directory not found: {export_dir}")
-        self.settings = load_settings(export_dir)
-        self.tokenizer = load_tokenizer(os.path.join(export_dir, "assets", self.settings["vocab_file"]),
-                                        lower_case=self.settings["do_lower_case"])
-        self.loaded = tf.saved_model.load(export_dir)
-        self.serve = self.loaded.signatures["serving_default"]
+
+def _text_error(qid: str, field: str, value) -> str | None:
+    if value is None:
+        return f"item {qid!r}: '{field}' is missing"
+    if not isinstance(value, str):
+        return f"item {qid!r}: '{field}' must be a string, got {type(value).__name__}"
+    if not value.strip():
+        return f"item {qid!r}: '{field}' is empty" + (" (only white space)" if value else "")
+    return None
+
+
+class Predictor:
+    """Pre-processing, a logits function and post-processing. ``logits_fn(inputs, batch_size)`` maps
+    ``{input_ids, input_mask, segment_ids}`` int32 ``[N, S]`` to ``{start_logits, end_logits}`` ``[N, S]``."""
+
+    def __init__(self, tokenizer, settings: Mapping, logits_fn: Callable[[dict, int], dict]):
+        self.tokenizer = tokenizer
+        self.settings = {**SETTINGS_DEFAULTS, **settings}
+        self._logits_fn = logits_fn
+
+    @classmethod
+    def from_model(cls, model, tokenizer, **settings) -> "Predictor":
+        """A Keras ``ElectraForQuestionAnswering`` in memory (what a SavedModel export of it would answer)."""
+        from electra.squad.task import predict_logits
+
+        return cls(tokenizer, settings, lambda inputs, batch_size: predict_logits(model, inputs, batch_size))
 
     def logits(self, inputs: dict, batch_size: int = 64) -> dict[str, np.ndarray]:
+        return self._logits_fn(inputs, batch_size)
+
+    def predict_examples(self, examples, batch_size: int = 64):
+        """``postprocess``'s ``(predictions, nbest, null_odds)``; an example whose context has no tokens is left out
+        of them."""
+        s = self.settings
+        features = convert_examples_to_features(examples, self.tokenizer, s["max_seq_length"], s["doc_stride"],
+                                                s["max_query_length"], is_training=False)
+        if len(features):
+            logits = self.logits(features.model_inputs(), batch_size)
+        else:
+            logits = {k: np.zeros((0, s["max_seq_length"]), np.float32) for k in ("start_logits", "end_logits")}
+        return postprocess(features, logits["start_logits"], logits["end_logits"], n_best_size=s["n_best_size"],
+                           max_answer_length=s["max_answer_length"],
+                           version_2_with_negative=s["version_2_with_negative"],
+                           null_score_diff_threshold=s["null_score_diff_threshold"])
+
+    def answer_items(self, items: Iterable[Mapping], batch_size: int = 64) -> list[dict]:
+        """One result per item, in order: ``{"id", "question", "answer", "score", "start_char", "end_char"[,
+        "null_score_diff"]}``, or ``{"id"[, "question"], "error"}`` naming the item and the field. An item that
+        already carries an ``"error"`` (e.g. from reading the input file) keeps it."""
+        items = list(items)
+        results: list[dict] = []
+        examples, owners = [], {}
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(items):
+            qid = str(item.get("id", index))
+            question, context = item.get("question"), item.get("context")
+            result = {"id": qid, **({"question": question} if isinstance(question, str) else {})}
+            results.append(result)
+            error = item.get("error") or _text_error(qid, "question", question) or \
+                _text_error(qid, "context", context)
+            if error is None and qid in first_index:
+                error = f"item {qid!r}: 'id' repeats the id of item {first_index[qid]}; ids must be unique"
+            first_index.setdefault(qid, index)
+            if error is None and not self.tokenizer.encode(question):
+                error = f"item {qid!r}: 'question' has no tokens (only characters the tokenizer drops)"
+            if error is not None:
+                result["error"] = error
+                continue
+            key = str(len(examples))           # internal id: the user's ids never collide in postprocess
+            owners[key] = result
+            examples.append(SquadExample(key, question, context))
+        if not examples:
+            return results
+        predictions, nbest, null_odds = self.predict_examples(examples, batch_size)
+        for key, result in owners.items():
+            if key not in predictions:
+                result["error"] = (f"item {result['id']!r}: 'context' has no tokens (only characters the tokenizer "
+                                   f"drops)")
+                continue
+            text = predictions[key]
+            best = next((e for e in nbest[key] if e["text"] == text), nbest[key][0])
+            result.update({"answer": text, "score": best["start_logit"] + best["end_logit"],
+                           "start_char": best["start_char"] if text else -1,
+                           "end_char": best["end_char"] if text else -1})
+            if key in null_odds:
+                result["null_score_diff"] = null_odds[key]
+        return results
+
+    def answer(self, question: str, context: str) -> dict:
+        """``{"text", "score", "start_char", "end_char"}``; ``text`` is ``context[start_char:end_char]`` (empty with
+        -1/-1 when a v2 model judges the question unanswerable). An empty question or context is a ``ValueError``
+        naming it."""
+        (result,) = self.answer_items([{"id": "0", "question": question, "context": context}])
+        if "error" in result:
+            raise ValueError(result["error"])
+        out = {"text": result["answer"], "score": result["score"], "start_char": result["start_char"],
+               "end_char": result["end_char"]}
+        if "null_score_diff" in result:
+            out["null_score_diff"] = result["null_score_diff"]
+        return out
+
+
+class SavedModelPredictor(Predictor):
+    def __init__(self, export_dir: str):
+        import tensorflow as tf
+
+        from electra.export import load_settings
+
+        if not os.path.isdir(export_dir):
+            raise FileNotFoundError(f"SavedModel directory not found: {export_dir}")
+        settings = load_settings(export_dir)
+        tokenizer = load_tokenizer(os.path.join(export_dir, "assets", settings["vocab_file"]),
+                                   lower_case=settings["do_lower_case"])
+        self.loaded = tf.saved_model.load(export_dir)
+        self.serve = self.loaded.signatures["serving_default"]
+        super().__init__(tokenizer, settings, self._serve_logits)
+
+    def _serve_logits(self, inputs: dict, batch_size: int = 64) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
         n = len(inputs["input_ids"])
         out: dict[str, list] = {"start_logits": [], "end_logits": []}
         for i in range(0, n, batch_size):
@@ -31,25 +149,3 @@ class SavedModelPredictor:
             for k in out:
                 out[k].append(result[k].numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
-
-    def predict_examples(self, examples, batch_size: int = 64):
-        s = self.settings
-        features = convert_examples_to_features(examples, self.tokenizer, s["max_seq_length"], s["doc_stride"],
-                                                s["max_query_length"], is_training=False)
-        logits = self.logits(features.model_inputs(), batch_size)
-        return postprocess(features, logits["start_logits"], logits["end_logits"], n_best_size=s["n_best_size"],
-                           max_answer_length=s["max_answer_length"],
-                           version_2_with_negative=s["version_2_with_negative"],
-                           null_score_diff_threshold=s["null_score_diff_threshold"])
-
-    def answer(self, question: str, context: str) -> dict:
-        """``{"text", "score", "start_char", "end_char"}``; ``text`` is ``context[start_char:end_char]`` (empty with
-        -1/-1 when a v2 model judges the question unanswerable)."""
-        predictions, nbest, null_odds = self.predict_examples([SquadExample("0", question, context)])
-        text = predictions["0"]
-        best = next((e for e in nbest["0"] if e["text"] == text), nbest["0"][0])
-        result = {"text": text, "score": best["start_logit"] + best["end_logit"],
-                  "start_char": best["start_char"] if text else -1, "end_char": best["end_char"] if text else -1}
-        if "0" in null_odds:
-            result["null_score_diff"] = null_odds["0"]
-        return result

@@ -10,6 +10,10 @@ answers. The versions differ in two places:
   F1 is ``1`` when both token lists are empty and ``0`` when only one is. With ``na_probs`` (our
   ``null_odds.json``), a question whose value exceeds ``na_prob_thresh`` counts as predicted unanswerable;
   ``best_exact``/``best_f1`` search the threshold over the ``na_probs`` values, as the official script does.
+
+Stricter than the official scripts: a question id that appears twice in the dataset (one prediction would be
+scored twice and the other question lost) and an ``is_impossible`` that is not a JSON boolean (``"false"`` would
+be true) are errors naming the ids; a file's ``"version"`` must be ``"v1.1"``/``"1.1"``/``"v2.0"``/``"2.0"``.
 """
 from __future__ import annotations
 
@@ -66,6 +70,27 @@ def _questions(dataset: Iterable[Mapping]):
                 yield qa
 
 
+def _checked_questions(dataset: Iterable[Mapping]) -> list[Mapping]:
+    """Every question, after checking that ids are unique (a repeated id would let one prediction score twice and
+    hide the other question) and that ``is_impossible``, where given, is a JSON boolean (``"false"`` is not)."""
+    questions, seen, repeated = [], set(), {}
+    for qa in _questions(dataset):
+        qid = qa["id"]
+        impossible = qa.get("is_impossible", False)
+        if not isinstance(impossible, bool):
+            raise ValueError(f"question {qid!r}: 'is_impossible' must be a JSON boolean (true or false), got "
+                             f"{impossible!r}")
+        if qid in seen:
+            repeated[qid] = repeated.get(qid, 1) + 1
+        seen.add(qid)
+        questions.append(qa)
+    if repeated:
+        listed = ", ".join(f"{q!r} ({n} times)" for q, n in list(repeated.items())[:5])
+        raise ValueError(f"{len(repeated)} question id(s) appear more than once: {listed}"
+                         f"{', …' if len(repeated) > 5 else ''}; each question needs its own id")
+    return questions
+
+
 def _summary(exact: Mapping[str, float], f1: Mapping[str, float], qids: list[str] | None = None) -> dict:
     qids = list(exact) if qids is None else qids
     n = len(qids)
@@ -98,11 +123,14 @@ def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version
 
     Returns ``exact``, ``f1``, ``total`` (percentages), ``missing`` (questions without a prediction, scored 0);
     for v2 also ``HasAns_*``/``NoAns_*`` and, with ``na_probs``, ``best_exact``/``best_f1`` and their thresholds.
+    A question id that appears twice in ``dataset``, or an ``is_impossible`` that is not a JSON boolean, is a
+    ``ValueError`` naming the id(s).
     """
-    if version not in ("1.1", "2.0"):
-        raise ValueError(f"version must be '1.1' or '2.0', got {version!r}")
+    if version is None:
+        raise ValueError("version must be '1.1' or '2.0' (or 'v1.1' / 'v2.0'), got None")
+    version = parse_version(version)
     exact, f1, has_answer, missing = {}, {}, {}, []
-    for qa in _questions(dataset):
+    for qa in _checked_questions(dataset):
         qid = qa["id"]
         golds = gold_answers(qa, version)
         has_answer[qid] = bool(golds) and golds != [""]
@@ -136,25 +164,56 @@ def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version
     return result
 
 
+def parse_version(version) -> str | None:
+    """``"1.1"``/``"v1.1"`` → ``"1.1"``, ``"2.0"``/``"v2.0"`` → ``"2.0"`` (numbers 1.1 and 2.0 too), None → None;
+    anything else is a ``ValueError``."""
+    if version is None:
+        return None
+    text = str(version).strip().lower()
+    text = text[1:] if text.startswith("v") else text
+    if text in ("1.1", "2.0"):
+        return text
+    raise ValueError(f"unknown SQuAD version {version!r}: expected '1.1' or '2.0' (also written 'v1.1', 'v2.0')")
+
+
 def evaluate_files(dataset_file: str, prediction_file: str, na_prob_file: str | None = None,
                    version: str | None = None, na_prob_thresh: float = 1.0) -> dict:
-    """EM/F1 of a predictions.json against a SQuAD file; the version comes from the file unless given."""
+    """EM/F1 of a predictions.json against a SQuAD file. The version is ``version`` when given, else the file's
+    ``"version"`` (``"v2.0"``/``"2.0"``/``"v1.1"``/``"1.1"``; any other value is an error naming the file). A
+    file with a question marked ``"is_impossible": true`` is scored as v2.0 whatever it declares (v1.1 scoring
+    has no notion of an unanswerable question: it would score 0 whatever the prediction)."""
+    version = parse_version(version)
     data = load_json(dataset_file, "SQuAD file")
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise ValueError(f"SQuAD file {dataset_file}: expected an object with a 'data' list")
-    if version is None:
-        declared = str(data.get("version", "1.1"))
-        version = "2.0" if declared.startswith("2") or _has_impossible(data["data"]) else "1.1"
+    try:
+        if version is None:
+            declared = data.get("version")
+            try:
+                version = parse_version(declared)
+            except ValueError:
+                raise ValueError(f"unknown \"version\": {declared!r} (expected \"v1.1\", \"1.1\", \"v2.0\" or "
+                                 f"\"2.0\")") from None
+            if version != "2.0":
+                version = "2.0" if _has_impossible(data["data"]) else "1.1"
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"SQuAD file {dataset_file}: {_describe(e)}") from e
     predictions = load_json(prediction_file, "predictions file")
     if not isinstance(predictions, dict):
         raise ValueError(f"predictions file {prediction_file}: expected an object {{question id: text}}")
     na_probs = load_json(na_prob_file, "null-odds file") if na_prob_file else None
     try:
         return evaluate(data["data"], predictions, version, na_probs, na_prob_thresh)
-    except (KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"SQuAD file {dataset_file} / predictions {prediction_file}: unexpected structure "
-                         f"({type(e).__name__}: {e}); expected SQuAD JSON and {{question id: text}}") from e
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise ValueError(f"SQuAD file {dataset_file} / predictions {prediction_file}: {_describe(e)}") from e
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, ValueError):
+        return str(error)
+    return (f"unexpected structure ({type(error).__name__}: {error}); expected SQuAD JSON and "
+            f"{{question id: text}}")
 
 
 def _has_impossible(dataset) -> bool:
-    return any(qa.get("is_impossible") for qa in _questions(dataset))
+    return any(qa.get("is_impossible") is True for qa in _checked_questions(dataset))

@@ -24,6 +24,7 @@ from electra.squad.postprocess import postprocess, write_predictions
 from electra.squad.task import FineTuneConfig, fine_tune, predict_logits
 from electra.tokenization import load_tokenizer
 from electra.training.distribution import make_distributor
+from electra.training.rundir import exclusive_run_directory
 
 log = logging.getLogger("electra.squad")
 MODES = ("train", "eval", "prediction", "train_eval")
@@ -60,7 +61,7 @@ class SquadRunConfig:
     precision: str = "fp32"
     xla: bool = False
     seed: int = 42
-    horovod: bool = False
+    horovod: bool | None = None      # None: distributed exactly when a multi-process launcher started us
     export_dir: str | None = None
     cache_dir: str | None = None
 
@@ -133,8 +134,29 @@ def load_initial_weights(model, cfg: SquadRunConfig) -> str | None:
 
 
 def run(cfg: SquadRunConfig) -> dict:
+    """Collective when distributed: launch, run-directory lock and shared run directory are checked before anything
+    is written; the lock is held until the run returns."""
     cfg.validate()
     distributor = make_distributor(cfg.horovod)
+    with exclusive_run_directory(distributor, cfg.output_dir):
+        return _run(cfg, distributor)
+
+
+def _features(distributor, squad_file: str, tokenizer, cache_dir: str, **settings):
+    """Rank 0 builds and caches the features; the other ranks then read its cache (one writer, one tokenization)."""
+    features, error = None, None
+    if distributor.is_chief:
+        try:
+            features = load_features(squad_file, tokenizer, cache_dir=cache_dir, **settings)
+        except (ValueError, OSError) as e:
+            error = e
+    distributor.check_all(error, f"building the features of {squad_file}")
+    if not distributor.is_chief:
+        features = load_features(squad_file, tokenizer, cache_dir=cache_dir, **settings)
+    return features
+
+
+def _run(cfg: SquadRunConfig, distributor) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     tokenizer = load_tokenizer(cfg.vocab_file, lower_case=cfg.do_lower_case)
     config = build_model_config(cfg, tokenizer.vocab_size)
@@ -143,7 +165,6 @@ def run(cfg: SquadRunConfig) -> dict:
                                         dtype=PRECISIONS[cfg.precision])
     source = load_initial_weights(model, cfg)
     result: dict = {"initialized_from": source}
-    os.makedirs(cfg.output_dir, exist_ok=True)
     windows = dict(max_seq_length=cfg.max_seq_length, doc_stride=cfg.doc_stride,
                    max_query_length=cfg.max_query_length)
     cache_dir = cfg.cache_dir or os.path.join(cfg.output_dir, "feature_cache")
@@ -154,8 +175,8 @@ def run(cfg: SquadRunConfig) -> dict:
             shutil.copyfile(cfg.vocab_file, vocab_copy)
 
     if cfg.mode in ("train", "train_eval"):
-        train = load_features(cfg.train_file, tokenizer, is_training=True,
-                              version_2_with_negative=cfg.version_2_with_negative, cache_dir=cache_dir, **windows)
+        train = _features(distributor, cfg.train_file, tokenizer, cache_dir, is_training=True,
+                          version_2_with_negative=cfg.version_2_with_negative, **windows)
         result["train_features"] = dataclasses.asdict(train.stats)
         result["train"] = fine_tune(model, train, FineTuneConfig(
             learning_rate=cfg.learning_rate, layerwise_lr_decay=cfg.layerwise_lr_decay,

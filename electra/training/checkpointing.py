@@ -35,7 +35,7 @@ class TrainingState:
 
     def __init__(self, directory: str, model, optimizer, iterator, rank: int, keep: int):
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.model, self.optimizer, self.rank = model, optimizer, rank
+        self.model, self.optimizer, self.rank, self.keep = model, optimizer, rank, keep
         self.checkpoint = tf.train.Checkpoint(
             step=self.step,
             model={name: _raw(v) for name, v in model.named_variables().items()},
@@ -53,16 +53,29 @@ class TrainingState:
         return self.manager.save(checkpoint_number=step) if self.rank == 0 else None
 
     def restore(self, path: str) -> int:
-        """Restore ``path`` (a ``ckpt-N`` prefix); every rank restores its own input position."""
+        """Restore step, weights and optimizer from ``path`` (a ``ckpt-N`` prefix); returns the step."""
         self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
-        step = int(self.step.numpy())
+        return int(self.step.numpy())
+
+    def restore_input(self, path: str, step: int) -> str | None:
+        """This rank's input position and RNG states at ``step``; None when restored, else why not (no state for
+        this rank, or state of another input pipeline): the caller then starts the input afresh."""
         input_path = os.path.join(os.path.dirname(path), "input", f"rank{self.rank}", f"ckpt-{step}")
-        if tf.io.gfile.exists(input_path + ".index"):
+        if not tf.io.gfile.exists(input_path + ".index"):
+            return f"no input-pipeline state for rank {self.rank} at step {step} ({input_path})"
+        try:
             self.input_manager.checkpoint.read(input_path).assert_existing_objects_matched().expect_partial()
-        else:
-            log.warning("no input-pipeline state for rank %d at step %d (%s); the input restarts from a fresh "
-                        "shuffle and RNG, so the run continues but is not bit-exact", self.rank, step, input_path)
-        return step
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            first = (getattr(e, "message", None) or str(e)).strip().splitlines()[0]
+            return f"the input-pipeline state {input_path} does not fit this input pipeline ({first[:200]})"
+        return None
+
+    def use_iterator(self, iterator) -> None:
+        """Save ``iterator`` (a fresh input position) as this rank's input state from now on."""
+        self.input_manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(iterator=iterator,
+                                rng={str(i): _raw(v) for i, v in enumerate(rng_variables(self.model))}),
+            self.input_manager.directory, max_to_keep=self.keep, checkpoint_name="ckpt")
 
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint

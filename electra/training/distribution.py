@@ -1,7 +1,58 @@
-"""One process, or many with Horovod: the same training loop talks to either through ``Distributor``."""
+"""One process, or many with Horovod: the same training loop talks to either through ``Distributor``.
+
+A process started by ``horovodrun``, ``mpirun``, a PMI launcher or ``srun`` with several tasks runs distributed by
+itself (``--horovod`` is only needed to force it): the card's ``horovodrun -np 8 python run_pretraining.py ...``
+must not turn into eight independent trainings that write one directory. Everything that can be wrong with a
+launch is found before anything is written.
+"""
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
+from typing import Mapping
+
+import numpy as np
 import tensorflow as tf
+
+HOROVOD_INSTALL = ("HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 HOROVOD_WITHOUT_PYTORCH=1 "
+                   "HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 pip install --no-build-isolation "
+                   "-e '.[horovod]'")
+
+# (size variable, rank variable, launcher) in the order they are trusted. SLURM's step variables exist only
+# inside an ``srun`` step; SLURM_NTASKS alone is also set for the single process of a batch script.
+LAUNCHERS = (
+    ("HOROVOD_SIZE", "HOROVOD_RANK", "horovodrun"),
+    ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "Open MPI (mpirun)"),
+    ("PMI_SIZE", "PMI_RANK", "a PMI launcher (MPICH / Intel MPI mpirun)"),
+    ("PMIX_SIZE", "PMIX_RANK", "a PMIx launcher"),
+    ("SLURM_STEP_NUM_TASKS", "SLURM_PROCID", "SLURM srun"),
+)
+
+
+class LaunchError(RuntimeError):
+    """The processes of a run cannot work together as launched; nothing has been written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Launch:
+    size: int
+    rank: int
+    launcher: str
+
+    def describe(self) -> str:
+        return f"process {self.rank} of {self.size} started by {self.launcher}"
+
+
+def detect_launch(env: Mapping[str, str] | None = None) -> Launch | None:
+    """The multi-process launcher this process was started by, from its environment; None for a plain start."""
+    env = os.environ if env is None else env
+    for size_key, rank_key, launcher in LAUNCHERS:
+        size = env.get(size_key, "").strip()
+        if size.isdigit() and int(size) > 1:
+            rank = env.get(rank_key, "0").strip()
+            return Launch(int(size), int(rank) if rank.isdigit() else 0, launcher)
+    return None
 
 
 class Distributor:
@@ -22,22 +73,43 @@ class Distributor:
     def broadcast_variables(self, variables) -> None:
         pass
 
+    def broadcast_int(self, value: int) -> int:
+        """Rank 0's ``value`` on every rank."""
+        return int(value)
+
+    def gather_flags(self, flag: bool) -> list[bool]:
+        """Every rank's ``flag``, indexed by rank."""
+        return [bool(flag)]
+
     def barrier(self) -> None:
         pass
+
+    def check_all(self, error: Exception | None, what: str) -> None:
+        """Collective: when any rank has an ``error``, every rank raises — its own error, or a ``LaunchError``
+        naming the ranks that failed — so no rank goes on alone into a collective that never completes."""
+        failed = [r for r, ok in enumerate(self.gather_flags(error is None)) if not ok]
+        if error is not None:
+            raise error
+        if failed:
+            raise LaunchError(f"{what} failed on rank(s) {failed} (see their errors); rank {self.rank} stops too")
 
 
 class HorovodDistributor(Distributor):
     """Horovod: gradients averaged with allreduce (optionally fp16-compressed), rank 0's variables broadcast."""
 
-    def __init__(self, fp16_compression: bool = False):
+    def __init__(self, fp16_compression: bool = False, launch: Launch | None = None):
         try:
             import horovod.tensorflow as hvd
         except ImportError as e:
-            raise RuntimeError(
-                "--horovod was requested but horovod is not installed. Install the extra: HOROVOD_WITH_TENSORFLOW=1 "
-                "HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 "
-                "CMAKE_POLICY_VERSION_MINIMUM=3.5 pip install --no-build-isolation -e '.[horovod]'") from e
+            started = f"This is {launch.describe()}, which needs Horovod. " if launch else ""
+            raise LaunchError(f"{started}Horovod is not installed (import failed: {e}). Install the extra: "
+                              f"{HOROVOD_INSTALL}") from e
         hvd.init()
+        if launch is not None and hvd.size() != launch.size:
+            raise LaunchError(
+                f"this is {launch.describe()}, but Horovod sees {hvd.size()} process(es): this Horovod build "
+                f"cannot join that launcher (a Gloo-only build under mpirun, for instance). Launch with "
+                f"`horovodrun -np {launch.size} --gloo ...`, or rebuild Horovod with HOROVOD_WITH_MPI=1.")
         self.hvd = hvd
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
         self.compression = hvd.Compression.fp16 if fp16_compression else hvd.Compression.none
@@ -55,9 +127,29 @@ class HorovodDistributor(Distributor):
     def broadcast_variables(self, variables) -> None:
         self.hvd.broadcast_variables([getattr(v, "value", v) for v in variables], root_rank=0)
 
+    def broadcast_int(self, value: int) -> int:
+        return int(self.hvd.broadcast(tf.constant(int(value), tf.int64), root_rank=0, name="broadcast_int"))
+
+    def gather_flags(self, flag: bool) -> list[bool]:
+        flags = self.hvd.allgather(tf.constant([int(bool(flag))], tf.int32), name="gather_flags")
+        return [bool(f) for f in np.asarray(flags)]
+
     def barrier(self) -> None:
         self.hvd.allreduce(tf.constant(0.0), name="barrier")
 
 
-def make_distributor(horovod: bool, fp16_compression: bool = False) -> Distributor:
-    return HorovodDistributor(fp16_compression) if horovod else Distributor()
+def make_distributor(horovod: bool | None = None, fp16_compression: bool = False) -> Distributor:
+    """``horovod=None``: distributed exactly when a multi-process launcher started this process; ``True`` forces
+    Horovod (also for one process); ``False`` under a multi-process launcher is refused, since every process would
+    then train alone into the same directory."""
+    launch = detect_launch()
+    if horovod is None:
+        horovod = launch is not None
+    elif not horovod and launch is not None:
+        raise LaunchError(f"this is {launch.describe()}, but --horovod=false: every process would train alone and "
+                          f"write the same output directory. Drop --horovod=false, or start one process.")
+    return HorovodDistributor(fp16_compression, launch) if horovod else Distributor()
+
+
+def hostname() -> str:
+    return socket.gethostname()

@@ -48,6 +48,14 @@ class RunLog:
                     tf.summary.scalar(key.replace("validation_", "validation/"), value)
         self.writer.flush()
 
+    def event(self, step: int, event: str, text: str, **fields) -> None:
+        """Something a reader of the log must know about (not a metric): a line of its own, and on the console."""
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, "event": event, "message": text, **fields}, sort_keys=True) + "\n")
+        self.message(f"step {step}: {text}")
+
     def progress(self, step: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.n = step

@@ -5,6 +5,7 @@ Everything that can be wrong with the inputs is checked before the first step.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -12,15 +13,17 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from data_prep.common import file_sha256
 from electra.configs import ModelConfig, ObjectiveConfig, PretrainConfig, preset
 from electra.data.masking import MaskingConfig
-from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
+from electra.data.pretraining import InputError, SpecialIds, list_files, pretraining_dataset
 from electra.modeling import ElectraPretrainingModel
 from electra.training.checkpointing import TrainingState, load_model_weights, resolve_checkpoint
 from electra.training.distribution import make_distributor
+from electra.training.rundir import exclusive_run_directory
 from electra.training.logs import RunLog
 from electra.training.optimization import WarmupPolyDecay, make_optimizer
 from electra.training.trainer import METRICS, PretrainingTrainer
@@ -46,14 +49,19 @@ def resolve_model_config(config: PretrainConfig, tokenizer_vocab_size: int) -> M
     return model_config
 
 
-def check_run_directory(output_dir: str, model_config: ModelConfig, vocab_file: str, resuming: bool) -> None:
-    """First start: record model config and vocabulary. Resume: they must be the ones the checkpoint was made with."""
+def check_run_directory(output_dir: str, model_config: ModelConfig, vocab_file: str, resuming: bool,
+                        world_size: int = 1) -> int | None:
+    """First start: record model config, vocabulary and number of workers. Resume: model config and vocabulary
+    must be the ones the checkpoint was made with. Returns the number of workers that wrote the checkpoints
+    (None on a first start, or for a run recorded before it was kept)."""
     record_path = os.path.join(output_dir, "run_info.json")
     current = {"model_config": model_config.to_dict(), "vocab_sha256": file_sha256(vocab_file),
-               "vocab_file": os.path.abspath(vocab_file)}
+               "vocab_file": os.path.abspath(vocab_file), "world_size": world_size}
+    saved_world_size = None
     if resuming and os.path.exists(record_path):
         with open(record_path, encoding="utf-8") as f:
             saved = json.load(f)
+        saved_world_size = saved.get("world_size")
         if saved["vocab_sha256"] != current["vocab_sha256"]:
             raise TrainingError(f"--vocab_file={vocab_file} is not the vocabulary this run's checkpoints were trained "
                                 f"with ({saved['vocab_file']}); resume with that vocabulary or a new --output_dir")
@@ -67,13 +75,24 @@ def check_run_directory(output_dir: str, model_config: ModelConfig, vocab_file: 
         json.dump(current, f, indent=2, sort_keys=True)
     os.replace(tmp, record_path)
     model_config.to_json_file(os.path.join(output_dir, "model_config.json"))
+    return saved_world_size
 
 
-def default_data(output_dir: str) -> tuple[str, str, str]:
-    """The embedded default corpus prepared once under ``<output_dir>/data``: (train glob, validation glob, vocab)."""
+def default_data(output_dir: str, prepare: bool = True) -> tuple[str, str, str]:
+    """The embedded default corpus prepared once under ``<output_dir>/data``: (train glob, validation glob, vocab).
+    ``prepare=False`` (ranks other than 0) only reads what rank 0 prepared."""
     from data_prep.embedded import prepare_embedded_default
-    result = prepare_embedded_default(os.path.join(output_dir, "data"))
+    result = prepare_embedded_default(os.path.join(output_dir, "data"), only_reuse=not prepare)
     return result.train_pattern, result.validation_pattern, result.vocab_file
+
+
+def weights_digest(model) -> str:
+    """SHA-256 over every named weight (sorted by name): equal on all ranks of a run that is in sync."""
+    digest = hashlib.sha256()
+    for name, variable in sorted(model.named_variables().items()):
+        digest.update(name.encode("utf-8"))
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 def evaluate(model, dataset: tf.data.Dataset, steps: int, seed: int) -> dict[str, float]:
@@ -92,16 +111,21 @@ def evaluate(model, dataset: tf.data.Dataset, steps: int, seed: int) -> dict[str
 
 
 def run(config: PretrainConfig) -> dict:
+    """Collective when distributed. The launch, the run directory's lock and (with several ranks) that every rank
+    sees the run directory are checked before anything is written; the lock is held until the run returns."""
     distributor = make_distributor(config.horovod, config.fp16_allreduce)
-    os.makedirs(config.output_dir, exist_ok=True)
+    with exclusive_run_directory(distributor, config.output_dir):
+        return _run(config, distributor)
 
+
+def _run(config: PretrainConfig, distributor) -> dict:
     train_files, validation_files, vocab_file = config.train_files, config.validation_files, config.vocab_file
     if train_files is None:
         if distributor.is_chief:
             train_files, validation_files, vocab_file = default_data(config.output_dir)
         distributor.barrier()
         if not distributor.is_chief:
-            train_files, validation_files, vocab_file = default_data(config.output_dir)
+            train_files, validation_files, vocab_file = default_data(config.output_dir, prepare=False)
     if vocab_file is None:
         raise ValueError("--vocab_file is required with --train_files")
     from electra.tokenization import load_tokenizer
@@ -125,8 +149,16 @@ def run(config: PretrainConfig) -> dict:
         restore_path = resolve_checkpoint(config.restore)
     if config.init_checkpoint and not restore_path:
         resolve_checkpoint(config.init_checkpoint)
+    saved_world_size, error = None, None
     if distributor.is_chief:
-        check_run_directory(config.output_dir, model_config, vocab_file, resuming=restore_path is not None)
+        try:
+            saved_world_size = check_run_directory(config.output_dir, model_config, vocab_file,
+                                                   resuming=restore_path is not None, world_size=distributor.size)
+        except (TrainingError, OSError, ValueError) as e:
+            error = e
+    distributor.check_all(error, "checking the run directory")
+    saved_world_size = distributor.broadcast_int(saved_world_size or 0) or None
+    resized = restore_path is not None and saved_world_size not in (None, distributor.size)
 
     keras.utils.set_random_seed(config.seed + distributor.rank)
     objective = ObjectiveConfig(config.gen_weight, config.disc_weight, config.temperature)
@@ -139,17 +171,33 @@ def run(config: PretrainConfig) -> dict:
                                clip_norm=config.grad_clip_norm, loss_scale=config.precision == "fp16")
     trainer = PretrainingTrainer(model, optimizer, distributor, accumulation, config.xla)
     masking = MaskingConfig(mask_prob=config.mask_prob)
-    dataset = pretraining_dataset(files, batch, config.max_seq_length, masking, special, seed=config.seed,
-                                  rank=distributor.rank, num_workers=distributor.size,
-                                  shuffle_buffer=config.shuffle_buffer)
-    iterator = iter(dataset)
+
+    def train_input(seed: int):
+        return iter(pretraining_dataset(files, batch, config.max_seq_length, masking, special, seed=seed,
+                                        rank=distributor.rank, num_workers=distributor.size,
+                                        shuffle_buffer=config.shuffle_buffer, vocab_size=tokenizer.vocab_size))
+
+    iterator = train_input(config.seed)
     state = TrainingState(config.output_dir, model, optimizer, iterator, distributor.rank,
                           config.keep_checkpoint_max)
 
-    step = 0
+    step, input_note = 0, None
     if restore_path:
         step = state.restore(restore_path)
         log.info("resumed from %s at step %d", restore_path, step)
+        if resized:
+            problem = f"the checkpoints were written by {saved_world_size} worker(s), this run has {distributor.size}"
+        else:
+            problem = state.restore_input(restore_path, step)
+        if problem:
+            # The saved position is unusable (another sharding, another pipeline): start the input afresh, in a
+            # new order (seed + step) so the batches the run began with are not replayed.
+            iterator = train_input(config.seed + step)
+            state.use_iterator(iterator)
+            input_note = (f"resumed at step {step}: {problem}. Weights, optimizer and schedule continue; the input "
+                          f"starts at a fresh position (data seed {config.seed + step}), so this run is not "
+                          f"bit-identical to an uninterrupted one.")
+            log.warning(input_note)
     elif config.init_checkpoint:
         report = load_model_weights(model, config.init_checkpoint)
         log.info("phase 2: weights from %s (%s); fresh optimizer and schedule", config.init_checkpoint, report)
@@ -157,14 +205,23 @@ def run(config: PretrainConfig) -> dict:
 
     end = config.total_steps if config.steps_this_run < 0 else min(config.total_steps, step + config.steps_this_run)
     runlog = RunLog(config.output_dir, distributor.is_chief, config.total_steps, step)
-    validation_ds = pretraining_dataset(validation, batch, config.max_seq_length, masking, special,
-                                        training=False) if validation and distributor.is_chief else None
+    if input_note:
+        runlog.event(step, "world_size_changed" if resized else "input_position_reset", input_note,
+                     previous_world_size=saved_world_size, world_size=distributor.size)
+    validation_ds = pretraining_dataset(validation, batch, config.max_seq_length, masking, special, training=False,
+                                        vocab_size=tokenizer.vocab_size) if validation and distributor.is_chief \
+        else None
     last_saved = restore_path
     window_start, window_steps, run_start, run_start_step = time.time(), 0, time.time(), step
     out: dict[str, float] = {}
     while step < end:
         learning_rate = trainer.learning_rate
-        out = trainer.train_step([next(iterator) for _ in range(accumulation)])
+        try:
+            micro_batches = [next(iterator) for _ in range(accumulation)]
+        except tf.errors.InvalidArgumentError as e:   # the reader's checks (token ids outside the vocabulary)
+            runlog.close()
+            raise InputError(f"training input at step {step + 1}: {e.message.strip()}") from e
+        out = trainer.train_step(micro_batches)
         step += 1
         window_steps += 1
         state.step.assign(step)
@@ -193,6 +250,7 @@ def run(config: PretrainConfig) -> dict:
     runlog.close()
     summary = {"step": step, "total_steps": config.total_steps, "checkpoint": last_saved,
                "seconds": time.time() - run_start, "steps_this_run": step - run_start_step,
+               "rank": distributor.rank, "world_size": distributor.size, "weights_sha256": weights_digest(model),
                **{k: out.get(k) for k in METRICS}}
     if distributor.is_chief and step > run_start_step:
         with open(os.path.join(config.output_dir, "summary.json"), "w", encoding="utf-8") as f:

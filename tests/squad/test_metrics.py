@@ -103,3 +103,76 @@ def test_structural_errors_name_the_files(tmp_path):
     pred_file.write_text("{}")
     with pytest.raises(ValueError, match="d.json"):
         evaluate_files(str(data_file), str(pred_file))
+
+
+def _file(path, data, version=None):
+    body = {"data": data} if version is None else {"version": version, "data": data}
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return str(path)
+
+
+# v2.0 scoring drops gold texts that normalize to nothing and reports HasAns_*; v1.1 does neither
+ANSWERABLE_ONLY = _dataset([{"id": "q", "question": "?", "answers": [{"text": "The", "answer_start": 0}]}])
+
+
+@pytest.mark.parametrize("declared,expected", [("v2.0", "2.0"), ("2.0", "2.0"), (2.0, "2.0"), (" V2.0 ", "2.0"),
+                                               ("v1.1", "1.1"), ("1.1", "1.1"), (1.1, "1.1"), (None, "1.1")])
+def test_declared_version_is_parsed(tmp_path, declared, expected):
+    data_file = _file(tmp_path / "d.json", ANSWERABLE_ONLY, declared)
+    pred_file = tmp_path / "p.json"
+    pred_file.write_text(json.dumps({"q": ""}))
+    result = evaluate_files(data_file, str(pred_file))
+    if expected == "2.0":       # a v2.0 file without unanswerable questions is still scored as v2.0
+        assert result["exact"] == 100.0 and result["NoAns_total"] == 1
+    else:
+        assert result["f1"] == 0.0 and "HasAns_total" not in result and "NoAns_total" not in result
+    assert evaluate_files(data_file, str(pred_file), version=f"v{expected}") == evaluate(
+        ANSWERABLE_ONLY, {"q": ""}, expected)
+
+
+def test_unknown_declared_version_names_the_file(tmp_path):
+    pred_file = tmp_path / "p.json"
+    pred_file.write_text("{}")
+    for declared in ("v3.0", "2", "squad", ""):
+        data_file = _file(tmp_path / "odd_version.json", ANSWERABLE_ONLY, declared)
+        with pytest.raises(ValueError, match=r"odd_version.json: unknown \"version\": '.*' \(expected"):
+            evaluate_files(data_file, str(pred_file))
+    with pytest.raises(ValueError, match="unknown SQuAD version '3'"):
+        evaluate_files(_file(tmp_path / "d.json", ANSWERABLE_ONLY), str(pred_file), version="3")
+
+
+def test_impossible_questions_make_a_file_v2(tmp_path):
+    pred_file = tmp_path / "p.json"
+    pred_file.write_text(json.dumps(V2_PREDS))
+    for declared in (None, "1.1"):
+        result = evaluate_files(_file(tmp_path / "d.json", V2_DATA, declared), str(pred_file))
+        assert result == evaluate(V2_DATA, V2_PREDS, "2.0")
+
+
+def test_duplicate_question_ids_are_rejected(tmp_path):
+    qas = [{"id": "a", "question": "?", "answers": [{"text": "x", "answer_start": 0}]},
+           {"id": "b", "question": "?", "answers": [{"text": "y", "answer_start": 0}]},
+           {"id": "a", "question": "?", "answers": [{"text": "z", "answer_start": 0}]}]
+    with pytest.raises(ValueError, match=r"1 question id\(s\) appear more than once: 'a' \(2 times\)"):
+        evaluate(_dataset(qas), {"a": "x", "b": "y"})
+    pred_file = tmp_path / "p.json"
+    pred_file.write_text(json.dumps({"a": "x", "b": "y"}))
+    data_file = _file(tmp_path / "dups.json", _dataset(qas), "v1.1")
+    with pytest.raises(ValueError, match=r"dups.json.*'a' \(2 times\)"):
+        evaluate_files(data_file, str(pred_file))
+    out = subprocess.run([sys.executable, "run_scripts/evaluate_squad.py", data_file, str(pred_file)],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "dups.json" in out.stderr and "'a'" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("value", ["false", "true", 0, None])
+def test_is_impossible_must_be_a_json_boolean(tmp_path, value):
+    qas = [{"id": "q1", "question": "?", "answers": [{"text": "x", "answer_start": 0}], "is_impossible": value}]
+    with pytest.raises(ValueError, match=r"question 'q1': 'is_impossible' must be a JSON boolean"):
+        evaluate(_dataset(qas), {"q1": "x"}, "2.0")
+    pred_file = tmp_path / "p.json"
+    pred_file.write_text(json.dumps({"q1": "x"}))
+    for declared in ("v2.0", None):
+        with pytest.raises(ValueError, match=r"strict.json.*question 'q1': 'is_impossible' must be a JSON boolean"):
+            evaluate_files(_file(tmp_path / "strict.json", _dataset(qas), declared), str(pred_file))

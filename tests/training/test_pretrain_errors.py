@@ -1,5 +1,6 @@
 """Bad input stops the run before any training, with a message naming the flag or file."""
 import os
+import shutil
 
 import pytest
 
@@ -119,22 +120,45 @@ def test_flag_validation_names_the_flag():
         PretrainConfig(output_dir="x", warmup_steps=10, total_steps=5)
 
 
-def test_horovod_requested_without_horovod(monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("horovod"):
-            raise ImportError("No module named 'horovod'")
-        return real_import(name, *args, **kwargs)
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    from electra.training.distribution import make_distributor
-    with pytest.raises(RuntimeError, match="--horovod was requested but horovod is not installed"):
-        make_distributor(True)
-
-
 def test_validation_records_other_length(pretraining_data, tmp_path, model_config):
     write_records(tmp_path / "v", files=1, seq=16)
     with pytest.raises(InputError, match="'input_ids' has length 16 but --max_seq_length is 32"):
         run(_config(pretraining_data, tmp_path / "a", model_config, validation_files=str(tmp_path / "v" / "*"),
                     validation_freq=2))
+
+
+def _write(path, rows, seq=32):
+    import numpy as np
+    import tensorflow as tf
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for ids in rows:
+            ids = np.asarray(ids + [0] * (seq - len(ids)), np.int64)
+            mask = (ids > 0).astype(np.int64)
+            feature = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=v.tolist()))
+                       for k, v in (("input_ids", ids), ("input_mask", mask), ("segment_ids", 0 * mask))}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def test_token_id_outside_the_vocabulary_names_the_file(pretraining_data, tmp_path, model_config):
+    """The vocabulary has 100 entries; the 7th record holds id 150 (records made with another vocabulary)."""
+    bad = tmp_path / "data" / "bad.tfrecord"
+    bad.parent.mkdir()
+    rows = [[2, 10 + i, 11, 3] for i in range(12)]
+    rows[6][1] = 150
+    _write(bad, rows)
+    with pytest.raises(InputError, match=r"token id 150 .* in .*bad\.tfrecord is outside the vocabulary \[0, 100\)"):
+        run(_config(pretraining_data, tmp_path / "a", model_config, train_files=str(bad), shuffle_buffer=1,
+                    train_batch_size=2, total_steps=8))
+    assert not os.path.exists(tmp_path / "a" / "checkpoints" / "ckpt-8.index")
+
+
+def test_resume_without_this_ranks_input_state_starts_input_afresh(pretraining_data, tmp_path, model_config):
+    output = tmp_path / "a"
+    run(_config(pretraining_data, output, model_config, steps_this_run=2))
+    shutil.rmtree(output / "checkpoints" / "input")           # e.g. written by a version with another pipeline
+    summary = run(_config(pretraining_data, output, model_config))
+    assert summary["step"] == 4
+    events = [r for r in read_log(str(output)) if r.get("event")]
+    assert [(e["event"], e["step"]) for e in events] == [("input_position_reset", 2)]
+    assert "no input-pipeline state for rank 0 at step 2" in events[0]["message"]
+    assert [r["step"] for r in read_log(str(output)) if "loss" in r] == [1, 2, 3, 4]
