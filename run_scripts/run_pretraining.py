@@ -94,14 +94,19 @@ def main(argv):
         config = PretrainConfig(**values)
     except ValueError as e:
         raise app.UsageError(str(e))
+    from electra.data.pretraining import InputError
+    from electra.training.checkpointing import CheckpointReadError
     from electra.training.distribution import LaunchError
-    from electra.training.pretrain import run
+    from electra.training.pretrain import TrainingError, run
     from electra.training.rundir import RunLockedError
     try:
         summary = run(config)
     except (LaunchError, RunLockedError) as e:
         print(f"run_pretraining: {e}", file=sys.stderr)
         sys.exit(2)
+    except (TrainingError, CheckpointReadError, InputError) as e:
+        print(f"run_pretraining: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
     print(json.dumps(summary, default=float))
 
 

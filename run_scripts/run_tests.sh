@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command 2: install into .venv (dev + horovod extras) and run the whole test suite.
+# README command 2: install into .venv (dev + horovod extras) and run the whole test suite, every tier.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source run_scripts/setup_env.sh dev
@@ -9,4 +9,4 @@ if ! python -c "import horovod.tensorflow" >/dev/null 2>&1; then
   HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
     quiet_pip install --no-build-isolation -e ".[horovod]"
 fi
-python -m pytest tests "$@"
+ELECTRA_REQUIRE_HOROVOD=1 python -m pytest tests "$@"

@@ -77,6 +77,7 @@ def _assert_parity(got: dict, expected: dict, atol: float) -> None:
         np.testing.assert_allclose(got[key], expected[key], atol=atol, rtol=0, err_msg=key)
 
 
+@pytest.mark.slow
 def test_plain_tensorflow_without_our_package(exported, tmp_path):
     model, export_dir, root, inputs, expected = exported
     np.savez(tmp_path / "inputs.npz", **inputs)
@@ -153,6 +154,7 @@ def test_graph_mode_checks_length_inside_the_graph(exported):
         assert "{{node segment_ids_shape}}" in str(e.value)
 
 
+@pytest.mark.slow
 def test_saved_model_cli_run(exported, tmp_path):
     _, export_dir, _, inputs, expected = exported
     for name, value in inputs.items():
@@ -225,6 +227,7 @@ def test_openvino_converts_and_matches(exported, openvino_ir):
             compiled({**inputs, name: inputs[name][:, :128]})
 
 
+@pytest.mark.slow
 def test_onnx_converts_and_matches(exported, tmp_path):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
@@ -267,6 +270,7 @@ def _serve(export_dir: str, inputs: dict) -> dict:
     return {k: v.numpy() for k, v in serve(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
 
 
+@pytest.mark.slow
 def test_cli_exports_a_fine_tuned_run(tmp_path, capsys):
     pytest.importorskip("openvino")
     pytest.importorskip("tf2onnx")

@@ -30,6 +30,10 @@ def rng_variables(model) -> list:
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
+class CheckpointReadError(RuntimeError):
+    """A checkpoint's files cannot be read (truncated by a kill or full disk, or corrupt)."""
+
+
 class TrainingState:
     """Everything a resumed run needs, saved by the chief and (per rank) the input iterator."""
 
@@ -52,10 +56,60 @@ class TrainingState:
         self.input_manager.save(checkpoint_number=step)
         return self.manager.save(checkpoint_number=step) if self.rank == 0 else None
 
+    def remove_temporaries(self) -> list[str]:
+        """Delete the ``ckpt-N_temp`` directories that a save cut short (kill, full disk) leaves behind: rank 0's
+        and this rank's input ones. Returns what was removed."""
+        directories = [self.input_manager.directory] + ([self.manager.directory] if self.rank == 0 else [])
+        removed = []
+        for directory in directories:
+            for path in tf.io.gfile.glob(os.path.join(directory, "*_temp")):
+                tf.io.gfile.rmtree(path)
+                removed.append(path)
+        return removed
+
     def restore(self, path: str) -> int:
-        """Restore step, weights and optimizer from ``path`` (a ``ckpt-N`` prefix); returns the step."""
-        self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
+        """Restore step, weights and optimizer from ``path`` (a ``ckpt-N`` prefix); returns the step. A
+        checkpoint that cannot be read (truncated or corrupt files) raises ``CheckpointReadError`` naming it."""
+        try:
+            self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
+        except (tf.errors.OpError, IndexError, ValueError) as e:
+            first = (getattr(e, "message", None) or str(e) or type(e).__name__).strip().splitlines()[0]
+            raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first[:300]}); its "
+                                      f"files ({path}.index, {path}.data-*) are damaged or incomplete") from e
         return int(self.step.numpy())
+
+    def restore_newest_intact(self) -> tuple[str, int, list[str]]:
+        """Restore the newest checkpoint of this run that can be read; returns ``(path, step, skipped)``, where
+        ``skipped`` describes the newer ones that could not (each named). None readable: ``CheckpointReadError``."""
+        skipped = []
+        state = tf.train.get_checkpoint_state(self.manager.directory)
+        for path in reversed(state.all_model_checkpoint_paths if state else []):
+            try:
+                return path, self.restore(path), skipped
+            except CheckpointReadError as e:
+                log.warning("%s; trying the one before it", e)
+                skipped.append(str(e))
+        raise CheckpointReadError("no checkpoint of this run can be read:\n" + "\n".join(skipped))
+
+    def set_aside(self, path: str) -> str | None:
+        """Rank 0: take ``path`` out of the checkpoint index (its files are renamed ``<name>-nonfinite.*``, kept for
+        inspection), so a resume starts from the checkpoint before it. Returns that checkpoint (None if none)."""
+        if self.rank != 0:
+            return None
+        directory = self.manager.directory
+        state = tf.train.get_checkpoint_state(directory)
+        kept = [(p, t) for p, t in zip(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps)
+                if os.path.basename(p) != os.path.basename(path)] if state else []
+        for file in tf.io.gfile.glob(path + ".*"):
+            tf.io.gfile.rename(file, path + "-nonfinite" + file[len(path):], overwrite=True)
+        remaining = [p for p, _ in kept]
+        if remaining:
+            tf.compat.v1.train.update_checkpoint_state(
+                directory, remaining[-1], remaining, all_model_checkpoint_timestamps=[t for _, t in kept],
+                last_preserved_timestamp=state.last_preserved_timestamp)
+        elif tf.io.gfile.exists(os.path.join(directory, "checkpoint")):
+            tf.io.gfile.remove(os.path.join(directory, "checkpoint"))
+        return os.path.join(directory, os.path.basename(remaining[-1])) if remaining else None
 
     def restore_input(self, path: str, step: int) -> str | None:
         """This rank's input position and RNG states at ``step``; None when restored, else why not (no state for

@@ -3,11 +3,14 @@ a terminal. Only the chief worker writes."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 
 import tensorflow as tf
 from tqdm import tqdm
+
+log = logging.getLogger("electra.training")
 
 
 class RunLog:
@@ -26,8 +29,20 @@ class RunLog:
         """A resumed run redoes the steps after its checkpoint: drop their old lines (written before a kill)."""
         if not os.path.exists(self.path):
             return
-        with open(self.path, encoding="utf-8") as f:
-            kept = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
+        kept = []
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:   # cut short by a kill or a full disk during an append
+                log.warning("%s line %d is not complete JSON (%d characters, written when a run was interrupted); "
+                            "dropped", self.path, number, len(line))
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(line + "\n")
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(kept)

@@ -181,9 +181,14 @@ def _run(config: PretrainConfig, distributor) -> dict:
     state = TrainingState(config.output_dir, model, optimizer, iterator, distributor.rank,
                           config.keep_checkpoint_max)
 
-    step, input_note = 0, None
+    for removed in state.remove_temporaries():
+        log.warning("removed %s, left by a checkpoint save that was cut short", removed)
+    step, input_note, unreadable = 0, None, []
     if restore_path:
-        step = state.restore(restore_path)
+        if config.restore == "latest":
+            restore_path, step, unreadable = state.restore_newest_intact()
+        else:
+            step = state.restore(restore_path)
         log.info("resumed from %s at step %d", restore_path, step)
         if resized:
             problem = f"the checkpoints were written by {saved_world_size} worker(s), this run has {distributor.size}"
@@ -205,13 +210,17 @@ def _run(config: PretrainConfig, distributor) -> dict:
 
     end = config.total_steps if config.steps_this_run < 0 else min(config.total_steps, step + config.steps_this_run)
     runlog = RunLog(config.output_dir, distributor.is_chief, config.total_steps, step)
+    for text in unreadable:
+        runlog.event(step, "checkpoint_unreadable", f"{text}; resumed from {restore_path} instead")
     if input_note:
         runlog.event(step, "world_size_changed" if resized else "input_position_reset", input_note,
                      previous_world_size=saved_world_size, world_size=distributor.size)
     validation_ds = pretraining_dataset(validation, batch, config.max_seq_length, masking, special, training=False,
                                         vocab_size=tokenizer.vocab_size) if validation and distributor.is_chief \
         else None
-    last_saved = restore_path
+    # A checkpoint counts as good once the step after it has a finite loss: the weights saved after step N are the
+    # ones step N + 1 computes its loss from.
+    unconfirmed, last_good = restore_path, None
     window_start, window_steps, run_start, run_start_step = time.time(), 0, time.time(), step
     out: dict[str, float] = {}
     while step < end:
@@ -227,9 +236,18 @@ def _run(config: PretrainConfig, distributor) -> dict:
         state.step.assign(step)
         if not math.isfinite(out["global_loss"]):
             runlog.close()
+            set_aside = ""
+            if unconfirmed:
+                last_good = state.set_aside(unconfirmed) if distributor.is_chief else None
+                set_aside = (f"{unconfirmed} holds the weights this step started from, so it is set aside "
+                             f"({os.path.basename(unconfirmed)}-nonfinite.*) and no longer resumed from. ")
             raise TrainingError(f"non-finite loss ({out['global_loss']}) at step {step}; stopping without saving. "
-                                f"The last good checkpoint is {last_saved or 'none (no checkpoint written yet)'}. "
-                                f"Lower --learning_rate, raise --warmup_steps or use --precision=fp32/bf16.")
+                                f"{set_aside}The last good checkpoint is "
+                                f"{last_good or 'none (no checkpoint with a finite next step)'}. Lower "
+                                f"--learning_rate, raise --warmup_steps or use --precision=fp32/bf16, then rerun "
+                                f"(--restore=latest continues from it).")
+        if unconfirmed:
+            unconfirmed, last_good = None, unconfirmed
         if step % config.log_freq == 0 or step == end:
             elapsed = time.time() - window_start
             rate = window_steps * global_batch / max(elapsed, 1e-9)
@@ -244,11 +262,11 @@ def _run(config: PretrainConfig, distributor) -> dict:
             runlog.write({"step": step, **evaluate(model, validation_ds, config.validation_steps, config.seed)})
         if step % config.save_checkpoints_steps == 0 or step == end:
             path = state.save()
-            last_saved = path or last_saved
             if path:
+                unconfirmed = path
                 runlog.message(f"step {step}: checkpoint {path}")
     runlog.close()
-    summary = {"step": step, "total_steps": config.total_steps, "checkpoint": last_saved,
+    summary = {"step": step, "total_steps": config.total_steps, "checkpoint": unconfirmed or last_good,
                "seconds": time.time() - run_start, "steps_this_run": step - run_start_step,
                "rank": distributor.rank, "world_size": distributor.size, "weights_sha256": weights_digest(model),
                **{k: out.get(k) for k in METRICS}}

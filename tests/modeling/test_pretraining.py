@@ -127,6 +127,7 @@ def test_weights_are_shared_not_duplicated():
     assert model.generator.embeddings is model.discriminator.embeddings
 
 
+@pytest.mark.slow
 def test_fifty_steps_on_a_fixed_batch_halve_the_loss():
     keras.utils.set_random_seed(1)
     config = tiny_config()

@@ -17,6 +17,8 @@ from electra.squad.postprocess import postprocess
 from electra.squad.task import FineTuneConfig, fine_tune, predict_logits
 from electra.tokenization import load_tokenizer
 
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WINDOWS = dict(max_seq_length=96, doc_stride=32, max_query_length=24)
 

@@ -82,6 +82,7 @@ def test_v2_gold_that_normalizes_to_nothing_counts_as_unanswerable():
     assert evaluate(data, {"q": ""}, "1.1")["f1"] == 0.0
 
 
+@pytest.mark.slow
 def test_cli_matches_library(tmp_path):
     data_file, pred_file, odds_file = tmp_path / "d.json", tmp_path / "p.json", tmp_path / "o.json"
     data_file.write_text(json.dumps({"version": "v2.0", "data": V2_DATA}))

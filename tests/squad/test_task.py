@@ -33,6 +33,7 @@ def test_span_loss_is_mean_of_start_and_end_ce():
     assert float(with_head) == pytest.approx(expected + np.log(2), rel=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,xla,answerability", [("fp16", False, True), ("bf16", True, False)])
 def test_fine_tune_precisions_and_xla(precision, xla, answerability, tiny_squad_file, tiny_vocab, tmp_path):
     tokenizer = load_tokenizer(str(tiny_vocab))

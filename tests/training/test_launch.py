@@ -70,6 +70,7 @@ def test_launcher_without_horovod_or_with_nohorovod(monkeypatch):
         make_distributor(False)
 
 
+@pytest.mark.slow
 def test_launched_without_horovod_fails_before_writing(pretraining_data, tmp_path):
     """What `mpirun -np 2 python run_pretraining.py` does on a machine without the extra (simulated launcher)."""
     output = tmp_path / "run"
@@ -142,6 +143,7 @@ def test_lock_without_flock_uses_the_pid(tmp_path, monkeypatch):
         RunDirectoryLock(str(directory)).acquire()
 
 
+@pytest.mark.slow
 def test_second_training_on_a_live_run_directory_is_refused(lock_holder, pretraining_data, tmp_path):
     directory, holder = lock_holder
     (directory / "train_log.jsonl").write_text('{"step": 1}\n')
@@ -243,6 +245,7 @@ def test_slurm_batch_script_outside_an_allocation(fake_bin):
     assert result.returncode != 0 and "not inside a SLURM allocation" in result.stderr
 
 
+@pytest.mark.slow
 def test_summary_reports_rank_and_weights_digest(pretraining_data, tmp_path):
     from electra.configs import PretrainConfig
     from electra.training.pretrain import run

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from safetensors.numpy import load_file
 
@@ -13,6 +14,7 @@ from electra.training.pretrain import run
 from tests.training.conftest import tiny_model_config
 
 
+@pytest.mark.slow
 def test_extract_discriminator_and_generator(pretraining_data, tmp_path):
     model_config = tiny_model_config(tmp_path / "model.json")
     run(PretrainConfig(output_dir=str(tmp_path / "run"), model_config_file=model_config,

@@ -1,7 +1,10 @@
 """The command with only an output dir: the tiny model learns on the embedded default corpus."""
 import numpy as np
+import pytest
 
 from tests.training.conftest import read_log, run_script
+
+pytestmark = pytest.mark.slow
 
 
 def test_tiny_model_learns_on_the_embedded_default(tmp_path):

@@ -1,4 +1,5 @@
 """Bad input stops the run before any training, with a message naming the flag or file."""
+import math
 import os
 import shutil
 
@@ -60,6 +61,7 @@ def test_vocab_larger_than_model(pretraining_data, tmp_path):
         run(_config(pretraining_data, tmp_path / "a", str(path)))
 
 
+@pytest.mark.slow
 def test_resume_with_another_vocab_or_model(pretraining_data, tmp_path, model_config):
     run(_config(pretraining_data, tmp_path / "run", model_config, total_steps=2))
     other_vocab = tmp_path / "vocab2.txt"
@@ -73,6 +75,7 @@ def test_resume_with_another_vocab_or_model(pretraining_data, tmp_path, model_co
         run(_config(pretraining_data, tmp_path / "run", str(wider)))
 
 
+@pytest.mark.slow
 def test_phase2_from_a_checkpoint_of_another_size(pretraining_data, tmp_path, model_config):
     run(_config(pretraining_data, tmp_path / "phase1", model_config, total_steps=2))
     from electra.configs import ModelConfig
@@ -84,6 +87,7 @@ def test_phase2_from_a_checkpoint_of_another_size(pretraining_data, tmp_path, mo
         run(_config(pretraining_data, tmp_path / "phase2b", model_config, init_checkpoint=str(tmp_path / "nowhere")))
 
 
+@pytest.mark.slow
 def test_phase2_keeps_weights_and_restarts_schedule(pretraining_data, tmp_path, model_config):
     import numpy as np
     import tensorflow as tf
@@ -100,17 +104,70 @@ def test_phase2_keeps_weights_and_restarts_schedule(pretraining_data, tmp_path, 
     np.testing.assert_array_equal(phase1[name], phase2[name])  # lr 0 at step 1: weights carried over unchanged
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(pretraining_data, tmp_path, model_config):
+def _checkpoint_steps(output):
+    return sorted(int(n[5:-6]) for n in os.listdir(os.path.join(output, "checkpoints"))
+                  if n.startswith("ckpt-") and n.endswith(".index") and "nonfinite" not in n)
+
+
+@pytest.mark.slow
+def test_nan_loss_names_a_checkpoint_whose_next_step_is_finite(pretraining_data, tmp_path, model_config):
+    """The weights saved after step N are what step N + 1 starts from: when step N + 1 is not finite, ckpt-N is
+    poisoned. The run names the checkpoint before it, and a rerun with a sane learning rate continues from there."""
     output = str(tmp_path / "run")
-    flags = pretrain_flags(pretraining_data, output, model_config, optimizer="adamw", learning_rate=1e30,
-                           warmup_steps=0, grad_clip_norm=0, save_checkpoints_steps=1, total_steps=30)
+    flags = pretrain_flags(pretraining_data, output, model_config, optimizer="adamw", learning_rate=1e9,
+                           warmup_steps=8, grad_clip_norm=0, save_checkpoints_steps=1, total_steps=30, log_freq=1)
     result = run_script(flags, check=False)
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "non-finite loss" in result.stderr and "The last good checkpoint is" in result.stderr
     steps = [r["step"] for r in read_log(output)]
-    checkpoints = sorted(int(n[5:-6]) for n in os.listdir(os.path.join(output, "checkpoints")) if n.endswith(".index"))
-    assert checkpoints and max(checkpoints) == max(steps)  # every finite step saved; the NaN step was not
-    assert f"ckpt-{max(checkpoints)}" in result.stderr
+    bad_step = max(steps) + 1
+    assert bad_step >= 3, result.stderr[-2000:]        # at least one good checkpoint exists before the poisoned one
+    assert f"ckpt-{bad_step - 1} holds the weights this step started from" in result.stderr
+    assert os.path.exists(os.path.join(output, "checkpoints", f"ckpt-{bad_step - 1}-nonfinite.index"))
+    assert _checkpoint_steps(output) == list(range(1, bad_step - 1))   # the NaN step saved nothing
+    assert f"The last good checkpoint is {output}/checkpoints/ckpt-{bad_step - 2}." in result.stderr
+    retry = run_script([f for f in flags if not f.startswith(("--learning_rate", "--total_steps", "--warmup_steps"))]
+                       + ["--learning_rate=1e-3", "--warmup_steps=0", f"--total_steps={bad_step + 1}"], check=False)
+    assert retry.returncode == 0, retry.stderr[-3000:]
+    log = read_log(output)
+    assert [r["step"] for r in log if "loss" in r][-3:] == [bad_step - 1, bad_step, bad_step + 1]
+    assert all(math.isfinite(r["global_loss"]) for r in log if "loss" in r)
+
+
+@pytest.mark.slow
+def test_partial_log_line_and_save_leftovers_do_not_block_a_resume(pretraining_data, tmp_path, model_config):
+    output = tmp_path / "run"
+    run(_config(pretraining_data, output, model_config, steps_this_run=2))
+    with open(output / "train_log.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"step": 3, "loss": 1.2')            # a kill or a full disk during an append
+    leftovers = [output / "checkpoints" / "ckpt-4_temp", output / "checkpoints" / "input" / "rank0" / "ckpt-4_temp"]
+    for leftover in leftovers:
+        leftover.mkdir()
+        (leftover / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"partial")
+    summary = run(_config(pretraining_data, output, model_config))
+    assert summary["step"] == 4
+    assert [r["step"] for r in read_log(str(output)) if "loss" in r] == [1, 2, 3, 4]
+    assert not any(p.exists() for p in leftovers)
+
+
+@pytest.mark.slow
+def test_truncated_checkpoint_falls_back_to_the_newest_intact_one(pretraining_data, tmp_path, model_config):
+    output = tmp_path / "run"
+    run(_config(pretraining_data, output, model_config, steps_this_run=4, total_steps=6))   # ckpt-2, ckpt-4
+    data = next((output / "checkpoints").glob("ckpt-4.data-*"))
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])   # cut short by a full disk
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for file in (output / "checkpoints").glob("ckpt-4.*"):
+        shutil.copy(file, broken / file.name)
+    summary = run(_config(pretraining_data, output, model_config, total_steps=6))
+    assert summary["step"] == 6
+    events = [r for r in read_log(str(output)) if r.get("event") == "checkpoint_unreadable"]
+    assert len(events) == 1 and events[0]["step"] == 2
+    assert "ckpt-4 cannot be read" in events[0]["message"] and "resumed from" in events[0]["message"]
+    from electra.training.checkpointing import CheckpointReadError
+    with pytest.raises(CheckpointReadError, match=r"checkpoint .*broken/ckpt-4 cannot be read"):
+        run(_config(pretraining_data, tmp_path / "other", model_config, restore=str(broken / "ckpt-4")))
 
 
 def test_flag_validation_names_the_flag():
@@ -139,6 +196,7 @@ def _write(path, rows, seq=32):
             writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
 
 
+@pytest.mark.slow
 def test_token_id_outside_the_vocabulary_names_the_file(pretraining_data, tmp_path, model_config):
     """The vocabulary has 100 entries; the 7th record holds id 150 (records made with another vocabulary)."""
     bad = tmp_path / "data" / "bad.tfrecord"
@@ -152,6 +210,7 @@ def test_token_id_outside_the_vocabulary_names_the_file(pretraining_data, tmp_pa
     assert not os.path.exists(tmp_path / "a" / "checkpoints" / "ckpt-8.index")
 
 
+@pytest.mark.slow
 def test_resume_without_this_ranks_input_state_starts_input_afresh(pretraining_data, tmp_path, model_config):
     output = tmp_path / "a"
     run(_config(pretraining_data, output, model_config, steps_this_run=2))

@@ -9,6 +9,8 @@ import pytest
 
 from tests.training.conftest import ROOT, pretrain_flags, read_log, run_script, tiny_model_config
 
+pytestmark = pytest.mark.slow
+
 KEYS = ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "grad_norm", "learning_rate")
 
 

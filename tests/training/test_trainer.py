@@ -20,6 +20,7 @@ def _trainer(config, accumulation=1, xla=False, policy="float32", optimizer="lam
     return model, PretrainingTrainer(model, opt, accumulation_steps=accumulation, xla=xla)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lamb", "adamw"])
 def test_accumulation_equals_the_larger_batch(optimizer):
     config, batch = global_batch()
@@ -34,6 +35,7 @@ def test_accumulation_equals_the_larger_batch(optimizer):
         np.testing.assert_allclose(y.numpy(), x.numpy(), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_xla_and_eager_take_the_same_steps():
     config, batch = global_batch()
     _, eager = _trainer(config)
@@ -42,6 +44,7 @@ def test_xla_and_eager_take_the_same_steps():
         np.testing.assert_allclose(compiled.train_step([batch])["loss"], eager.train_step([batch])["loss"], atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_steps_are_finite_and_learn(policy):
     config = tiny_config()
@@ -56,6 +59,7 @@ def test_mixed_precision_steps_are_finite_and_learn(policy):
         assert trainer.loss_scale > 1.0
 
 
+@pytest.mark.slow
 def test_forced_overflow_is_skipped_by_the_loss_scaler():
     config = tiny_config()
     batch = masked_batch(config)
