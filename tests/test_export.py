@@ -196,7 +196,6 @@ def test_eager_signature_rejects_wrong_length_and_dtype(exported):
 
 @pytest.fixture(scope="module")
 def openvino_ir(exported, tmp_path_factory):
-    pytest.importorskip("openvino")
     _, export_dir, _, _, _ = exported
     return export_openvino(export_dir, str(tmp_path_factory.mktemp("ov") / "ir"))
 
@@ -229,9 +228,8 @@ def test_openvino_converts_and_matches(exported, openvino_ir):
 
 @pytest.mark.slow
 def test_onnx_converts_and_matches(exported, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("tf2onnx")
+    import onnx
+    import onnxruntime as ort
     model, export_dir, _, inputs, expected = exported
     paths = [export_onnx(export_dir, str(tmp_path / "from_saved_model.onnx")),
              export_onnx(model, str(tmp_path / "from_model.onnx"), max_seq_length=LENGTH)]
@@ -272,8 +270,6 @@ def _serve(export_dir: str, inputs: dict) -> dict:
 
 @pytest.mark.slow
 def test_cli_exports_a_fine_tuned_run(tmp_path, capsys):
-    pytest.importorskip("openvino")
-    pytest.importorskip("tf2onnx")
     from run_scripts.export_saved_model import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
@@ -339,3 +335,26 @@ def test_cli_refuses_bad_input_with_exit_2(tmp_path, capsys):
         assert main(flags + ["--output_dir", out]) == 2, flags
         assert message in capsys.readouterr().err, flags
     assert not os.path.exists(out) or not os.listdir(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", ["small", "base"])
+def test_openvino_converts_released_sizes(size, tmp_path):
+    """The sizes users serve (12 layers; hidden 256 and 768) convert and match TF; 4+ layers failed before."""
+    import openvino as ov
+
+    from electra.configs import preset
+    model = ElectraForQuestionAnswering(preset(size))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a"]))
+    export_dir = export_saved_model(model, str(tmp_path / "saved_model"), str(vocab))
+    inputs = _batch(rows=2, seed=3)
+    served = tf.saved_model.load(export_dir).signatures["serving_default"](
+        **{k: tf.constant(v) for k, v in inputs.items()})
+    expected = {k: served[k].numpy() for k in OUTPUT_NAMES}
+    _assert_parity({k: v.numpy() for k, v in model(inputs, training=False).items() if k in OUTPUT_NAMES},
+                   expected, 1e-5)
+    compiled = ov.Core().compile_model(export_openvino(export_dir, str(tmp_path / "ir")), "CPU",
+                                       {"INFERENCE_PRECISION_HINT": "f32"})
+    result = compiled(inputs)
+    _assert_parity({"start_logits": result[0], "end_logits": result[1]}, expected, 1e-4)
