@@ -6,6 +6,7 @@ in google-research/electra, its heads are ``max(1, hidden // 64)`` and its FFN `
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -263,3 +264,13 @@ class PretrainConfig:
 
     def replace(self, **changes: Any) -> "PretrainConfig":
         return dataclasses.replace(self, **changes)
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean command-line value (``true/false``, ``yes/no``, ``1/0``, ``on/off``) for argparse ``type=``."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "y", "on"):
+        return True
+    if value in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")

@@ -26,26 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def cpu_info() -> dict:
-    model, flags = None, None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model is None:
-                    model = value.strip()
-                elif key.strip() == "flags" and flags is None:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    flags = flags or set()
-    return {"model": model or platform.processor() or "unknown", "logical_cpus": os.cpu_count(),
-            "isa": {flag: flag in flags for flag in ISA_FLAGS},
-            "amx": any(flag.startswith("amx") for flag in flags)}
-
+from electra.machine import cpu_info  # noqa: E402
 
 def versions() -> dict:
     import importlib.metadata as md

@@ -7,7 +7,8 @@ documentation topics, repeated; or ``--text_file``) and ``--questions`` question
 middle and end, then runs ``load_features`` (read + tokenize + windows + max-context + answer search) in training
 and prediction mode. Reported per size and mode: ``seconds`` (best of ``--repeats``), ``peak_traced_mb`` (the
 tracemalloc peak of one more run, numpy buffers included), context tokens and feature count. Without
-``--vocab_file`` a word vocabulary of the text is used (every word whole), which tokenizes like a real one.
+``--vocab_file`` a word vocabulary of the text is used (every word whole), which tokenizes like a real one. Each
+line names the CPU (model, ISA flags).
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="train,predict")
     args = parser.parse_args(argv)
 
+    from electra.machine import cpu_info
     from electra.squad.data import load_features
     from electra.tokenization import load_tokenizer
 
@@ -117,7 +119,8 @@ def main(argv=None) -> int:
                                   "context_tokens": len(tokenizer.encode_with_offsets(context)[0]),
                                   "questions": args.questions, "mode": mode, "features": len(features),
                                   "seconds": round(min(times), 3), "peak_traced_mb": round(peak / 2**20, 1),
-                                  "vocab": os.path.basename(args.vocab_file) if args.vocab_file else "words"}),
+                                  "vocab": os.path.basename(args.vocab_file) if args.vocab_file else "words",
+                                  "cpu": cpu_info()}),
                       flush=True)
                 del features
     return 0

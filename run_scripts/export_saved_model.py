@@ -39,16 +39,8 @@ class UsageError(ValueError):
     """Bad input: reported with exit status 2."""
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "y", "on"):
-        return True
-    if value in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from electra.configs import parse_bool
     from electra.export import DEFAULT_SETTINGS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                "dir (config.json for --hf_checkpoint)")
     p.add_argument("--output_dir", required=True)
     p.add_argument("--formats", default="saved_model", help=f"comma-separated subset of {','.join(FORMATS)}")
-    p.add_argument("--do_lower_case", type=_bool, nargs="?", const=True, default=None,
+    p.add_argument("--do_lower_case", type=parse_bool, nargs="?", const=True, default=None,
                    help="default: the tokenizer's tokenizer_config.json, else true for WordPiece")
     for name in ("max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length"):
         p.add_argument(f"--{name}", type=int, default=DEFAULT_SETTINGS[name], help=f"default: {DEFAULT_SETTINGS[name]}")
-    p.add_argument("--version_2_with_negative", type=_bool, nargs="?", const=True, default=None,
+    p.add_argument("--version_2_with_negative", type=parse_bool, nargs="?", const=True, default=None,
                    help="default: true when the checkpoint has the answer_class head")
     p.add_argument("--null_score_diff_threshold", type=float, default=DEFAULT_SETTINGS["null_score_diff_threshold"])
     return p

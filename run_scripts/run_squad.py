@@ -19,15 +19,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "y", "on"):
-        return True
-    if value in ("0", "false", "no", "n", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {text!r}")
-
-
 HELP = {
     "init_checkpoint": "our pretraining checkpoint (dir or ckpt-N), an extracted discriminator model.ckpt, a "
                        "fine-tuned run's checkpoints/ dir, or a Google TF1 checkpoint",
@@ -42,17 +33,19 @@ HELP = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from electra.configs import parse_bool
     from electra.squad.runner import MODES, SquadRunConfig
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(SquadRunConfig):
         required = field.default is dataclasses.MISSING
         default = None if required else field.default
-        kind = {"int": int, "float": float, "bool": _bool, "bool | None": _bool}.get(str(field.type), str)
+        kind = {"int": int, "float": float, "bool": parse_bool, "bool | None": parse_bool}.get(str(field.type),
+                                                                                               str)
         extra = {"choices": MODES} if field.name == "mode" else {}
         if field.name == "precision":
             extra = {"choices": ("fp32", "fp16", "bf16")}
-        if kind is _bool:
+        if kind is parse_bool:
             extra = {"nargs": "?", "const": True}   # --xla, --xla=true, --xla false all work
         parser.add_argument(f"--{field.name}", type=kind, default=default, required=required,
                             help=HELP.get(field.name, f"default: {default}"), **extra)

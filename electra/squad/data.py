@@ -296,7 +296,7 @@ def convert_examples_to_features(examples: Sequence[SquadExample], tokenizer, ma
                         max_query_length)
             stats.truncated_queries += 1
             query_ids = query_ids[:max_query_length]
-        if paragraph is None or example.context is not paragraph.context and example.context != paragraph.context:
+        if paragraph is None or example.context != paragraph.context:
             paragraph = _Paragraph(example.context, tokenizer, doc_stride)  # questions of a paragraph are consecutive
         if not len(paragraph):
             log.warning("question %r: the context has no tokens; skipped", example.qas_id)

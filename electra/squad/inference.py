@@ -14,12 +14,11 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
+from electra.export import DEFAULT_SETTINGS, load_settings
 from electra.squad.data import SquadExample, convert_examples_to_features
 from electra.squad.postprocess import postprocess
 from electra.tokenization import load_tokenizer
 
-SETTINGS_DEFAULTS = {"max_seq_length": 384, "doc_stride": 128, "max_query_length": 64, "n_best_size": 20,
-                     "max_answer_length": 30, "version_2_with_negative": False, "null_score_diff_threshold": 0.0}
 
 
 def _text_error(qid: str, field: str, value) -> str | None:
@@ -38,7 +37,7 @@ class Predictor:
 
     def __init__(self, tokenizer, settings: Mapping, logits_fn: Callable[[dict, int], dict]):
         self.tokenizer = tokenizer
-        self.settings = {**SETTINGS_DEFAULTS, **settings}
+        self.settings = {**DEFAULT_SETTINGS, **settings}
         self._logits_fn = logits_fn
 
     @classmethod
@@ -126,8 +125,6 @@ class Predictor:
 class SavedModelPredictor(Predictor):
     def __init__(self, export_dir: str):
         import tensorflow as tf
-
-        from electra.export import load_settings
 
         if not os.path.isdir(export_dir):
             raise FileNotFoundError(f"SavedModel directory not found: {export_dir}")

@@ -216,4 +216,4 @@ def _describe(error: Exception) -> str:
 
 
 def _has_impossible(dataset) -> bool:
-    return any(qa.get("is_impossible") is True for qa in _checked_questions(dataset))
+    return any(qa.get("is_impossible") is True for qa in _questions(dataset))

@@ -46,10 +46,8 @@ class TrainingState:
             optimizer={f"{i:04d}": _raw(v) for i, v in enumerate(optimizer.variables)})
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(directory, "checkpoints"),
                                                   max_to_keep=keep, checkpoint_name="ckpt")
-        self.input_manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(iterator=iterator, rng={str(i): _raw(v) for i, v in enumerate(rng_variables(model))}),
-            os.path.join(directory, "checkpoints", "input", f"rank{rank}"),
-            max_to_keep=keep, checkpoint_name="ckpt")
+        self.input_directory = os.path.join(directory, "checkpoints", "input", f"rank{rank}")
+        self.use_iterator(iterator)
 
     def save(self) -> str | None:
         step = int(self.step.numpy())
@@ -59,7 +57,7 @@ class TrainingState:
     def remove_temporaries(self) -> list[str]:
         """Delete the ``ckpt-N_temp`` directories that a save cut short (kill, full disk) leaves behind: rank 0's
         and this rank's input ones. Returns what was removed."""
-        directories = [self.input_manager.directory] + ([self.manager.directory] if self.rank == 0 else [])
+        directories = [self.input_directory] + ([self.manager.directory] if self.rank == 0 else [])
         removed = []
         for directory in directories:
             for path in tf.io.gfile.glob(os.path.join(directory, "*_temp")):
@@ -125,11 +123,12 @@ class TrainingState:
         return None
 
     def use_iterator(self, iterator) -> None:
-        """Save ``iterator`` (a fresh input position) as this rank's input state from now on."""
+        """Checkpoint ``iterator`` and the RNG states as this rank's input state from now on (at construction, and
+        when a resume starts the input afresh)."""
         self.input_manager = tf.train.CheckpointManager(
             tf.train.Checkpoint(iterator=iterator,
                                 rng={str(i): _raw(v) for i, v in enumerate(rng_variables(self.model))}),
-            self.input_manager.directory, max_to_keep=self.keep, checkpoint_name="ckpt")
+            self.input_directory, max_to_keep=self.keep, checkpoint_name="ckpt")
 
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint

@@ -51,8 +51,7 @@ class RunLog:
     def write(self, record: dict) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+        self._append(record)
         if self.bar is None and "loss" in record:  # no terminal: a plain progress line per logged step
             print(f"step {record['step']}/{self.total_steps}  loss {record['loss']:.4f}  "
                   f"disc_acc {record['disc_accuracy']:.3f}  lr {record['learning_rate']:.2e}  "
@@ -63,12 +62,15 @@ class RunLog:
                     tf.summary.scalar(key.replace("validation_", "validation/"), value)
         self.writer.flush()
 
+    def _append(self, record: dict) -> None:
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
     def event(self, step: int, event: str, text: str, **fields) -> None:
         """Something a reader of the log must know about (not a metric): a line of its own, and on the console."""
         if not self.enabled:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, "event": event, "message": text, **fields}, sort_keys=True) + "\n")
+        self._append({"step": step, "event": event, "message": text, **fields})
         self.message(f"step {step}: {text}")
 
     def progress(self, step: int, loss: float) -> None:
