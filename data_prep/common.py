@@ -4,12 +4,13 @@ from __future__ import annotations
 import bz2
 import contextlib
 import glob
-import hashlib
 import gzip
 import logging
 import lzma
 import os
 from collections.abc import Iterable, Iterator
+
+from electra.io import file_sha256  # noqa: F401  (re-exported: data_prep's tools fingerprint inputs too)
 
 log = logging.getLogger("data_prep")
 
@@ -150,10 +151,3 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(message)s")
 
 
-def file_sha256(path: str) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks (fingerprints of vocabularies and inputs)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

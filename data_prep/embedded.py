@@ -40,3 +40,11 @@ def prepare_embedded_default(output_dir: str, max_seq_length: int = 128, vocab_s
         train_files=tuple(result["train_files"]), validation_files=tuple(result["validation_files"]),
         train_pattern=os.path.join(records, "train-*-of-*.tfrecord"),
         validation_pattern=os.path.join(records, "validation-*-of-*.tfrecord"), summary=result)
+
+
+def default_pretraining_data(output_dir: str, prepare: bool = True) -> tuple[str, str, str]:
+    """What ``run_pretraining`` trains on without ``--data.train_files``: the embedded default prepared once under
+    ``<output_dir>/data``, as (train glob, validation glob, vocab). ``prepare=False`` (ranks other than 0) only
+    reads what rank 0 prepared."""
+    result = prepare_embedded_default(os.path.join(output_dir, "data"), only_reuse=not prepare)
+    return result.train_pattern, result.validation_pattern, result.vocab_file

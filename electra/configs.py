@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from typing import Any, Mapping
 
 
@@ -175,95 +176,283 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     return PRESETS[name].replace(**overrides)
 
 
-@dataclasses.dataclass(frozen=True)
-class ObjectiveConfig:
-    """Replaced-token-detection objective: loss = gen_weight × MLM + disc_weight × RTD (Clark et al. use 1 and 50)."""
+def knob(default: Any, help: str, *aliases: str, resume: bool = True, choices: tuple = (),
+         per_run: bool = False) -> Any:
+    """A config field: its default, its ``--help`` text, extra flag names (``aliases``), the values it accepts,
+    whether a resumed run may change it (``resume=True``: cadence, length, launch; ``False``: what the checkpoints
+    depend on), and whether it describes one invocation only (``per_run``: not reported as a change on resume)."""
+    return dataclasses.field(default=default, metadata={"help": help, "aliases": aliases, "resume": resume,
+                                                        "choices": tuple(choices), "per_run": per_run})
 
-    gen_weight: float = 1.0
-    disc_weight: float = 50.0
-    temperature: float = 1.0
 
-    def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            raise ValueError(f"ObjectiveConfig.temperature must be > 0, got {self.temperature}")
-        if self.gen_weight < 0 or self.disc_weight < 0:
-            raise ValueError("ObjectiveConfig gen_weight and disc_weight must be >= 0")
+def section(factory: Any, help: str) -> Any:
+    """A nested config group (its own defaults come from ``factory``)."""
+    return dataclasses.field(default_factory=factory, metadata={"help": help})
+
+
+class ConfigError(ValueError):
+    """A config value is out of range or inconsistent; the message names the dotted flag(s)."""
 
 
 PRECISIONS = {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 
 
 @dataclasses.dataclass(frozen=True)
-class PretrainConfig:
-    """Everything ``run_pretraining.py`` does; its flags map onto these fields one to one."""
+class ObjectiveConfig:
+    """Replaced-token-detection objective: loss = gen_weight × MLM + disc_weight × RTD (Clark et al. use 1 and 50)."""
 
-    output_dir: str = ""
-    model_size: str = "tiny"
-    model_config_file: str | None = None
-    generator_fraction: float | None = None
-    vocab_file: str | None = None
-    train_files: str | None = None
-    validation_files: str | None = None
-    max_seq_length: int = 128
-    train_batch_size: int = 32            # per worker, per micro-batch
-    global_batch_size: int | None = None  # optional: checked against workers × batch × accumulation
-    gradient_accumulation_steps: int = 1
-    optimizer: str = "lamb"
-    learning_rate: float = 5e-3
-    warmup_steps: int = 100
-    total_steps: int = 1000
-    poly_power: float = 0.5
-    end_learning_rate: float = 0.0
-    beta_1: float = 0.878
-    beta_2: float = 0.974
-    epsilon: float = 1e-6
-    weight_decay: float = 0.01
-    grad_clip_norm: float = 1.0
-    gen_weight: float = 1.0
-    disc_weight: float = 50.0
-    mask_prob: float = 0.15
-    temperature: float = 1.0
-    precision: str = "fp32"
-    xla: bool = True
-    seed: int = 42
-    save_checkpoints_steps: int = 500
-    keep_checkpoint_max: int = 5
-    restore: str = "latest"              # "latest" (resume if output_dir has a checkpoint), "none", or a path
-    init_checkpoint: str | None = None    # phase 2: weights from a phase-1 checkpoint, fresh optimizer & schedule
-    steps_this_run: int = -1
-    log_freq: int = 10
-    validation_freq: int = 500
-    validation_steps: int = 20
-    horovod: bool | None = None           # None: distributed exactly when a multi-process launcher started us
-    fp16_allreduce: bool = False
-    shuffle_buffer: int = 10_000
+    gen_weight: float = knob(1.0, "Weight of the generator's masked-LM loss.", resume=False)
+    disc_weight: float = knob(50.0, "Weight of the discriminator's replaced-token loss.", resume=False)
+    temperature: float = knob(1.0, "Sampling temperature of the generator.", resume=False)
 
     def __post_init__(self) -> None:
-        checks = [
-            (bool(self.output_dir), "output_dir", "is required"),
-            (self.precision in PRECISIONS, "precision", f"must be one of {sorted(PRECISIONS)}"),
-            (self.optimizer in ("lamb", "adamw"), "optimizer", "must be 'lamb' or 'adamw'"),
-            (self.max_seq_length >= 8, "max_seq_length", "must be >= 8"),
-            (self.train_batch_size >= 1, "train_batch_size", "must be >= 1"),
-            (self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps", "must be >= 1"),
-            (self.total_steps >= 1, "total_steps", "must be >= 1"),
-            (0 <= self.warmup_steps <= self.total_steps, "warmup_steps", "must be in [0, total_steps]"),
-            (self.learning_rate > 0, "learning_rate", "must be > 0"),
-            (0 < self.mask_prob < 1, "mask_prob", "must be in (0, 1)"),
-            (self.temperature > 0, "temperature", "must be > 0"),
-            (self.save_checkpoints_steps >= 1, "save_checkpoints_steps", "must be >= 1"),
-            (self.log_freq >= 1, "log_freq", "must be >= 1"),
-        ]
-        for ok, flag, message in checks:
-            if not ok:
-                raise ValueError(f"--{flag}={getattr(self, flag)!r} {message}")
+        if self.temperature <= 0:
+            raise ConfigError(f"objective.temperature must be > 0, got {self.temperature}")
+        if self.gen_weight < 0 or self.disc_weight < 0:
+            raise ConfigError("objective.gen_weight and objective.disc_weight must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """Which network to build: a preset, or a ModelConfig JSON; an ``init`` source's own config wins over both."""
+
+    size: str = knob("tiny", f"Model preset: {', '.join(PRESETS)}.", "model_size", resume=False,
+                     choices=tuple(PRESETS))
+    config_file: str | None = knob(None, "ModelConfig JSON; overrides --model.size.", "model_config_file",
+                                   resume=False)
+    generator_fraction: float | None = knob(None, "Generator width as a fraction of the discriminator's (preset "
+                                                  "default if unset).", resume=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainingData:
+    """Packed TFRecords (``input_ids``, ``input_mask``, ``segment_ids``) and their dynamic masking."""
+
+    train_files: str | None = knob(None, "Comma-separated globs of training TFRecords (default: prepare the embedded "
+                                         "default corpus).")
+    validation_files: str | None = knob(None, "Comma-separated globs of held-out TFRecords for the validation loss.")
+    vocab_file: str | None = knob(None, "WordPiece vocab.txt or SentencePiece .model (default: the embedded "
+                                        "default's, or the --init source's).", resume=False)
+    max_seq_length: int = knob(128, "Sequence length of the records (128 for phase 1, 512 for phase 2).",
+                               resume=False)
+    train_batch_size: int = knob(32, "Sequences per worker per micro-batch.")
+    mask_prob: float = knob(0.15, "Fraction of tokens masked.", resume=False)
+    mask_token_prob: float = knob(0.85, "Fraction of the masked tokens replaced by [MASK] (the rest kept).",
+                                  resume=False)
+    shuffle_buffer: int = knob(10_000, "Records in the shuffle buffer.", resume=False)
+    skip_corrupt_records: bool = knob(False, "Drop the damaged tail of a TFRecord file (counted in the log) instead "
+                                             "of stopping with an error naming the file and offset.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadData:
+    """SQuAD JSON files and the windowing of their contexts."""
+
+    train_file: str | None = knob(None, "SQuAD training JSON (train-v1.1.json / train-v2.0.json).")
+    predict_file: str | None = knob(None, "SQuAD JSON to predict and evaluate (dev-v1.1.json / dev-v2.0.json).")
+    vocab_file: str | None = knob(None, "vocab.txt or SentencePiece .model (default: the --init source's).",
+                                  resume=False)
+    do_lower_case: bool | None = knob(None, "Lower-case the text (default: the --init source's, else true).",
+                                      resume=False)
+    version_2_with_negative: bool = knob(False, "SQuAD v2.0: questions may have no answer.", resume=False)
+    max_seq_length: int = knob(384, "Tokens per window (question + context).", resume=False)
+    doc_stride: int = knob(128, "Stride between context windows.", resume=False)
+    max_query_length: int = knob(64, "Question tokens kept.", resume=False)
+    train_batch_size: int = knob(32, "Features per worker per micro-batch.")
+    predict_batch_size: int = knob(64, "Features per prediction batch.")
+    cache_dir: str | None = knob(None, "Feature cache (default: <output_dir>/feature_cache).")
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadHead:
+    """What sits on the encoder for SQuAD."""
+
+    answerability: bool = knob(False, "v2: an answerability classifier on [CLS]; its loss is added to the span loss.",
+                               "answerability_head", resume=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoding:
+    """Turning start/end logits into answer text."""
+
+    n_best_size: int = knob(20, "Candidate spans kept per question.")
+    max_answer_length: int = knob(30, "Longest answer in tokens.")
+    null_score_diff_threshold: float = knob(0.0, "v2: predict no answer when null score − best span score exceeds "
+                                                 "this.")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """Optimizer and learning-rate schedule (linear warmup, then polynomial decay to ``end_learning_rate``)."""
+
+    name: str = knob("lamb", "lamb, adamw (pretraining) or layerwise_adamw (fine-tuning: per-layer learning rates).",
+                     "optimizer", resume=False, choices=("lamb", "adamw", "layerwise_adamw"))
+    learning_rate: float = knob(5e-3, "Peak learning rate.")
+    warmup_steps: int = knob(0, "Linear warmup steps (0: use warmup_proportion).")
+    warmup_proportion: float = knob(0.0, "Warmup as a fraction of the run's steps (when warmup_steps is 0).")
+    poly_power: float = knob(0.5, "Power of the decay after warmup (NVIDIA pretraining 0.5; linear 1.0).")
+    end_learning_rate: float = knob(0.0, "Learning rate at the end of the decay.")
+    beta_1: float = knob(0.878, "Adam/LAMB beta1 (NVIDIA LAMB: 0.878).")
+    beta_2: float = knob(0.974, "Adam/LAMB beta2 (NVIDIA LAMB: 0.974).")
+    epsilon: float = knob(1e-6, "Adam/LAMB epsilon.")
+    weight_decay: float = knob(0.01, "Decoupled weight decay (not on LayerNorm or biases).")
+    grad_clip_norm: float = knob(1.0, "Global-norm gradient clipping (0 disables).", "clip_norm")
+    layerwise_lr_decay: float = knob(0.8, "layerwise_adamw: learning-rate factor per layer below the head.",
+                                     resume=False)
+
+    def warmup_for(self, total_steps: int) -> int:
+        return self.warmup_steps or int(self.warmup_proportion * total_steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """The loop's length, cadence and precision."""
+
+    total_steps: int = knob(1000, "Optimizer steps of the whole run: the schedule's length (0: from --epochs).",
+                            "max_steps")
+    epochs: float = knob(0.0, "Fine-tuning: passes over the training features (when total_steps is 0).",
+                         "num_train_epochs")
+    steps_this_run: int = knob(-1, "Stop after this many steps (-1: run to the end).", per_run=True)
+    gradient_accumulation_steps: int = knob(1, "Micro-batches per optimizer step (0: derived from "
+                                               "global_batch_size).")
+    global_batch_size: int | None = knob(None, "Sequences per optimizer step over all workers; with "
+                                               "gradient_accumulation_steps=0 it sets the accumulation, else it is "
+                                               "checked.")
+    precision: str = knob("fp32", f"{', '.join(PRECISIONS)} (fp16 uses dynamic loss scaling; bf16 is only fast "
+                                  f"with native bf16: GPUs, CPUs with AVX-512 BF16/AMX).", choices=tuple(PRECISIONS))
+    xla: bool = knob(True, "Compile the forward/backward pass with XLA.")
+    seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", resume=False)
+    log_every: int = knob(10, "Log (and check the loss is finite) every N steps.", "log_freq")
+    eval_every: int = knob(500, "Evaluate (validation loss; SQuAD: EM/F1) every N steps and at the end (0: never).",
+                           "validation_freq")
+    eval_steps: int = knob(20, "Pretraining: validation batches per evaluation.", "validation_steps")
+    checkpoint_every: int = knob(500, "Checkpoint every N steps (and at the end of the run).",
+                                 "save_checkpoints_steps")
+    keep_checkpoints: int = knob(5, "Checkpoints kept.", "keep_checkpoint_max")
+    restore: str = knob("latest", "'latest' (resume if output_dir has a checkpoint), 'none' (start afresh), or a "
+                                  "checkpoint path.", per_run=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    """How the processes are launched."""
+
+    horovod: bool | None = knob(None, "Distributed with Horovod. Default: on exactly when started by horovodrun, "
+                                      "mpirun, a PMI launcher or srun with several tasks; true forces it, false under "
+                                      "such a launcher is an error.")
+    fp16_allreduce: bool = knob(False, "Compress gradients to fp16 for the allreduce.")
+
+
+def _problems(checks) -> None:
+    failed = [f"--{flag}={value!r} {message}" for ok, flag, value, message in checks if not ok]
+    if failed:
+        raise ConfigError("; ".join(failed))
+
+
+def _trainer_checks(trainer: TrainerConfig, optimizer: OptimizerConfig) -> list:
+    return [
+        (trainer.precision in PRECISIONS, "trainer.precision", trainer.precision,
+         f"must be one of {sorted(PRECISIONS)}"),
+        (trainer.gradient_accumulation_steps >= 0, "trainer.gradient_accumulation_steps",
+         trainer.gradient_accumulation_steps, "must be >= 0"),
+        (trainer.gradient_accumulation_steps > 0 or trainer.global_batch_size, "trainer.gradient_accumulation_steps",
+         0, "needs --trainer.global_batch_size to derive it from"),
+        (trainer.total_steps >= 0, "trainer.total_steps", trainer.total_steps, "must be >= 0"),
+        (trainer.log_every >= 1, "trainer.log_every", trainer.log_every, "must be >= 1"),
+        (trainer.eval_every >= 0, "trainer.eval_every", trainer.eval_every, "must be >= 0 (0: never)"),
+        (trainer.checkpoint_every >= 1, "trainer.checkpoint_every", trainer.checkpoint_every, "must be >= 1"),
+        (trainer.keep_checkpoints >= 1, "trainer.keep_checkpoints", trainer.keep_checkpoints, "must be >= 1"),
+        (optimizer.learning_rate > 0, "optimizer.learning_rate", optimizer.learning_rate, "must be > 0"),
+        (optimizer.warmup_steps >= 0, "optimizer.warmup_steps", optimizer.warmup_steps, "must be >= 0"),
+        (0 <= optimizer.warmup_proportion < 1, "optimizer.warmup_proportion", optimizer.warmup_proportion,
+         "must be in [0, 1)"),
+        (trainer.total_steps == 0 or optimizer.warmup_steps <= trainer.total_steps, "optimizer.warmup_steps",
+         optimizer.warmup_steps, f"must be <= --trainer.total_steps={trainer.total_steps}"),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Everything ``run_pretraining.py`` does; every field is a dotted flag (``--optimizer.learning_rate``)."""
+
+    output_dir: str = knob("", "Run directory: checkpoints, logs, TensorBoard, the resolved config.")
+    init: str | None = knob(None, "Start from these weights with a fresh optimizer and schedule (phase 2, continued "
+                                  "pretraining): a pretraining run or checkpoint, a model directory, "
+                                  "google:<TF1 checkpoint>, hf:<dir>.",
+                            "init_checkpoint", resume=False)
+    model: ModelChoice = section(ModelChoice, "the network")
+    data: PretrainingData = section(PretrainingData, "pretraining records and masking")
+    objective: ObjectiveConfig = section(ObjectiveConfig, "replaced-token detection")
+    optimizer: OptimizerConfig = section(lambda: OptimizerConfig(warmup_steps=100), "optimizer and schedule")
+    trainer: TrainerConfig = section(TrainerConfig, "loop cadence and precision")
+    runtime: RuntimeConfig = section(RuntimeConfig, "launch")
+
+    def __post_init__(self) -> None:
+        t, o, d = self.trainer, self.optimizer, self.data
+        _problems([
+            (bool(self.output_dir), "output_dir", self.output_dir, "is required"),
+            (o.name in ("lamb", "adamw"), "optimizer.name", o.name, "must be 'lamb' or 'adamw' for pretraining"),
+            (d.max_seq_length >= 8, "data.max_seq_length", d.max_seq_length, "must be >= 8"),
+            (d.train_batch_size >= 1, "data.train_batch_size", d.train_batch_size, "must be >= 1"),
+            (0 < d.mask_prob < 1, "data.mask_prob", d.mask_prob, "must be in (0, 1)"),
+            (0 <= d.mask_token_prob <= 1, "data.mask_token_prob", d.mask_token_prob, "must be in [0, 1]"),
+            (t.total_steps >= 1, "trainer.total_steps", t.total_steps, "must be >= 1"),
+        ] + _trainer_checks(t, o))
 
     @property
     def dtype_policy(self) -> str:
-        return PRECISIONS[self.precision]
+        return PRECISIONS[self.trainer.precision]
 
-    def replace(self, **changes: Any) -> "PretrainConfig":
-        return dataclasses.replace(self, **changes)
+
+SQUAD_MODES = ("train", "eval", "prediction", "train_eval")
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadConfig:
+    """Everything ``run_squad.py`` does: fine-tune, predict, evaluate, export."""
+
+    output_dir: str = knob("", "Run directory: checkpoints, logs, predictions, eval_results.json.")
+    mode: str = knob("train_eval", "train, eval (predict + EM/F1), prediction, or train_eval.", choices=SQUAD_MODES)
+    init: str | None = knob(None, "Starting weights: a model directory (extracted discriminator, fine-tuned run), "
+                                  "a pretraining run or checkpoint, google:<TF1 checkpoint>, hf:<dir>. Unset: random "
+                                  "initialization to train, the run's own checkpoints to evaluate.",
+                            "init_checkpoint", resume=False)
+    export_dir: str | None = knob(None, "Also write a SavedModel (TF Serving / OpenVINO contract) here.")
+    model: ModelChoice = section(lambda: ModelChoice(size="base"), "the network")
+    head: SquadHead = section(SquadHead, "the question-answering head")
+    data: SquadData = section(SquadData, "SQuAD files and windows")
+    decoding: Decoding = section(Decoding, "answers from logits")
+    optimizer: OptimizerConfig = section(lambda: OptimizerConfig(
+        name="layerwise_adamw", learning_rate=1e-4, warmup_proportion=0.1, poly_power=1.0, beta_1=0.9,
+        beta_2=0.999), "optimizer and schedule")
+    trainer: TrainerConfig = section(lambda: TrainerConfig(
+        total_steps=0, epochs=2.0, xla=False, log_every=50, eval_every=0, checkpoint_every=1000, keep_checkpoints=3),
+        "loop cadence and precision")
+    runtime: RuntimeConfig = section(RuntimeConfig, "launch")
+
+    def __post_init__(self) -> None:
+        t, o, d = self.trainer, self.optimizer, self.data
+        training = self.mode in ("train", "train_eval")
+        checks = [
+            (bool(self.output_dir), "output_dir", self.output_dir, "is required"),
+            (self.mode in SQUAD_MODES, "mode", self.mode, f"must be one of {SQUAD_MODES}"),
+            (not training or bool(d.train_file), "data.train_file", d.train_file, f"is required to train "
+                                                                                 f"(--mode={self.mode})"),
+            (self.mode == "train" or bool(d.predict_file), "data.predict_file", d.predict_file,
+             f"is required to predict (--mode={self.mode})"),
+            (d.doc_stride >= 1, "data.doc_stride", d.doc_stride, "must be >= 1"),
+            (d.max_seq_length >= d.max_query_length + 4, "data.max_seq_length", d.max_seq_length,
+             "must be >= data.max_query_length + 4"),
+            (t.total_steps > 0 or t.epochs > 0, "trainer.epochs", t.epochs, "must be > 0 when total_steps is 0"),
+        ]
+        for flag, path in (("data.train_file", d.train_file), ("data.predict_file", d.predict_file),
+                           ("data.vocab_file", d.vocab_file), ("model.config_file", self.model.config_file)):
+            checks.append((not path or os.path.exists(path), flag, path, "does not exist"))
+        _problems(checks + _trainer_checks(t, o))
+
+    @property
+    def dtype_policy(self) -> str:
+        return PRECISIONS[self.trainer.precision]
 
 
 def parse_bool(text: str) -> bool:

@@ -25,6 +25,8 @@ import shutil
 from itertools import chain
 from collections.abc import Iterable, Sequence
 
+from electra.io import atomic_write
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_INPUT_CHARS_PER_WORD = 100
 CONFIG_NAME = "tokenizer_config.json"
@@ -122,10 +124,8 @@ class Tokenizer(abc.ABC):
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         f.write(text)
-    os.replace(tmp, path)
 
 
 def _check_file(path: str, what: str) -> None:
@@ -426,9 +426,8 @@ class SentencePieceTokenizer(Tokenizer):
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, SPM_NAME)
         if os.path.abspath(path) != os.path.abspath(self.model_file):
-            tmp = f"{path}.tmp.{os.getpid()}"
-            shutil.copyfile(self.model_file, tmp)
-            os.replace(tmp, path)
+            with atomic_write(path, "wb") as out, open(self.model_file, "rb") as source:
+                shutil.copyfileobj(source, out)
         self._write_config(directory, SPM_NAME)
         return path
 

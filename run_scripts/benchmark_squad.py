@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
     from electra.squad.optimization import make_finetuning_optimizer
-    from electra.squad.task import SquadTrainer
+    from electra.tasks.squad import SquadTask, span_loss
+    from electra.training.trainer import Trainer
     from electra.training.flops import encoder_forward_flops
 
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
@@ -89,10 +90,12 @@ def main(argv=None) -> int:
                     + 2 * config.hidden_size * 2 * seq  # span head
                 if not args.skip_training:
                     optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
-                    trainer = SquadTrainer(model, optimizer, xla=xla)
+                    trainer = Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b),
+                                      SquadTask.metric_names, xla=xla)
                     batch = {k: tf.constant(v) for k, v in
                              _batch(rng, args.train_batch_size, seq, model.config.vocab_size, True).items()}
-                    seconds = _time(lambda: trainer.train_step(batch), args.warmup_steps, args.steps)
+                    seconds = _time(lambda: float(trainer.train_step([batch])["loss"]), args.warmup_steps,
+                                    args.steps)
                     flops = 3 * per_sequence * args.train_batch_size
                     emit({**run, "task": "fine_tune", "batch": args.train_batch_size, "step_s": seconds,
                           "seq_per_s": args.train_batch_size / seconds, "model_flops_per_step": flops,

@@ -35,31 +35,33 @@ def main(argv):
     del argv
     import numpy as np
 
-    from electra.configs import ModelConfig, PretrainConfig
+    from electra.cli import build, load_recipe
+    from electra.configs import ModelConfig, PretrainConfig, SquadConfig
     from electra.data import MaskingConfig
     from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
     from electra.interop import load_hf_electra
     from electra.modeling import ElectraDiscriminator
+    from electra.modeling.store import resolve_source
     from electra.squad.inference import SavedModelPredictor
-    from electra.squad.runner import SquadRunConfig, run as run_squad
     from electra.tokenization import load_tokenizer
-    from electra.training.checkpointing import load_model_weights
-    from electra.training.postprocess import extract
-    from electra.training.pretrain import run as run_pretraining
+    from electra.training.extract import extract
+    from electra.tasks.pretraining import run as run_pretraining
+    from electra.tasks.squad import run as run_squad
+    from electra.training.logs import read_log
 
     out = os.path.abspath(FLAGS.output_dir)
     start = time.time()
     stage(1, f"corpus → vocab → TFRecords → pretraining the tiny ELECTRA ({FLAGS.pretrain_steps} steps)")
     pretrain_dir = os.path.join(out, "pretrain")
-    summary = run_pretraining(PretrainConfig(
-        output_dir=pretrain_dir, model_size="tiny", total_steps=FLAGS.pretrain_steps,
-        warmup_steps=FLAGS.pretrain_steps // 10, train_batch_size=32, log_freq=20,
-        validation_freq=FLAGS.pretrain_steps, validation_steps=8, xla=False, save_checkpoints_steps=200,
-        seed=FLAGS.seed))
-    with open(os.path.join(pretrain_dir, "train_log.jsonl"), encoding="utf-8") as f:
-        log = [json.loads(line) for line in f]
-    train = [r for r in log if "loss" in r]
-    validation = [r for r in log if "validation_loss" in r]
+    from data_prep.embedded import default_pretraining_data
+    recipe = load_recipe(os.path.join(ROOT, "recipes", "pretrain_tiny_cpu.json"))
+    summary = run_pretraining(build(PretrainConfig, recipe,
+                                    output_dir=pretrain_dir, total_steps=FLAGS.pretrain_steps,
+                                    warmup_steps=FLAGS.pretrain_steps // 10, eval_every=FLAGS.pretrain_steps,
+                                    seed=FLAGS.seed), default_pretraining_data)
+    log = read_log(os.path.join(pretrain_dir, "train_log.jsonl"))
+    train = [r for r in log if r.get("type") == "train"]
+    validation = [r for r in log if r.get("type") == "eval"]
 
     stage(2, "extracting the discriminator; its Hugging Face export must give identical logits")
     extracted = extract(pretrain_dir, os.path.join(out, "extracted"))
@@ -70,22 +72,23 @@ def main(argv):
     batch = next(iter(pretraining_dataset(held_out, 8, 128, MaskingConfig(), SpecialIds.from_tokenizer(tokenizer),
                                           training=False)))
     ours, theirs = ElectraDiscriminator(config), ElectraDiscriminator(config)
-    load_model_weights(ours, extracted["discriminator_checkpoint"])
+    resolve_source(extracted["discriminator_dir"]).load_into(ours)
     load_hf_electra(theirs, extracted["discriminator_hf"])
     diff = float(np.max(np.abs(ours(batch).numpy() - theirs(batch).numpy())))
 
-    def fine_tune(name: str, init_checkpoint: str | None, export_dir: str | None) -> dict:
-        return run_squad(SquadRunConfig(
-            output_dir=os.path.join(out, name), vocab_file=extracted["vocab_file"], mode="train_eval",
-            train_file=FLAGS.squad_file, predict_file=FLAGS.squad_file, init_checkpoint=init_checkpoint,
-            model_config_file=os.path.join(pretrain_dir, "model_config.json"), version_2_with_negative=True,
-            learning_rate=1e-3, max_steps=FLAGS.finetune_steps, train_batch_size=16, predict_batch_size=32,
-            precision="fp32", xla=False, seed=FLAGS.seed, export_dir=export_dir))
+    def fine_tune(name: str, init: str | None, export_dir: str | None) -> dict:
+        return run_squad(build(SquadConfig, load_recipe(os.path.join(ROOT, "recipes", "squad_v2.0.json")),
+                               output_dir=os.path.join(out, name), vocab_file=extracted["vocab_file"],
+                               mode="train_eval", train_file=FLAGS.squad_file, predict_file=FLAGS.squad_file,
+                               init=init, model_config_file=os.path.join(pretrain_dir, "model_config.json"),
+                               answerability_head=False, learning_rate=1e-3, max_steps=FLAGS.finetune_steps,
+                               train_batch_size=16, predict_batch_size=32, precision="fp32", xla=False,
+                               seed=FLAGS.seed, export_dir=export_dir))
 
     stage(3, f"fine-tuning the pretrained discriminator on {os.path.basename(FLAGS.squad_file)} "
              f"({FLAGS.finetune_steps} steps, seq 384, stride 128, query 64)")
     export_dir = os.path.join(out, "saved_model")
-    pretrained = fine_tune("squad_pretrained", extracted["discriminator_checkpoint"], export_dir)
+    pretrained = fine_tune("squad_pretrained", extracted["discriminator_dir"], export_dir)
     stage(4, "the same fine-tuning from random initialization, for comparison")
     scratch = fine_tune("squad_random_init", None, None)
 
@@ -97,8 +100,8 @@ def main(argv):
 
     ours_f1, scratch_f1 = pretrained["eval"]["f1"], scratch["eval"]["f1"]
     print(f"\npretraining: loss {train[0]['loss']:.2f} → {train[-1]['loss']:.2f}, discriminator accuracy "
-          f"{train[0]['disc_accuracy']:.3f} → {train[-1]['disc_accuracy']:.3f}, held-out loss "
-          f"{validation[-1]['validation_loss']:.2f} ({summary['step']} steps)")
+          f"{train[0]['metrics']['disc_accuracy']:.3f} → {train[-1]['metrics']['disc_accuracy']:.3f}, held-out loss "
+          f"{validation[-1]['metrics']['loss']:.2f} ({summary['step']} steps)")
     print(f"Hugging Face export re-imported: max discriminator logit difference {diff:.1e}")
     print("SQuAD v2.0 metrics on the fine-tuning set's own questions (a smoke test, not a generalization score):")
     print(f"  pretrained ELECTRA     EM {pretrained['eval']['exact']:.1f}  F1 {ours_f1:.1f}")
@@ -111,7 +114,7 @@ def main(argv):
     print(f"Q: {question['question']}\nA: {answer['text']!r} (characters {answer['start_char']}–"
           f"{answer['end_char']}, score {answer['score']:.2f}; gold {question['answers'][0]['text']!r})")
     print(f"\nDone in {time.time() - start:.0f}s. Artifacts: {out}")
-    discriminator_dir = os.path.dirname(extracted["discriminator_checkpoint"])
+    discriminator_dir = extracted["discriminator_dir"]
     print(f"  pretraining run: {pretrain_dir}\n  discriminator:   {discriminator_dir}"
           f"\n  SQuAD runs:      {out}/squad_pretrained, {out}/squad_random_init\n  SavedModel:      {export_dir}")
     if not (train[-1]["loss"] < train[0]["loss"] and diff == 0.0):

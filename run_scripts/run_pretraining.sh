@@ -1,37 +1,37 @@
 #!/usr/bin/env bash
-# NVIDIA-style launcher with the two-phase recipe (8 GPUs: phase 1 seq 128, global batch ~67.6k, 10k steps at
-# LR 6e-3; phase 2 seq 512, global batch ~27.6k, 933 steps at 4e-3; LAMB beta 0.878/0.974, poly power 0.5).
+# NVIDIA-style launcher over the two-phase recipes in recipes/pretrain_phase{1,2}.json (phase 1: seq 128, global
+# batch 67584, 10k steps at LR 6e-3; phase 2: seq 512, global batch 27648, 933 steps at 4e-3; LAMB 0.878/0.974, poly
+# power 0.5). The recipes fix the global batch; the accumulation follows from the number of workers.
 #
 #   bash run_scripts/run_pretraining.sh PHASE MODEL_SIZE NUM_WORKERS PRECISION XLA DATA_DIR OUTPUT_DIR [extra flags]
 #   bash run_scripts/run_pretraining.sh 1 base 8 fp16 true data/wiki runs/base
 #   bash run_scripts/run_pretraining.sh 2 base 8 fp16 true data/wiki runs/base
 #
 # DATA_DIR holds vocab.txt and seq128/{train,validation}/*.tfrecord, seq512/{train,validation}/*.tfrecord.
-# Phase 2 starts from phase 1's latest checkpoint (OUTPUT_DIR/phase1): weights kept, optimizer and schedule reset.
-# Per-worker batch and accumulation can be overridden with BATCH=… ACCUMULATION=… in the environment.
+# Phase 2 starts from phase 1's run (OUTPUT_DIR/phase1): weights kept, optimizer and schedule reset.
+# BATCH=… sets the per-worker batch (the accumulation is re-derived); ACCUMULATION=… fixes the accumulation instead
+# of the recipe's global batch. Extra flags (any --section.field of run_pretraining.py) override the recipe.
 # Several nodes: HOSTS=node1:8,node2:8 (horovodrun's -H; or HOSTFILE=path), NUM_WORKERS = all processes (16 here);
 # the output directory must be on a file system every node sees. SLURM: sbatch run_scripts/run.sub.
 set -euo pipefail
 phase=${1:?phase (1 or 2)}; size=${2:-base}; workers=${3:-8}; precision=${4:-fp16}; xla=${5:-true}
 data=${6:?data dir}; output=${7:?output dir}; shift $(( $# < 7 ? $# : 7 ))
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+recipes="$(dirname "$here")/recipes"
 
-if [ "$phase" = 1 ]; then
-  seq=128; batch=${BATCH:-176}; accumulation=${ACCUMULATION:-$((384 / workers))}; lr=6e-3; warmup=2000; steps=10000
-  init=()
-elif [ "$phase" = 2 ]; then
-  seq=512; batch=${BATCH:-24}; accumulation=${ACCUMULATION:-$((1152 / workers))}; lr=4e-3; warmup=200; steps=933
-  init=(--init_checkpoint="$output/phase1")
-else
-  echo "phase must be 1 or 2, got $phase" >&2; exit 2
-fi
+case "$phase" in
+  1) seq=128; init=() ;;
+  2) seq=512; init=(--init="$output/phase1") ;;
+  *) echo "phase must be 1 or 2, got $phase" >&2; exit 2 ;;
+esac
+batch=()
+if [ -n "${BATCH:-}" ]; then batch+=(--data.train_batch_size="$BATCH"); fi
+if [ -n "${ACCUMULATION:-}" ]; then batch+=(--trainer.gradient_accumulation_steps="$ACCUMULATION" --trainer.global_batch_size=none); fi
 
-args=(--model_size="$size" --precision="$precision" --xla="$xla" --optimizer=lamb --beta_1=0.878 --beta_2=0.974
-      --poly_power=0.5 --learning_rate="$lr" --warmup_steps="$warmup" --total_steps="$steps"
-      --max_seq_length="$seq" --train_batch_size="$batch" --gradient_accumulation_steps="$accumulation"
-      --vocab_file="$data/vocab.txt" --train_files="$data/seq$seq/train/*.tfrecord"
-      --validation_files="$data/seq$seq/validation/*.tfrecord" --validation_freq=500
-      --save_checkpoints_steps=500 --log_freq=10 --output_dir="$output/phase$phase" "${init[@]}" "$@")
+args=(--config="$recipes/pretrain_phase$phase.json" --model.size="$size" --trainer.precision="$precision"
+      --trainer.xla="$xla" --data.vocab_file="$data/vocab.txt" --data.train_files="$data/seq$seq/train/*.tfrecord"
+      --data.validation_files="$data/seq$seq/validation/*.tfrecord" --output_dir="$output/phase$phase"
+      "${init[@]}" "${batch[@]}" "$@")
 
 python=${PYTHON:-python}
 if [ "$workers" -gt 1 ]; then

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from electra.configs import ModelConfig  # noqa: E402
+from tests.squad.squad_helpers import TINY_SQUAD, squad_texts, write_word_vocab  # noqa: E402
 
 PARITY = pathlib.Path(__file__).parent / "fixtures" / "parity"
 
@@ -78,3 +79,14 @@ def masked_batch(config: ModelConfig, batch: int = 4, seq: int = 24, predictions
     segments *= mask
     return {"input_ids": masked, "input_mask": mask, "segment_ids": segments, "masked_lm_positions": positions,
             "masked_lm_ids": labels.astype(np.int32), "masked_lm_weights": weights, "original_ids": ids}
+
+
+@pytest.fixture(scope="session")
+def tiny_squad_file() -> pathlib.Path:
+    return TINY_SQUAD
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(tmp_path_factory) -> pathlib.Path:
+    """A word-level WordPiece vocabulary covering tiny_squad.json."""
+    return write_word_vocab(tmp_path_factory.mktemp("vocab"), squad_texts())

@@ -310,6 +310,40 @@ def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
                    {k: v.numpy() for k, v in model(inputs, training=False).items()}, 1e-5)
 
 
+def test_cli_init_takes_any_source(tmp_path, capsys):
+    """``--init``: a run_squad output directory's model directory (``model/``) and ``hf:<dir>``."""
+    from electra.interop import save_hf_electra
+    from electra.modeling.store import save_model_directory
+    from run_scripts.export_saved_model import main
+
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    run = tmp_path / "squad_run"
+    save_model_directory(model, str(run / "model"), vocab_file=str(vocab), do_lower_case=False, task="squad",
+                         source="test")
+    inputs = {k: v[:, :64] for k, v in _batch(2).items()}
+    assert main(["--init", str(run), "--output_dir", str(tmp_path / "a"), "--max_seq_length", "64"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["source_kind"] == "model_directory" and result["answerability_head"] is True
+    assert result["vocab_file"] == str(run / "model" / "vocab.txt")
+    assert result["model_config_file"] == str(run / "model" / "model_config.json")
+    settings = load_settings(result["saved_model"])
+    assert settings["do_lower_case"] is False and settings["version_2_with_negative"] is True
+    _assert_parity(_serve(result["saved_model"], inputs),
+                   {k: v.numpy() for k, v in model(inputs, training=False).items()}, 1e-5)
+
+    hf = tmp_path / "hf"
+    save_hf_electra(model, str(hf))
+    (hf / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB))
+    assert main(["--init", f"hf:{hf}", "--output_dir", str(tmp_path / "b"), "--max_seq_length", "64"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["source_kind"] == "hf" and result["answerability_head"] is False
+
+    assert main(["--init", f"hf:{run}", "--output_dir", str(tmp_path / "c")]) == 2
+    assert f"--init=hf:{run}: " in capsys.readouterr().err
+
+
 def test_cli_refuses_bad_input_with_exit_2(tmp_path, capsys):
     from electra.modeling import ElectraDiscriminator
     from run_scripts.export_saved_model import main

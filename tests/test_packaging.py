@@ -44,3 +44,16 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one():
     assert "bash run_scripts/run_tests.sh" in (ROOT / ".ci" / "run").read_text()
     for script in ("quickstart.sh", "run_tests.sh"):
         assert "setup_env.sh" in (ROOT / "run_scripts" / script).read_text()  # each installs what it needs
+
+
+def test_the_library_does_not_import_the_data_tools():
+    """data_prep (text → records) uses electra's tokenizer; electra never imports data_prep."""
+    import subprocess
+    import sys
+    code = ("import pkgutil, sys, electra\n"
+            "for m in pkgutil.walk_packages(electra.__path__, 'electra.'):\n"
+            "    __import__(m.name)\n"
+            "print(sorted(n for n in sys.modules if n.split('.')[0] == 'data_prep'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -8,15 +8,30 @@ Empty files (google-research/electra's ``build_pretraining_dataset.py`` leaves m
 skipped with a warning; only a glob with nothing but empty files is an error. With ``vocab_size``, every record's
 token ids are checked in the pipeline (an id outside the vocabulary fails with a message naming the file), without
 changing the order of the records or their masks.
+
+A damaged record in the middle of a file (a truncated copy, flipped bytes) only shows up when the reader gets
+there, as a ``DataLossError`` that names no file. ``explain_data_loss`` turns it into a ``CorruptRecordError``
+naming the file, the record and its byte offset (``locate_corruption`` checks the TFRecord framing itself);
+``pretraining_dataset(..., skip_corrupt_records=True)`` reads each file up to its first damaged record, and
+``corruption_report`` says up front what that skips.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
+import re
+import struct
 
 import tensorflow as tf
 
 from electra.data.masking import MaskingConfig, mask_tokens
+
+try:
+    import google_crc32c
+    _crc32c = google_crc32c.value if google_crc32c.implementation == "c" else None
+except ImportError:  # pragma: no cover - google-crc32c is a dependency; without its C code TF does the scan
+    _crc32c = None
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 log = logging.getLogger("electra.data")
@@ -38,6 +53,145 @@ class InputError(ValueError):
     """Unusable pretraining input (no files, wrong sequence length, missing features); names the file."""
 
 
+SKIP_FLAG = "--data.skip_corrupt_records"
+
+
+@dataclasses.dataclass(frozen=True)
+class Corruption:
+    """The first damaged record of a TFRecord file: what a reader that stops there loses."""
+
+    path: str
+    record_index: int      # 0-based; also the number of intact records before it
+    offset: int            # byte offset of the record's header in the file
+    reason: str            # "truncated: file ends inside record 7", "length CRC mismatch", "data CRC mismatch"
+    bytes_after: int       # bytes from ``offset`` to the end of the file
+
+    def __str__(self) -> str:
+        return (f"{self.path}: record {self.record_index} at byte offset {self.offset} is damaged ({self.reason}); "
+                f"TensorFlow reads nothing past it (the last {self.bytes_after} byte(s) of the file)")
+
+
+class CorruptRecordError(InputError):
+    """A damaged TFRecord: names the file, the record and its byte offset, and the ways to go on.
+    ``corruptions`` lists every damaged file found (empty when the scan found none)."""
+
+    def __init__(self, message: str, corruptions: tuple[Corruption, ...] = ()):
+        super().__init__(message)
+        self.corruptions = tuple(corruptions)
+
+    @classmethod
+    def of(cls, corruptions: list[Corruption], first: Corruption | None = None) -> "CorruptRecordError":
+        first = first or corruptions[0]
+        others = [c for c in corruptions if c is not first]
+        more = (f" {len(others)} other file(s) are damaged too: "
+                + "; ".join(f"{c.path} (record {c.record_index})" for c in others[:5])
+                + (f" (+{len(others) - 5} more)" if len(others) > 5 else "") + ".") if others else ""
+        kept = f"its first {first.record_index} record(s)" if first.record_index else "none of its records"
+        return cls(f"{first.path}: corrupt TFRecord: record {first.record_index} at byte offset {first.offset} is "
+                   f"damaged ({first.reason}); TensorFlow reads nothing past it (the last {first.bytes_after} byte(s) "
+                   f"of the file).{more} To go on: regenerate the file, remove it from the file list, or pass "
+                   f"{SKIP_FLAG} to read each damaged file only up to its first damaged record (here: {kept}).",
+                   tuple(corruptions))
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = _crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _open(path: str):
+    return tf.io.gfile.GFile(path, "rb") if "://" in path else open(path, "rb", buffering=1 << 20)
+
+
+def _scan(path: str) -> Corruption | None:
+    """TFRecord framing per record: uint64 length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    size = tf.io.gfile.stat(path).length
+    if _crc32c is None:
+        return _scan_with_tf(path, size)
+    index = offset = 0
+    with _open(path) as f:
+        while offset < size:
+            header = f.read(12)
+            if len(header) == 12:
+                length, length_crc = struct.unpack("<QI", header)
+                if _masked_crc(header[:8]) != length_crc:
+                    return Corruption(path, index, offset, "length CRC mismatch", size - offset)
+                body = f.read(length + 4) if offset + 16 + length <= size else b""
+                if len(body) == length + 4:
+                    if _masked_crc(body[:-4]) != struct.unpack("<I", body[-4:])[0]:
+                        return Corruption(path, index, offset, "data CRC mismatch", size - offset)
+                    index, offset = index + 1, offset + 16 + length
+                    continue
+            return Corruption(path, index, offset, f"truncated: file ends inside record {index}", size - offset)
+    return None
+
+
+def _scan_with_tf(path: str, size: int) -> Corruption | None:
+    """Without a C CRC32C: TF reads the file up to its first damaged record, whose offset follows from the
+    lengths of the records before it; TF's error message tells truncation from a CRC mismatch."""
+    index = offset = 0
+    lengths = tf.data.TFRecordDataset(path).ignore_errors().map(tf.strings.length).batch(1 << 16)
+    for batch in lengths.as_numpy_iterator():
+        index, offset = index + len(batch), offset + int(batch.sum()) + 16 * len(batch)
+    if offset >= size:
+        return None
+    truncated = f"truncated: file ends inside record {index}"
+    if size - offset < 12:      # TF ends a file at a partial header without an error
+        return Corruption(path, index, offset, truncated, size - offset)
+    try:
+        for _ in tf.data.TFRecordDataset(path).skip(index).take(1):
+            pass
+        reason = "unreadable record"
+    except tf.errors.DataLossError as e:
+        found = re.search(r"(truncated|corrupted) record at (\d+)", e.message)
+        kind, at = (found.group(1), int(found.group(2))) if found else ("", -1)
+        reason = (truncated if kind == "truncated"
+                  else "length CRC mismatch" if at == offset else "data CRC mismatch" if at == offset + 12
+                  else f"unreadable: {e.message.strip()}")
+    return Corruption(path, index, offset, reason, size - offset)
+
+
+def locate_corruption(files: list[str]) -> list[Corruption]:
+    """The first damaged record of each damaged (uncompressed) TFRecord file, in the order of ``files``; empty
+    when every file is intact. Reads every file in full (a few hundred MB/s per file, files in parallel)."""
+    if not files:
+        return []
+    with concurrent.futures.ThreadPoolExecutor(min(8, len(files))) as pool:
+        return [c for c in pool.map(_scan, files) if c is not None]
+
+
+def corruption_report(files: list[str]) -> list[Corruption]:
+    """``locate_corruption``, logging a warning per damaged file: what ``skip_corrupt_records=True`` skips.
+    Call it once before building the datasets with the flag on, and keep the list for the run log."""
+    corruptions = locate_corruption(files)
+    for c in corruptions:
+        log.warning("%s; skipping it (%s): the file's first %d record(s) are read, the rest is not",
+                    c, SKIP_FLAG, c.record_index)
+    return corruptions
+
+
+def explain_data_loss(files: list[str], error: Exception) -> CorruptRecordError:
+    """For a ``tf.errors.DataLossError`` from the input iterator, which names no file: scans ``files`` and names
+    the damaged one (the one whose offset TF reports, else the first). ``raise explain_data_loss(files, e) from e``.
+    """
+    message = getattr(error, "message", None) or str(error)
+    message = re.sub(r"\{\{[^}]*\}\}\s*", "", message).split(" [Op:")[0].strip()
+    try:
+        corruptions = locate_corruption(files)
+    except (OSError, tf.errors.OpError) as e:
+        corruptions, message = [], f"{message}; scanning the files failed too: {e}"
+    if corruptions:
+        reported = re.search(r"record at (\d+)", message)
+        at = int(reported.group(1)) if reported else -1
+        first = next((c for c in corruptions if at in (c.offset, c.offset + 12)), corruptions[0])
+        return CorruptRecordError.of(corruptions, first)
+    return CorruptRecordError(
+        f"TensorFlow reported data loss reading the input ({message}), but none of the {len(files)} TFRecord "
+        f"file(s) has a damaged record now ({_some(files, 20)}): a file may have changed since, or a read from "
+        f"storage failed. Check the files; regenerate or remove a damaged one, or pass {SKIP_FLAG} to read each "
+        f"damaged file only up to its first damaged record.")
+
+
 def list_files(patterns: str | list[str], what: str = "train") -> list[str]:
     """Sorted files matching comma-separated globs; a glob matching nothing is an error naming it.
 
@@ -51,12 +205,12 @@ def list_files(patterns: str | list[str], what: str = "train") -> list[str]:
     for pattern in patterns:
         matched = sorted(tf.io.gfile.glob(pattern))
         if not matched:
-            raise InputError(f"--{what}_files: no file matches {pattern!r}")
+            raise InputError(f"--data.{what}_files: no file matches {pattern!r}")
         for path in matched:
             (empty if tf.io.gfile.stat(path).length == 0 else files).append(path)
     globs = ", ".join(repr(p) for p in patterns)
     if not files:
-        raise InputError(f"--{what}_files: all {len(empty)} file(s) matching {globs} are empty TFRecord files "
+        raise InputError(f"--data.{what}_files: all {len(empty)} file(s) matching {globs} are empty TFRecord files "
                          f"(0 bytes, e.g. {_some(empty)}); nothing to read")
     if empty:
         log.warning("--%s_files: skipping %d empty TFRecord file(s) (0 bytes) of %d matching %s, e.g. %s",
@@ -68,15 +222,23 @@ def _some(paths: list[str], n: int = 3) -> str:
     return ", ".join(paths[:n]) + (f" (+{len(paths) - n} more)" if len(paths) > n else "")
 
 
-def check_records(files: list[str], seq_length: int, vocab_size: int | None = None) -> list[str]:
+def check_records(files: list[str], seq_length: int, vocab_size: int | None = None,
+                  skip_corrupt_records: bool = False) -> list[str]:
     """Read the first record of each file: every feature present, of length ``seq_length`` and, with
     ``vocab_size``, token ids in ``[0, vocab_size)``; else an ``InputError`` naming the file. Returns the files
-    that hold records: a file holding none is skipped with a warning (an error when no file holds any)."""
-    usable, empty = [], []
+    that hold records: a file holding none is skipped with a warning (an error when no file holds any). A damaged
+    first record is a ``CorruptRecordError``, or with ``skip_corrupt_records`` makes a file that holds none."""
+    usable, empty, damaged = [], [], []
     for path in files:
         try:
             record = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
         except tf.errors.DataLossError as e:
+            if skip_corrupt_records:
+                damaged.append(path)
+                continue
+            found = locate_corruption([path])
+            if found:
+                raise CorruptRecordError.of(found) from e
             raise InputError(f"{path}: corrupt TFRecord ({e.message.splitlines()[0]})") from e
         if record is None:
             empty.append(path)
@@ -89,17 +251,21 @@ def check_records(files: list[str], seq_length: int, vocab_size: int | None = No
                                  f"{sorted(example.features.feature)}); expected {list(FEATURES)}")
             length = len(example.features.feature[name].int64_list.value)
             if length != seq_length:
-                raise InputError(f"{path}: '{name}' has length {length} but --max_seq_length is {seq_length}")
+                raise InputError(f"{path}: '{name}' has length {length} but --data.max_seq_length is {seq_length}")
         if vocab_size is not None:
             ids = example.features.feature["input_ids"].int64_list.value
             bad = next(((i, t) for i, t in enumerate(ids) if not 0 <= t < vocab_size), None)
             if bad is not None:
                 raise InputError(f"{path}: the first record has token id {bad[1]} at position {bad[0]}, outside the "
                                  f"vocabulary [0, {vocab_size}); were the records made with another vocabulary?")
+    first_damaged = f"{len(damaged)} TFRecord file(s) whose first record is damaged, e.g. {_some(damaged)}"
     if not usable:
-        raise InputError(f"none of the {len(files)} TFRecord file(s) holds a record (e.g. {_some(empty)})")
+        raise InputError(f"none of the {len(files)} TFRecord file(s) holds a record (e.g. {_some(empty + damaged)})"
+                         + (f"; {first_damaged} ({SKIP_FLAG})" if damaged else ""))
     if empty:
         log.warning("skipping %d TFRecord file(s) holding no records, e.g. %s", len(empty), _some(empty))
+    if damaged:
+        log.warning("skipping %s (%s)", first_damaged, SKIP_FLAG)
     return usable
 
 
@@ -150,7 +316,7 @@ def _masker(seq_length: int, masking: MaskingConfig, special: SpecialIds, seed: 
 def pretraining_dataset(files: list[str], batch_size: int, seq_length: int, masking: MaskingConfig,
                         special: SpecialIds, *, seed: int = 0, rank: int = 0, num_workers: int = 1,
                         training: bool = True, shuffle_buffer: int = 10_000, cycle_length: int = 4,
-                        vocab_size: int | None = None) -> tf.data.Dataset:
+                        vocab_size: int | None = None, skip_corrupt_records: bool = False) -> tf.data.Dataset:
     """Masked batches ``{input_ids, input_mask, segment_ids [B, S]; masked_lm_* [B, P]}`` with static shapes.
 
     Training: files are sharded across workers (rank r gets files r, r+N, …; with fewer files than workers,
@@ -162,10 +328,20 @@ def pretraining_dataset(files: list[str], batch_size: int, seq_length: int, mask
     fails iteration with an ``InvalidArgumentError`` whose message names its file, the id and its position (a
     GPU gather would not check, and would silently read a wrong embedding row). The check changes neither the
     order of the records nor their masks.
+
+    ``skip_corrupt_records``: each file is read up to its first damaged record (truncation, CRC mismatch) and
+    the rest of it is skipped, instead of failing with a ``DataLossError``; intact files are read exactly as
+    without it. Any read error ends a file this way (a failed read from remote storage too). It does not scan
+    the files: ``corruption_report(files)`` says what is skipped.
     """
-    files = check_records(files, seq_length, vocab_size)
+    files = check_records(files, seq_length, vocab_size, skip_corrupt_records)
     check_ids = vocab_size is not None
     names = tf.constant(files)
+
+    def records_of(path):
+        records = tf.data.TFRecordDataset(path)
+        # TF moves to the next file after a read error, so ignoring it ends this file (one file per dataset here).
+        return records.ignore_errors(log_warning=True) if skip_corrupt_records else records
 
     def with_file_index(path, records):
         if not check_ids:
@@ -182,13 +358,13 @@ def pretraining_dataset(files: list[str], batch_size: int, seq_length: int, mask
         ds = ds.shuffle(local_files, seed=seed, reshuffle_each_iteration=True).repeat()
 
         def read(path):
-            records = tf.data.TFRecordDataset(path)
+            records = records_of(path)
             return with_file_index(path, records.shard(num_workers, rank) if record_shard else records)
         ds = ds.interleave(read, cycle_length=min(cycle_length, local_files), block_length=1,
                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.shuffle(shuffle_buffer, seed=seed + rank, reshuffle_each_iteration=True)
     else:
-        ds = ds.flat_map(lambda path: with_file_index(path, tf.data.TFRecordDataset(path)))
+        ds = ds.flat_map(lambda path: with_file_index(path, records_of(path)))
     ds = ds.batch(batch_size, drop_remainder=training).map(_parse(seq_length, vocab_size, files),
                                                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.enumerate().map(_masker(seq_length, masking, special, seed if training else 12345, rank),

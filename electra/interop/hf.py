@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from typing import Iterable
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
+from electra.io import atomic_path
 from electra.configs import ModelConfig
 from electra.interop.weights import LoadReport, WeightLoadError, assign, export_arrays
 
@@ -113,6 +114,24 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
         raise WeightLoadError(f"{path}: no such file")
     try:
         return load_file(path)
+    except Exception as e:  # safetensors raises its own error types for corrupt headers
+        raise WeightLoadError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def safetensors_names(path: str) -> list[str]:
+    """Tensor names of a ``.safetensors`` file or of a directory's ``model.safetensors`` (or sharded index), read
+    from the headers only."""
+    if os.path.isdir(path):
+        single, index = os.path.join(path, "model.safetensors"), os.path.join(path, "model.safetensors.index.json")
+        if os.path.exists(single):
+            return safetensors_names(single)
+        if os.path.exists(index):
+            with open(index, encoding="utf-8") as f:
+                return sorted(json.load(f)["weight_map"])
+        raise WeightLoadError(f"{path}: no model.safetensors or model.safetensors.index.json in this directory")
+    try:
+        with safe_open(path, framework="np") as f:
+            return sorted(f.keys())
     except Exception as e:  # safetensors raises its own error types for corrupt headers
         raise WeightLoadError(f"{path}: not a readable safetensors file ({e})") from e
 
@@ -281,11 +300,6 @@ def save_hf_electra(model, directory: str, part: str = "discriminator", vocab_ro
 
 
 def _atomic(path: str, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=os.path.basename(path))
-    os.close(fd)
-    try:
+    """``write(name)`` fills a temporary file that then replaces ``path`` (safetensors writes by file name)."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

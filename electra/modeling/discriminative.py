@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from electra.configs import ModelConfig
-from electra.modeling.heads import AnswerabilityHead, DiscriminatorHead, SpanHead
+from electra.modeling.heads import ClassifierHead, SpanHead
 from electra.modeling.layers import Encoder, NamedVariables, prefixed
 
 
@@ -21,7 +21,7 @@ class ElectraDiscriminator(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.encoder = Encoder(config, config.discriminator, name="electra", dtype=self.dtype_policy)
-        self.head = DiscriminatorHead(config, name="discriminator_predictions", dtype=self.dtype_policy)
+        self.head = ClassifierHead(config, name="discriminator_predictions", dtype=self.dtype_policy)
         self.encoder.build()
         self.head.build()
         self.built = True
@@ -51,7 +51,7 @@ class ElectraForQuestionAnswering(keras.Model):
         self.config = config
         self.encoder = Encoder(config, config.discriminator, name="electra", dtype=self.dtype_policy)
         self.span_head = SpanHead(config, name="span_head", dtype=self.dtype_policy)
-        self.answer_head = AnswerabilityHead(config, name="answer_class", dtype=self.dtype_policy) \
+        self.answer_head = ClassifierHead(config, pool="cls", name="answer_class", dtype=self.dtype_policy) \
             if answerability else None
         for layer in (self.encoder, self.span_head, self.answer_head):
             if layer is not None:

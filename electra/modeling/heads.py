@@ -1,4 +1,5 @@
-"""Output heads: replaced-token detection, tied masked-LM, and SQuAD span / answerability heads.
+"""Output heads: a classifier head (replaced-token detection per token, SQuAD v2 answerability on [CLS]),
+the tied masked-LM head and the SQuAD span head.
 
 Every head returns float32 logits whatever the compute policy, so losses never run in fp16/bf16.
 """
@@ -12,25 +13,40 @@ from electra.modeling.layers import (Embeddings, NamedVariables, activation, den
                                      layer_norm_variables)
 
 
-class DiscriminatorHead(keras.layers.Layer):
-    """``[B, S, H]`` → dense(H) → activation → dense(1) → per-token "replaced" logits ``[B, S]``."""
+class ClassifierHead(keras.layers.Layer):
+    """dense(H) → activation → dense(1) → one float32 logit per token or per sequence.
 
-    def __init__(self, config: ModelConfig, **kwargs):
+    ``pool="none"``: ``[B, S, H]`` → per-token logits ``[B, S]`` (the discriminator's replaced-token head).
+    ``pool="cls"``: the ``[CLS]`` vector of ``[B, S, H]`` → one logit per sequence ``[B]`` (SQuAD v2 answerability).
+    Both modes hold the same two sub-layers, named ``dense`` and ``dense_1`` as in Google's checkpoints.
+    """
+
+    POOLS = ("none", "cls")
+
+    def __init__(self, config: ModelConfig, pool: str = "none", **kwargs):
         super().__init__(**kwargs)
-        self.hidden_size = config.hidden_size
+        if pool not in self.POOLS:
+            raise ValueError(f"pool must be one of {self.POOLS}, got {pool!r}")
+        self.hidden_size, self.pool = config.hidden_size, pool
         self.dense = dense(config.hidden_size, config, "dense", self.dtype_policy, config.hidden_act)
         self.dense_1 = dense(1, config, "dense_1", self.dtype_policy)
 
     def build(self, input_shape=None):
-        self.dense.build((None, None, self.hidden_size))
-        self.dense_1.build((None, None, self.hidden_size))
+        shape = (None, self.hidden_size) if self.pool == "cls" else (None, None, self.hidden_size)
+        self.dense.build(shape)
+        self.dense_1.build(shape)
         self.built = True
 
     def call(self, hidden):
+        if self.pool == "cls":
+            hidden = hidden[:, 0]
         return tf.cast(tf.squeeze(self.dense_1(self.dense(hidden)), -1), tf.float32)
 
     def named_variables(self) -> NamedVariables:
         return {**dense_variables("dense", self.dense), **dense_variables("dense_1", self.dense_1)}
+
+
+DiscriminatorHead = ClassifierHead  # the replaced-token detection head: ``ClassifierHead(config)``
 
 
 class GeneratorHead(keras.layers.Layer):
@@ -84,25 +100,4 @@ class SpanHead(keras.layers.Layer):
         return dense_variables("qa_outputs", self.dense)
 
 
-class AnswerabilityHead(keras.layers.Layer):
-    """SQuAD v2: the ``[CLS]`` vector ``[B, H]`` → dense(H) → activation → dense(1) → answerable logit ``[B]``."""
-
-    def __init__(self, config: ModelConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_size = config.hidden_size
-        self.dense = dense(config.hidden_size, config, "dense", self.dtype_policy, config.hidden_act)
-        self.dense_1 = dense(1, config, "dense_1", self.dtype_policy)
-
-    def build(self, input_shape=None):
-        self.dense.build((None, self.hidden_size))
-        self.dense_1.build((None, self.hidden_size))
-        self.built = True
-
-    def call(self, hidden):
-        return tf.cast(tf.squeeze(self.dense_1(self.dense(hidden[:, 0])), -1), tf.float32)
-
-    def named_variables(self) -> NamedVariables:
-        return {**dense_variables("dense", self.dense), **dense_variables("dense_1", self.dense_1)}
-
-
-__all__ = ["DiscriminatorHead", "GeneratorHead", "SpanHead", "AnswerabilityHead", "activation"]
+__all__ = ["ClassifierHead", "DiscriminatorHead", "GeneratorHead", "SpanHead", "activation"]

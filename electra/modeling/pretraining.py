@@ -13,7 +13,7 @@ from typing import Mapping
 import keras
 import tensorflow as tf
 
-from electra.configs import ModelConfig, ObjectiveConfig
+from electra.configs import ModelConfig
 from electra.modeling.heads import DiscriminatorHead, GeneratorHead
 from electra.modeling.layers import Encoder, NamedVariables, prefixed
 
@@ -52,48 +52,24 @@ def gumbel_sample(logits: tf.Tensor, temperature: float, seed) -> tf.Tensor:
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 
 
-def masked_lm_loss(logits: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """Weighted mean cross-entropy of ``logits [B, P, V]`` against ``labels [B, P]``."""
-    weights = tf.cast(weights, tf.float32)
-    per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), logits)
-    return tf.reduce_sum(per_token * weights) / (tf.reduce_sum(weights) + 1e-6)
-
-
 def replaced_token_labels(original_ids: tf.Tensor, fake_ids: tf.Tensor, input_mask: tf.Tensor) -> tf.Tensor:
     """1.0 where the discriminator input differs from the original text; a sample equal to the original is real."""
     return tf.cast(tf.not_equal(original_ids, fake_ids), tf.float32) * tf.cast(input_mask, tf.float32)
 
 
-def rtd_loss(logits: tf.Tensor, labels: tf.Tensor, input_mask: tf.Tensor) -> tf.Tensor:
-    """Sigmoid cross-entropy ``[B, S]`` averaged over non-pad tokens."""
-    mask = tf.cast(input_mask, tf.float32)
-    per_token = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-    return tf.reduce_sum(per_token * mask) / (tf.reduce_sum(mask) + 1e-6)
-
-
-def rtd_metrics(logits: tf.Tensor, labels: tf.Tensor, input_mask: tf.Tensor) -> dict[str, tf.Tensor]:
-    mask = tf.cast(input_mask, tf.float32)
-    predicted = tf.cast(logits > 0, tf.float32) * mask
-    true_positive = tf.reduce_sum(predicted * labels)
-    correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32) * mask)
-    return {"disc_accuracy": correct / (tf.reduce_sum(mask) + 1e-6),
-            "disc_precision": tf.math.divide_no_nan(true_positive, tf.reduce_sum(predicted)),
-            "disc_recall": tf.math.divide_no_nan(true_positive, tf.reduce_sum(labels))}
-
-
 class ElectraPretrainingModel(keras.Model):
-    """Generator + discriminator sharing one embedding table; ``call(features)`` returns losses and metrics.
+    """Generator + discriminator sharing one embedding table; ``call(features)`` returns the logits of both
+    networks and the generator's sample (the objective lives in ``electra.tasks.pretraining``).
 
     Weights are created in ``__init__`` so checkpoints can be loaded before the first step.
     """
 
     optional_scopes: tuple[str, ...] = ()
 
-    def __init__(self, config: ModelConfig, objective: ObjectiveConfig = ObjectiveConfig(), seed: int | None = None,
-                 **kwargs):
+    def __init__(self, config: ModelConfig, temperature: float = 1.0, seed: int | None = None, **kwargs):
         kwargs.setdefault("name", "electra_pretraining")
         super().__init__(**kwargs)
-        self.config, self.objective = config, objective
+        self.config, self.temperature = config, float(temperature)
         dt = self.dtype_policy
         self.discriminator = Encoder(config, config.discriminator, name="electra", dtype=dt)
         self.generator = Encoder(config, config.generator, embeddings=self.discriminator.embeddings,
@@ -118,7 +94,9 @@ class ElectraPretrainingModel(keras.Model):
         return self.discriminator_head(self.discriminator(input_ids, input_mask, segment_ids, training=training))
 
     def call(self, features: Mapping[str, tf.Tensor], training=False, sample_seed=None) -> dict[str, tf.Tensor]:
-        """Losses, metrics and the intermediate tensors of one RTD step.
+        """One RTD forward pass: ``gen_logits [B, P, V]`` at the masked positions, the generator's sample
+        ``sampled_ids [B, P]``, the discriminator input ``fake_ids [B, S]``, its targets ``rtd_labels [B, S]`` (1.0 =
+        replaced) and ``disc_logits [B, S]``; logits are float32 under every precision.
 
         ``sample_seed`` (int ``[2]``) makes the generator's sample stateless, so evaluation leaves the training
         RNG stream untouched; by default the model's own seed generator advances.
@@ -132,26 +110,15 @@ class ElectraPretrainingModel(keras.Model):
         mlm_weights = tf.cast(features["masked_lm_weights"], tf.float32)
 
         gen_logits = self.generator_logits(masked_ids, input_mask, segment_ids, positions, training=training)
-        mlm_loss = masked_lm_loss(gen_logits, mlm_ids, mlm_weights)
-        sampled = gumbel_sample(gen_logits, self.objective.temperature,
+        sampled = gumbel_sample(gen_logits, self.temperature,
                                 self.sampler_seed if sample_seed is None else sample_seed)
-
         original_ids = scatter_positions(masked_ids, positions, mlm_ids, mlm_weights)
         fake_ids = scatter_positions(masked_ids, positions, sampled, mlm_weights)
-        labels = replaced_token_labels(original_ids, fake_ids, input_mask)
-        disc_logits = self.discriminator_logits(fake_ids, input_mask, segment_ids, training=training)
-        disc_loss = rtd_loss(disc_logits, labels, input_mask)
-
-        gen_correct = tf.cast(tf.equal(tf.argmax(gen_logits, -1, output_type=tf.int32), mlm_ids), tf.float32)
-        return {"loss": self.objective.gen_weight * mlm_loss + self.objective.disc_weight * disc_loss,
-                "mlm_loss": mlm_loss,
-                "disc_loss": disc_loss,
-                "gen_accuracy": tf.reduce_sum(gen_correct * mlm_weights) / (tf.reduce_sum(mlm_weights) + 1e-6),
-                **rtd_metrics(disc_logits, labels, input_mask),
+        return {"gen_logits": gen_logits,
                 "sampled_ids": sampled,
                 "fake_ids": fake_ids,
-                "rtd_labels": labels,
-                "disc_logits": disc_logits}
+                "rtd_labels": replaced_token_labels(original_ids, fake_ids, input_mask),
+                "disc_logits": self.discriminator_logits(fake_ids, input_mask, segment_ids, training=training)}
 
     def named_variables(self) -> NamedVariables:
         """Every weight under its Google TF1 checkpoint name (shared embeddings once, under ``electra/``)."""

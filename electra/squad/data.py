@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from data_prep.common import file_sha256
+from electra.io import atomic_write, file_sha256
 
 log = logging.getLogger("electra.squad")
 CACHE_FORMAT = 2     # 2: each context stored once, examples refer to it by index
@@ -388,10 +388,8 @@ def _save_cache(path: str, features: Features) -> None:
         examples.append(record)
     meta = {"token_offsets": features.token_offsets, "max_context": features.max_context, "examples": examples,
             "contexts": list(contexts), "stats": dataclasses.asdict(features.stats)}
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with atomic_write(path, "wb") as f:
         np.savez(f, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8), **features.arrays)
-    os.replace(tmp, path)
 
 
 def _load_cache(path: str) -> Features:

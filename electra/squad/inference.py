@@ -20,6 +20,20 @@ from electra.squad.postprocess import postprocess
 from electra.tokenization import load_tokenizer
 
 
+def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> dict[str, np.ndarray]:
+    """Start/end logits ``[N, S]`` float32 (and ``answerable_logits`` ``[N]`` when the model has the head) for
+    ``Features`` or a dict of ``input_ids``/``input_mask``/``segment_ids`` ``[N, S]``."""
+    import tensorflow as tf
+    call = tf.function(lambda batch: model(batch, training=False), jit_compile=xla, reduce_retracing=True)
+    outputs: dict[str, list] = {}
+    inputs = features.model_inputs() if hasattr(features, "model_inputs") else features
+    n = len(next(iter(inputs.values())))
+    for i in range(0, n, batch_size):
+        chunk = {k: tf.constant(v[i:i + batch_size]) for k, v in inputs.items()}
+        for k, v in call(chunk).items():
+            outputs.setdefault(k, []).append(np.asarray(v, np.float32))
+    return {k: np.concatenate(v) for k, v in outputs.items()}
+
 
 def _text_error(qid: str, field: str, value) -> str | None:
     if value is None:
@@ -43,8 +57,6 @@ class Predictor:
     @classmethod
     def from_model(cls, model, tokenizer, **settings) -> "Predictor":
         """A Keras ``ElectraForQuestionAnswering`` in memory (what a SavedModel export of it would answer)."""
-        from electra.squad.task import predict_logits
-
         return cls(tokenizer, settings, lambda inputs, batch_size: predict_logits(model, inputs, batch_size))
 
     def logits(self, inputs: dict, batch_size: int = 64) -> dict[str, np.ndarray]:

@@ -83,7 +83,7 @@ class LayerwiseAdamW(keras.optimizers.Optimizer):
 
 def make_finetuning_optimizer(model, schedule, *, layerwise_lr_decay: float = 0.8, weight_decay: float = 0.01,
                               head_depth: int | None = None, clip_norm: float | None = 1.0, loss_scale: bool = False,
-                              epsilon: float = 1e-6):
+                              epsilon: float = 1e-6, beta_1: float = 0.9, beta_2: float = 0.999):
     """``LayerwiseAdamW`` over ``model.named_variables()`` (decay off for LayerNorm and biases), wrapped in a
     dynamic ``LossScaleOptimizer`` for fp16."""
     from electra.training.optimization import no_decay_variables
@@ -92,7 +92,7 @@ def make_finetuning_optimizer(model, schedule, *, layerwise_lr_decay: float = 0.
     num_layers = len(model.encoder.blocks)
     factors = layerwise_lr_factors(named, num_layers, layerwise_lr_decay, head_depth)
     clip = dict(global_clipnorm=clip_norm) if clip_norm else {}
-    optimizer = LayerwiseAdamW(schedule, weight_decay=weight_decay, epsilon=epsilon,
+    optimizer = LayerwiseAdamW(schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                                lr_factors=[(v, factors[n]) for n, v in named.items()],
                                exclude=no_decay_variables(named), **clip)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer

@@ -17,6 +17,8 @@ import os
 
 import numpy as np
 
+from electra.io import atomic_write
+
 
 def _top(logits: np.ndarray, n: int) -> list[int]:
     return [int(i) for i in np.argsort(-logits, kind="stable")[:n]]
@@ -94,11 +96,9 @@ def postprocess(features, start_logits: np.ndarray, end_logits: np.ndarray, *, n
 
 
 def _write_json(path: str, value) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path) as f:
         json.dump(value, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def write_predictions(output_dir: str, predictions, nbest, null_odds=None) -> dict[str, str]:

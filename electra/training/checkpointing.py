@@ -37,13 +37,14 @@ class CheckpointReadError(RuntimeError):
 class TrainingState:
     """Everything a resumed run needs, saved by the chief and (per rank) the input iterator."""
 
-    def __init__(self, directory: str, model, optimizer, iterator, rank: int, keep: int):
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    def __init__(self, directory: str, model, optimizer, iterator, rank: int, keep: int, loop_state: dict):
+        """``loop_state``: the trainer's variables (``step``, the open log window); ``step`` is required."""
+        self.step = loop_state["step"]
         self.model, self.optimizer, self.rank, self.keep = model, optimizer, rank, keep
-        self.checkpoint = tf.train.Checkpoint(
-            step=self.step,
-            model={name: _raw(v) for name, v in model.named_variables().items()},
-            optimizer={f"{i:04d}": _raw(v) for i, v in enumerate(optimizer.variables)})
+        weights = dict(step=self.step, model={name: _raw(v) for name, v in model.named_variables().items()},
+                       optimizer={f"{i:04d}": _raw(v) for i, v in enumerate(optimizer.variables)})
+        self.checkpoint = tf.train.Checkpoint(loop={k: v for k, v in loop_state.items() if k != "step"}, **weights)
+        self._without_loop = tf.train.Checkpoint(**weights)   # checkpoints written before the loop kept its window
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(directory, "checkpoints"),
                                                   max_to_keep=keep, checkpoint_name="ckpt")
         self.input_directory = os.path.join(directory, "checkpoints", "input", f"rank{rank}")
@@ -69,7 +70,9 @@ class TrainingState:
         """Restore step, weights and optimizer from ``path`` (a ``ckpt-N`` prefix); returns the step. A
         checkpoint that cannot be read (truncated or corrupt files) raises ``CheckpointReadError`` naming it."""
         try:
-            self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
+            has_loop = any(name.startswith("loop/") for name, _ in tf.train.list_variables(path))
+            checkpoint = self.checkpoint if has_loop else self._without_loop
+            checkpoint.read(path).assert_existing_objects_matched().expect_partial()
         except (tf.errors.OpError, IndexError, ValueError) as e:
             first = (getattr(e, "message", None) or str(e) or type(e).__name__).strip().splitlines()[0]
             raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first[:300]}); its "

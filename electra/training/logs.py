@@ -1,5 +1,5 @@
-"""Run logs: one JSON object per line (``train_log.jsonl``) beside TensorBoard event files, and a progress bar on
-a terminal. Only the chief worker writes."""
+"""Run logs: one JSON object per line (``train_log.jsonl``, schema in ``electra.training.experiment``) beside
+TensorBoard event files, and a progress bar on a terminal. Only the chief worker writes."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,31 @@ import sys
 import tensorflow as tf
 from tqdm import tqdm
 
+from electra.io import atomic_write
+
 log = logging.getLogger("electra.training")
 
 
+def read_log(path: str) -> list[dict]:
+    """The records of a ``train_log.jsonl``; a line cut short by a kill or a full disk is skipped with a warning."""
+    records = []
+    if not os.path.exists(path):
+        return records
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                log.warning("%s line %d is not complete JSON (%d characters, written when a run was interrupted); "
+                            "dropped", path, number, len(line))
+    return records
+
+
 class RunLog:
-    def __init__(self, output_dir: str, enabled: bool, total_steps: int, start_step: int):
-        self.enabled, self.total_steps = enabled, total_steps
+    def __init__(self, output_dir: str, enabled: bool, total_steps: int, start_step: int, task: str):
+        self.enabled, self.total_steps, self.task = enabled, total_steps, task
         self.path = os.path.join(output_dir, "train_log.jsonl")
         self.bar = None
         if not enabled:
@@ -23,64 +42,63 @@ class RunLog:
         self._truncate_after(start_step)
         self.writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
         if sys.stderr.isatty():
-            self.bar = tqdm(total=total_steps, initial=start_step, desc="pretraining", dynamic_ncols=True)
+            self.bar = tqdm(total=total_steps, initial=start_step, desc=task, dynamic_ncols=True)
 
     def _truncate_after(self, step: int) -> None:
         """A resumed run redoes the steps after its checkpoint: drop their old lines (written before a kill)."""
         if not os.path.exists(self.path):
             return
-        kept = []
-        with open(self.path, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:   # cut short by a kill or a full disk during an append
-                log.warning("%s line %d is not complete JSON (%d characters, written when a run was interrupted); "
-                            "dropped", self.path, number, len(line))
-                continue
-            if record.get("step", 0) <= step:
-                kept.append(line + "\n")
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.writelines(kept)
-        os.replace(tmp, self.path)
+        kept = [r for r in read_log(self.path) if r.get("step", 0) <= step]
+        with atomic_write(self.path) as f:
+            f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
 
     def write(self, record: dict) -> None:
+        """A ``train`` or ``eval`` record: the file, TensorBoard (``train/…``, ``eval/…``), and a console line."""
         if not self.enabled:
             return
+        record = {"task": self.task, **record}
         self._append(record)
-        if self.bar is None and "loss" in record:  # no terminal: a plain progress line per logged step
+        kind = record["type"]
+        if kind == "train" and self.bar is not None:
+            self.bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=True)
+        elif kind == "train":
             print(f"step {record['step']}/{self.total_steps}  loss {record['loss']:.4f}  "
-                  f"disc_acc {record['disc_accuracy']:.3f}  lr {record['learning_rate']:.2e}  "
-                  f"{record['sequences_per_second']:.1f} seq/s  eta {record['eta_seconds']:.0f}s", flush=True)
+                  f"lr {record['learning_rate']:.2e}  {record['sequences_per_second']:.1f} seq/s  "
+                  f"eta {record['eta_seconds']:.0f}s", flush=True)
+        else:
+            self.message(f"step {record['step']} {kind}: " + "  ".join(
+                f"{k} {v:.4f}" for k, v in record["metrics"].items() if isinstance(v, (int, float))))
+        scalars = {k: v for k, v in record.items() if k not in ("step", "type", "task", "metrics")}
+        scalars.update(record.get("metrics", {}))
         with self.writer.as_default(step=record["step"]):
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)):
-                    tf.summary.scalar(key.replace("validation_", "validation/"), value)
+            for key, value in scalars.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    tf.summary.scalar(f"{kind}/{key}", value)
         self.writer.flush()
 
     def _append(self, record: dict) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+            f.write(json.dumps(record, sort_keys=True, default=float) + "\n")
 
     def event(self, step: int, event: str, text: str, **fields) -> None:
         """Something a reader of the log must know about (not a metric): a line of its own, and on the console."""
         if not self.enabled:
             return
-        self._append({"step": step, "event": event, "message": text, **fields})
+        self._append({"type": "event", "task": self.task, "step": step, "event": event, "message": text, **fields})
         self.message(f"step {step}: {text}")
 
-    def progress(self, step: int, loss: float) -> None:
+    def progress(self, step: int) -> None:
         if self.bar is not None:
             self.bar.n = step
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=True)
+            self.bar.refresh()
 
     def message(self, text: str) -> None:
-        if self.enabled:
-            (self.bar.write if self.bar is not None else print)(text)
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

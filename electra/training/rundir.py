@@ -23,6 +23,7 @@ import secrets
 import sys
 import time
 
+from electra.io import atomic_write
 from electra.training.distribution import Distributor, LaunchError, hostname
 
 log = logging.getLogger("electra.training")
@@ -140,10 +141,8 @@ def claim_run_directory(distributor: Distributor, directory: str) -> RunDirector
     token = secrets.randbelow(2 ** 62)
     path = os.path.join(directory, TOKEN_NAME)
     if distributor.is_chief:
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(path) as f:
             f.write(str(token))
-        os.replace(tmp, path)
     token = distributor.broadcast_int(token)
     try:
         with open(path, encoding="utf-8") as f:

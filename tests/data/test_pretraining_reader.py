@@ -91,7 +91,7 @@ def test_records_missing_a_feature_name_the_file(tmp_path):
 
 
 def test_list_files_errors(tmp_path):
-    with pytest.raises(InputError, match="--validation_files: no file matches"):
+    with pytest.raises(InputError, match="--data.validation_files: no file matches"):
         list_files(str(tmp_path / "*.tfrecord"), "validation")
 
 
@@ -117,7 +117,8 @@ def test_empty_files_are_skipped_with_a_warning(files, tmp_path, caplog):
     assert "part-000.tfrecord" in caplog.text and "(+2 more)" in caplog.text
 
     only_empty = str(directory / "part-00[0235].tfrecord")
-    with pytest.raises(InputError, match=r"--train_files: all 4 file\(s\) matching '.*part-00\[0235\].tfrecord' are "
+    with pytest.raises(InputError, match=r"--data.train_files: all 4 file\(s\) matching "
+                                         r"'.*part-00\[0235\].tfrecord' are "
                                          r"empty TFRecord files"):
         list_files(only_empty)
 

@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from electra.modeling import ElectraForQuestionAnswering, ElectraPretrainingModel
+from electra.tasks.pretraining import rtd_objective
 from tests.conftest import masked_batch, tiny_config
 
 
@@ -29,9 +30,9 @@ def test_mixed_precision_matches_fp32(policy, atol):
     assert gen.dtype == tf.float32
     np.testing.assert_allclose(gen.numpy(), reference.generator_logits(
         *args, positions=batch["masked_lm_positions"]).numpy(), atol=atol * 2)
-    out = model(batch, training=True)
-    for key in ("loss", "mlm_loss", "disc_loss"):
-        assert out[key].dtype == tf.float32 and np.isfinite(out[key].numpy())
+    loss, metrics = rtd_objective(model(batch, training=True), batch, 1.0, 50.0)
+    for value in (loss, metrics["mlm_loss"], metrics["disc_loss"]):
+        assert value.dtype == tf.float32 and np.isfinite(value.numpy())
 
 
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16", "mixed_bfloat16"])
@@ -40,7 +41,7 @@ def test_training_step_under_each_policy_has_finite_gradients(policy):
     model = ElectraPretrainingModel(config, seed=0, dtype=policy)
     batch = masked_batch(config)
     with tf.GradientTape() as tape:
-        loss = model(batch, training=True)["loss"]
+        loss, _ = rtd_objective(model(batch, training=True), batch, 1.0, 50.0)
         scaled = loss * 128.0 if policy == "mixed_float16" else loss
     grads = tape.gradient(scaled, model.trainable_variables)
     assert all(g is not None and g.dtype == tf.float32 for g in grads)
@@ -66,10 +67,12 @@ def test_xla_training_step_runs_and_matches_eager_losses():
     model = ElectraPretrainingModel(config, seed=0)
     batch = {k: tf.constant(v) for k, v in masked_batch(config).items()}
     # Sampling is random, so compare the deterministic MLM loss (it does not depend on the sample).
-    eager = model(batch, training=True)["mlm_loss"]
-    compiled = tf.function(lambda b: model(b, training=True), jit_compile=True)(batch)
-    np.testing.assert_allclose(compiled["mlm_loss"].numpy(), eager.numpy(), rtol=1e-5)
-    assert np.isfinite(compiled["loss"].numpy())
+    def losses(b):
+        return rtd_objective(model(b, training=True), b, 1.0, 50.0)
+    _, eager = losses(batch)
+    loss, compiled = tf.function(losses, jit_compile=True)(batch)
+    np.testing.assert_allclose(compiled["mlm_loss"].numpy(), eager["mlm_loss"].numpy(), rtol=1e-5)
+    assert np.isfinite(loss.numpy())
 
 
 def test_question_answering_model_outputs():

@@ -3,34 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra.configs import ObjectiveConfig
 from electra.modeling import ElectraPretrainingModel
-from electra.modeling.pretraining import (gather_positions, gumbel_sample, masked_lm_loss, replaced_token_labels,
-                                          rtd_loss, rtd_metrics, scatter_positions)
+from electra.modeling.pretraining import gather_positions, gumbel_sample, replaced_token_labels, scatter_positions
+from electra.tasks.pretraining import rtd_objective
 from tests.conftest import masked_batch, tiny_config
-
-
-def _sigmoid_ce(logit, label):
-    return max(logit, 0) - logit * label + np.log1p(np.exp(-abs(logit)))
-
-
-def test_rtd_loss_by_hand():
-    logits = tf.constant([[2.0, -1.0, 0.5, 3.0]])
-    labels = tf.constant([[1.0, 0.0, 1.0, 0.0]])
-    mask = tf.constant([[1, 1, 1, 0]])
-    expected = (_sigmoid_ce(2.0, 1) + _sigmoid_ce(-1.0, 0) + _sigmoid_ce(0.5, 1)) / 3
-    np.testing.assert_allclose(rtd_loss(logits, labels, mask).numpy(), expected, rtol=1e-6)
-    metrics = {k: v.numpy() for k, v in rtd_metrics(logits, labels, mask).items()}
-    # predicted replaced: positions 0 and 2 (position 3 is padding) → all correct
-    assert metrics == pytest.approx({"disc_accuracy": 1.0, "disc_precision": 1.0, "disc_recall": 1.0}, abs=1e-5)
-    metrics = {k: v.numpy() for k, v in rtd_metrics(tf.constant([[2.0, 1.0, -0.5, 3.0]]), labels, mask).items()}
-    assert metrics == pytest.approx({"disc_accuracy": 1 / 3, "disc_precision": 0.5, "disc_recall": 0.5}, abs=1e-5)
-
-
-def test_masked_lm_loss_by_hand():
-    logits = tf.math.log(tf.constant([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]]))
-    loss = masked_lm_loss(logits, tf.constant([[0, 1]]), tf.constant([[1.0, 0.0]]))
-    np.testing.assert_allclose(loss.numpy(), -np.log(0.5), rtol=1e-5)
 
 
 def test_sample_equal_to_original_is_labelled_real():
@@ -86,10 +62,11 @@ def test_forward_reconstructs_originals_and_labels_replacements():
     weights = batch["masked_lm_weights"] > 0
     positions = batch["masked_lm_positions"]
     np.testing.assert_array_equal(np.take_along_axis(fake, positions, 1)[weights], out["sampled_ids"].numpy()[weights])
-    expected = model.objective.gen_weight * out["mlm_loss"] + model.objective.disc_weight * out["disc_loss"]
-    np.testing.assert_allclose(out["loss"].numpy(), expected.numpy(), rtol=1e-6)
-    for key in ("loss", "mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall"):
-        assert out[key].dtype == tf.float32 and out[key].shape == ()
+    assert "loss" not in out    # models return outputs; the objective is the task's
+    loss, metrics = rtd_objective(out, batch, 1.0, 50.0)
+    np.testing.assert_allclose(loss.numpy(), (metrics["mlm_loss"] + 50.0 * metrics["disc_loss"]).numpy(), rtol=1e-6)
+    for key in ("mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall"):
+        assert metrics[key].dtype == tf.float32 and metrics[key].shape == ()
 
 
 def test_generator_certain_of_the_original_makes_every_label_real():
@@ -109,7 +86,8 @@ def test_generator_certain_of_the_original_makes_every_label_real():
     out = model(batch)
     assert (out["sampled_ids"].numpy()[weights] == token).all()
     assert out["rtd_labels"].numpy().sum() == 0
-    assert out["gen_accuracy"].numpy() == pytest.approx(1.0, abs=1e-5)
+    _, metrics = rtd_objective(out, batch, 1.0, 50.0)
+    assert metrics["gen_accuracy"].numpy() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_missing_feature_is_named():
@@ -131,17 +109,17 @@ def test_weights_are_shared_not_duplicated():
 def test_fifty_steps_on_a_fixed_batch_halve_the_loss():
     keras.utils.set_random_seed(1)
     config = tiny_config()
-    model = ElectraPretrainingModel(config, ObjectiveConfig(), seed=1)
+    model = ElectraPretrainingModel(config, seed=1)
     batch = {k: tf.constant(v) for k, v in masked_batch(config, batch=8, seq=32, predictions=5, seed=3).items()}
     optimizer = keras.optimizers.AdamW(learning_rate=5e-3, weight_decay=0.01)
 
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            out = model(batch, training=True)
-        grads = tape.gradient(out["loss"], model.trainable_variables)
+            loss, _ = rtd_objective(model(batch, training=True), batch, 1.0, 50.0)
+        grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return out["loss"]
+        return loss
 
     losses = [float(step()) for _ in range(50)]
     assert np.isfinite(losses).all()

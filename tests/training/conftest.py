@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -77,5 +76,15 @@ def run_script(args, timeout=600, check=True, env=None):
 
 
 def read_log(output_dir):
-    with open(os.path.join(output_dir, "train_log.jsonl"), encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """``train_log.jsonl`` with each train record's task metrics beside its common keys, and eval records as
+    ``validation_<metric>`` keys (so ``"loss" in record`` selects the train records)."""
+    from electra.training.logs import read_log as read
+    records = []
+    for record in read(os.path.join(output_dir, "train_log.jsonl")):
+        if record.get("type") == "train":
+            record = {**record, **record["metrics"]}
+        elif record.get("type") == "eval":
+            record = {"step": record["step"], "type": "eval",
+                      **{f"validation_{k}": v for k, v in record["metrics"].items()}}
+        records.append(record)
+    return records

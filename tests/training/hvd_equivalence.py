@@ -15,11 +15,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from electra.configs import ObjectiveConfig  # noqa: E402
 from electra.modeling import ElectraPretrainingModel  # noqa: E402
+from electra.tasks.pretraining import METRICS, rtd_objective  # noqa: E402
 from electra.training.distribution import make_distributor  # noqa: E402
 from electra.training.optimization import WarmupPolyDecay, make_optimizer  # noqa: E402
-from electra.training.trainer import PretrainingTrainer  # noqa: E402
+from electra.training.trainer import Trainer  # noqa: E402
 from tests.conftest import masked_batch, tiny_config  # noqa: E402
 
 
@@ -39,11 +39,12 @@ def main(out_path, horovod):
     rows = slice(2 * distributor.rank, 2 * distributor.rank + 2) if horovod else slice(0, 4)
     local = {k: v[rows] for k, v in batch.items()}
     keras.utils.set_random_seed(100 + distributor.rank)  # different initial weights per rank: broadcast must fix it
-    model = ElectraPretrainingModel(config, ObjectiveConfig(temperature=1e-4), seed=0)
+    model = ElectraPretrainingModel(config, temperature=1e-4, seed=0)
     optimizer = make_optimizer("lamb", WarmupPolyDecay(1e-2, 10, 0), model.named_variables())
-    trainer = PretrainingTrainer(model, optimizer, distributor)
+    trainer = Trainer(model, optimizer, lambda m, b: rtd_objective(m(b, training=True), b, 1.0, 50.0), METRICS,
+                      distributor)
     distributor.broadcast_variables(list(model.trainable_variables) + list(optimizer.variables))
-    losses = [trainer.train_step([local])["global_loss"] for _ in range(4)]
+    losses = [float(trainer.train_step([local])["global_loss"]) for _ in range(4)]
     weights = {name: v.numpy() for name, v in model.named_variables().items()}
     path = out_path.replace(".npz", f".rank{distributor.rank}.npz") if horovod else out_path
     np.savez(path, losses=np.array(losses), **{"w:" + k: v for k, v in weights.items()})

@@ -1,4 +1,5 @@
-"""Run run_pretraining.py but SIGKILL the process right after optimizer step N (a crash mid-run, for resume tests)."""
+"""Run run_pretraining.py (or, with --squad first, run_squad.py) but SIGKILL the process right after optimizer
+step N (a crash mid-run, for resume tests)."""
 import os
 import runpy
 import signal
@@ -7,7 +8,7 @@ import sys
 kill_at = int(sys.argv.pop(1))
 from electra.training import trainer  # noqa: E402
 
-original = trainer.PretrainingTrainer.train_step
+original = trainer.Trainer.train_step
 calls = {"n": 0}
 
 
@@ -19,6 +20,9 @@ def train_step(self, micro_batches):
     return out
 
 
-trainer.PretrainingTrainer.train_step = train_step
-sys.argv[0] = os.path.join(os.path.dirname(__file__), "..", "..", "run_scripts", "run_pretraining.py")
+trainer.Trainer.train_step = train_step
+script = "run_squad.py" if sys.argv[1:2] == ["--squad"] else "run_pretraining.py"
+if script == "run_squad.py":
+    sys.argv.pop(1)
+sys.argv[0] = os.path.join(os.path.dirname(__file__), "..", "..", "run_scripts", script)
 runpy.run_path(sys.argv[0], run_name="__main__")

@@ -11,7 +11,10 @@ import time
 
 import pytest
 
+from electra.cli import parse
+from electra.configs import PretrainConfig, SquadConfig
 from electra.training import distribution
+from electra.training.experiment import accumulation_for
 from electra.training.distribution import Distributor, Launch, LaunchError, detect_launch, make_distributor
 from electra.training.rundir import RunDirectoryLock, RunLockedError, claim_run_directory
 from tests.training.conftest import ROOT, pretrain_flags, read_log, tiny_model_config
@@ -196,6 +199,11 @@ def _launched(log):
     return log.read_text().splitlines()
 
 
+def _resolved(cls, argv):
+    """The config a launched ``run_*.py`` would run: its recipe and flags, without checking that files exist."""
+    return parse(cls, argv, "", check=False)
+
+
 def test_pretraining_script_multi_node_hosts(fake_bin, tmp_path):
     env, log = fake_bin
     script = os.path.join(ROOT, "run_scripts", "run_pretraining.sh")
@@ -204,7 +212,9 @@ def test_pretraining_script_multi_node_hosts(fake_bin, tmp_path):
     argv = _launched(log)
     assert argv[:5] == ["horovodrun", "-np", "16", "-H", "node1:8,node2:8"]
     assert argv[6].endswith("run_pretraining.py") and "--horovod" not in argv   # detected from the launcher
-    assert "--gradient_accumulation_steps=24" in argv and f"--output_dir={tmp_path}/out/phase1" in argv
+    config = _resolved(PretrainConfig, argv[7:])
+    assert accumulation_for(config.trainer, config.data.train_batch_size, 16) == 24   # 67584 / (176 × 16)
+    assert config.output_dir == f"{tmp_path}/out/phase1" and config.trainer.precision == "fp16"
 
 
 def test_squad_script_hostfile(fake_bin, tmp_path):
@@ -230,12 +240,15 @@ def test_slurm_batch_script(fake_bin, tmp_path, launcher, expected):
                    check=True, env=env, timeout=60)
     argv = _launched(log)
     assert argv[:len(expected)] == expected
-    assert "--model_size=large" in argv and "--max_seq_length=512" in argv
-    assert f"--init_checkpoint={tmp_path}/out/phase1" in argv
+    config = _resolved(PretrainConfig, argv[len(expected) + 2:])
+    assert config.model.size == "large" and config.data.max_seq_length == 512
+    assert config.init == f"{tmp_path}/out/phase1" and config.optimizer.learning_rate == 4e-3
     subprocess.run(["bash", script, "squad", "ckpt", "2", "32", "1e-4", "fp16", "42", "2.0"], check=True,
                    env={**env, "OUTPUT_DIR": str(tmp_path / "squad")}, timeout=60)
     argv = _launched(log)
-    assert argv[:len(expected)] == expected and "--version_2_with_negative=true" in argv
+    assert argv[:len(expected)] == expected
+    config = _resolved(SquadConfig, argv[len(expected) + 2:])
+    assert config.data.version_2_with_negative and config.head.answerability and config.init == "ckpt"
 
 
 def test_slurm_batch_script_outside_an_allocation(fake_bin):
@@ -247,12 +260,14 @@ def test_slurm_batch_script_outside_an_allocation(fake_bin):
 
 @pytest.mark.slow
 def test_summary_reports_rank_and_weights_digest(pretraining_data, tmp_path):
+    from electra.cli import build
     from electra.configs import PretrainConfig
-    from electra.training.pretrain import run
-    config = PretrainConfig(output_dir=str(tmp_path / "run"), model_config_file=tiny_model_config(tmp_path / "m.json"),
-                            train_files=pretraining_data["train"], vocab_file=pretraining_data["vocab"],
-                            max_seq_length=32, train_batch_size=4, total_steps=2, warmup_steps=1, xla=False,
-                            shuffle_buffer=16, horovod=False)
+    from electra.tasks.pretraining import run
+    config = build(PretrainConfig, output_dir=str(tmp_path / "run"),
+                   model_config_file=tiny_model_config(tmp_path / "m.json"),
+                   train_files=pretraining_data["train"], vocab_file=pretraining_data["vocab"],
+                   max_seq_length=32, train_batch_size=4, total_steps=2, warmup_steps=1, xla=False,
+                   shuffle_buffer=16, horovod=False)
     started = time.time()
     summary = run(config)
     assert summary["rank"] == 0 and summary["world_size"] == 1 and len(summary["weights_sha256"]) == 64

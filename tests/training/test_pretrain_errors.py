@@ -5,10 +5,12 @@ import shutil
 
 import pytest
 
-from electra.configs import PretrainConfig
+from electra.cli import build
+from electra.configs import ConfigError, PretrainConfig
 from electra.data.pretraining import InputError
 from electra.interop import WeightLoadError
-from electra.training.pretrain import TrainingError, run
+from electra.tasks.pretraining import run
+from electra.training.experiment import TrainingError
 from tests.training.conftest import pretrain_flags, read_log, run_script, tiny_model_config, write_records
 
 
@@ -17,7 +19,7 @@ def _config(data, output, model_config, **extra):
                   vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=4, warmup_steps=1,
                   log_freq=1, save_checkpoints_steps=2, xla=False, shuffle_buffer=16)
     values.update(extra)
-    return PretrainConfig(**values)
+    return build(PretrainConfig, values)
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def model_config(tmp_path):
 
 
 def test_missing_and_empty_globs(pretraining_data, tmp_path, model_config):
-    with pytest.raises(InputError, match=r"--train_files: no file matches '.*nothing-\*'"):
+    with pytest.raises(InputError, match=r"--data.train_files: no file matches '.*nothing-\*'"):
         run(_config(pretraining_data, tmp_path / "a", model_config, train_files=str(tmp_path / "nothing-*")))
     (tmp_path / "empty.tfrecord").write_bytes(b"")
     with pytest.raises(InputError, match="empty TFRecord"):
@@ -35,7 +37,8 @@ def test_missing_and_empty_globs(pretraining_data, tmp_path, model_config):
 
 
 def test_sequence_length_mismatch_names_the_file(pretraining_data, tmp_path, model_config):
-    with pytest.raises(InputError, match=r"part-000.tfrecord: 'input_ids' has length 32 but --max_seq_length is 64"):
+    with pytest.raises(InputError,
+                       match=r"part-000.tfrecord: 'input_ids' has length 32 but --data.max_seq_length is 64"):
         run(_config(pretraining_data, tmp_path / "a", model_config, max_seq_length=64))
 
 
@@ -47,8 +50,9 @@ def test_corrupt_record_names_the_file(pretraining_data, tmp_path, model_config)
 
 
 def test_batch_that_does_not_divide(pretraining_data, tmp_path, model_config):
-    with pytest.raises(ValueError, match=r"--global_batch_size=10 does not equal workers \(1\) × --train_batch_size "
-                                         r"\(4\) × --gradient_accumulation_steps \(2\) = 8"):
+    with pytest.raises(ValueError, match=r"--trainer.global_batch_size=10 does not equal workers \(1\) × "
+                                         r"--data.train_batch_size \(4\) × --trainer.gradient_accumulation_steps "
+                                         r"\(2\) = 8"):
         run(_config(pretraining_data, tmp_path / "a", model_config, global_batch_size=10,
                     gradient_accumulation_steps=2))
 
@@ -83,7 +87,7 @@ def test_phase2_from_a_checkpoint_of_another_size(pretraining_data, tmp_path, mo
     ModelConfig.from_json_file(model_config).replace(num_hidden_layers=3).to_json_file(deeper)
     with pytest.raises(WeightLoadError, match="missing .*electra/encoder/layer_2"):
         run(_config(pretraining_data, tmp_path / "phase2", str(deeper), init_checkpoint=str(tmp_path / "phase1")))
-    with pytest.raises(WeightLoadError, match="no checkpoint"):
+    with pytest.raises(WeightLoadError, match="nowhere: no such file or directory"):
         run(_config(pretraining_data, tmp_path / "phase2b", model_config, init_checkpoint=str(tmp_path / "nowhere")))
 
 
@@ -119,10 +123,12 @@ def test_nan_loss_names_a_checkpoint_whose_next_step_is_finite(pretraining_data,
     result = run_script(flags, check=False)
     assert result.returncode == 1
     assert "non-finite loss" in result.stderr and "The last good checkpoint is" in result.stderr
-    steps = [r["step"] for r in read_log(output)]
+    steps = [r["step"] for r in read_log(output) if "loss" in r]
     bad_step = max(steps) + 1
     assert bad_step >= 3, result.stderr[-2000:]        # at least one good checkpoint exists before the poisoned one
-    assert f"ckpt-{bad_step - 1} holds the weights this step started from" in result.stderr
+    assert f"ckpt-{bad_step - 1} hold(s) weights that give it" in result.stderr
+    events = [r for r in read_log(output) if r.get("event") == "non_finite_loss"]
+    assert events and events[0]["first_nonfinite_step"] == bad_step
     assert os.path.exists(os.path.join(output, "checkpoints", f"ckpt-{bad_step - 1}-nonfinite.index"))
     assert _checkpoint_steps(output) == list(range(1, bad_step - 1))   # the NaN step saved nothing
     assert f"The last good checkpoint is {output}/checkpoints/ckpt-{bad_step - 2}." in result.stderr
@@ -131,7 +137,7 @@ def test_nan_loss_names_a_checkpoint_whose_next_step_is_finite(pretraining_data,
     assert retry.returncode == 0, retry.stderr[-3000:]
     log = read_log(output)
     assert [r["step"] for r in log if "loss" in r][-3:] == [bad_step - 1, bad_step, bad_step + 1]
-    assert all(math.isfinite(r["global_loss"]) for r in log if "loss" in r)
+    assert all(math.isfinite(r["loss"]) for r in log if "loss" in r)
 
 
 @pytest.mark.slow
@@ -171,15 +177,17 @@ def test_truncated_checkpoint_falls_back_to_the_newest_intact_one(pretraining_da
 
 
 def test_flag_validation_names_the_flag():
-    with pytest.raises(ValueError, match="--precision='fp8'"):
-        PretrainConfig(output_dir="x", precision="fp8")
-    with pytest.raises(ValueError, match="--warmup_steps"):
-        PretrainConfig(output_dir="x", warmup_steps=10, total_steps=5)
+    with pytest.raises(ConfigError, match="trainer.precision='fp8'"):
+        build(PretrainConfig, output_dir="x", precision="fp8")
+    with pytest.raises(ConfigError, match="--optimizer.warmup_steps=10 must be <= --trainer.total_steps=5"):
+        build(PretrainConfig, output_dir="x", warmup_steps=10, total_steps=5)
+    with pytest.raises(ConfigError, match="--output_dir='' is required"):
+        build(PretrainConfig)
 
 
 def test_validation_records_other_length(pretraining_data, tmp_path, model_config):
     write_records(tmp_path / "v", files=1, seq=16)
-    with pytest.raises(InputError, match="'input_ids' has length 16 but --max_seq_length is 32"):
+    with pytest.raises(InputError, match="'input_ids' has length 16 but --data.max_seq_length is 32"):
         run(_config(pretraining_data, tmp_path / "a", model_config, validation_files=str(tmp_path / "v" / "*"),
                     validation_freq=2))
 

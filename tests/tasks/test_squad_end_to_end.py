@@ -1,5 +1,5 @@
-"""Fine-tune a tiny randomly initialized model on tiny_squad.json, check it learns its own training questions, export
-it and check the SavedModel (in a fresh process, through run_scripts/predict.py) gives the same answers."""
+"""The SQuAD job on tiny_squad.json from random initialization: it learns its own training questions, and its
+SavedModel (in a fresh process, through run_scripts/predict.py) gives the same answers."""
 import json
 import os
 import subprocess
@@ -8,13 +8,14 @@ import sys
 import keras
 import pytest
 
-from electra.configs import ModelConfig
-from electra.export import export_saved_model
+from electra.cli import build
+from electra.configs import ModelConfig, SquadConfig
 from electra.modeling import ElectraForQuestionAnswering
 from electra.squad.data import load_features
+from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate
 from electra.squad.postprocess import postprocess
-from electra.squad.task import FineTuneConfig, fine_tune, predict_logits
+from electra.tasks.squad import run
 from electra.tokenization import load_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -41,19 +42,21 @@ def _score(model, features, data):
 def trained(tiny_squad_file, tiny_vocab, tmp_path_factory):
     out = tmp_path_factory.mktemp("e2e")
     tokenizer = load_tokenizer(str(tiny_vocab))
-    train = load_features(str(tiny_squad_file), tokenizer, is_training=True, version_2_with_negative=True,
-                          cache_dir=str(out / "cache"), **WINDOWS)
     evaluation = load_features(str(tiny_squad_file), tokenizer, is_training=False, version_2_with_negative=True,
                                **WINDOWS)
     data = json.loads(tiny_squad_file.read_text())["data"]
     keras.utils.set_random_seed(0)
-    model = ElectraForQuestionAnswering(_config(tokenizer.vocab_size))
-    _, before = _score(model, evaluation, data)
-    summary = fine_tune(model, train, FineTuneConfig(learning_rate=2e-3, max_steps=300, train_batch_size=16,
-                                                     warmup_proportion=0.1, seed=0, output_dir=str(out / "run")))
-    predictions, after = _score(model, evaluation, data)
-    return dict(model=model, before=before, after=after, summary=summary, predictions=predictions, out=out,
-                tiny_vocab=tiny_vocab)
+    _, before = _score(ElectraForQuestionAnswering(_config(tokenizer.vocab_size)), evaluation, data)
+    _config(tokenizer.vocab_size).to_json_file(str(out / "model.json"))
+    result = run(build(SquadConfig, {
+        "output_dir": str(out / "run"), "mode": "train_eval", "train_file": str(tiny_squad_file),
+        "predict_file": str(tiny_squad_file), "vocab_file": str(tiny_vocab),
+        "model.config_file": str(out / "model.json"),
+        "version_2_with_negative": True, "learning_rate": 2e-3, "max_steps": 300,
+        "train_batch_size": 16, "warmup_proportion": 0.1, "seed": 0, "xla": False, "log_every": 50,
+        "export_dir": str(out / "saved_model"), **WINDOWS}))
+    predictions = json.loads((out / "run" / "predictions.json").read_text())
+    return dict(result=result, before=before, after=result["eval"], predictions=predictions, out=out)
 
 
 def test_fine_tuning_learns_the_training_questions(trained):
@@ -62,14 +65,15 @@ def test_fine_tuning_learns_the_training_questions(trained):
     assert before["f1"] < 20.0
     assert after["f1"] > 75.0 and after["f1"] > before["f1"] + 50.0
     assert after["HasAns_f1"] > 70.0
-    assert trained["summary"]["steps"] == 300 and trained["summary"]["checkpoint"].endswith("ckpt-300")
+    summary = trained["result"]["train"]
+    assert summary["step"] == 300 and summary["checkpoint"].endswith("ckpt-300")
     log = [json.loads(line) for line in open(trained["out"] / "run" / "train_log.jsonl")]
+    log = [r for r in log if r["type"] == "train"]
     assert log[-1]["step"] == 300 and log[-1]["loss"] < log[0]["loss"]
 
 
 def test_saved_model_reproduces_predictions(trained, tiny_squad_file):
-    export_dir = export_saved_model(trained["model"], str(trained["out"] / "saved_model"), str(trained["tiny_vocab"]),
-                                    version_2_with_negative=True, **WINDOWS)
+    export_dir = trained["result"]["export_dir"]
     answers = trained["out"] / "answers.json"
     result = subprocess.run([sys.executable, "run_scripts/predict.py", "--saved_model", export_dir, "--input_file",
                              str(tiny_squad_file), "--output_file", str(answers)], cwd=ROOT, capture_output=True,

@@ -1,0 +1,292 @@
+"""One binder from the nested config dataclasses to the command line and to recipe files.
+
+Every leaf field of a config is a dotted flag (``--optimizer.learning_rate``) with the help text of its ``knob``;
+its aliases (``--learning_rate``, the flat names of earlier releases) are accepted too. ``--config=recipe.json``
+loads a recipe (nested JSON objects, or dotted keys) first; flags given on the command line win. Adding a
+hyperparameter is one ``knob`` line in ``electra.configs``: the flag, its help, recipe files and the resume check
+follow from it.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import dataclasses
+import json
+import typing
+from typing import Any, Iterator, Mapping
+
+from electra.configs import ConfigError, parse_bool
+
+RESERVED = ("config", "help")
+
+
+@dataclasses.dataclass(frozen=True)
+class Flag:
+    name: str                 # dotted: "optimizer.learning_rate"
+    kind: type                # int, float, str or bool
+    optional: bool            # None allowed
+    default: Any
+    help: str
+    aliases: tuple[str, ...]
+    choices: tuple
+    resume: bool
+    per_run: bool = False
+
+
+def _leaf_type(hint) -> tuple[type, bool]:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if args:
+        return args[0], True
+    return hint, False
+
+
+def flags_of(cls, prefix: str = "", instance: Any = None) -> Iterator[Flag]:
+    """The leaf fields of config class ``cls`` (defaults taken from ``instance`` when given), depth first."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        hint = hints[field.name]
+        default = getattr(instance, field.name) if instance is not None else (
+            field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default)
+        if dataclasses.is_dataclass(hint):
+            yield from flags_of(hint, f"{prefix}{field.name}.", default)
+            continue
+        kind, optional = _leaf_type(hint)
+        meta = field.metadata
+        aliases = tuple(meta.get("aliases", ()))
+        if prefix and field.name not in aliases:
+            aliases = (field.name,) + aliases
+        yield Flag(prefix + field.name, kind, optional, default, meta.get("help", ""), aliases,
+                   tuple(meta.get("choices", ())), bool(meta.get("resume", True)), bool(meta.get("per_run", False)))
+
+
+def flag_table(cls) -> dict[str, Flag]:
+    """``{accepted name: Flag}``: dotted names, plus each alias that names exactly one field."""
+    flags = list(flags_of(cls))
+    table = {f.name: f for f in flags}
+    owners: dict[str, set[str]] = {}
+    for flag in flags:
+        for alias in flag.aliases:
+            owners.setdefault(alias, set()).add(flag.name)
+    for alias, names in owners.items():
+        if len(names) == 1 and alias not in table and alias not in RESERVED:
+            table[alias] = table[next(iter(names))]
+    return table
+
+
+def _convert(flag: Flag, value: Any, where: str) -> Any:
+    if value is None:
+        if flag.optional:
+            return None
+        raise ConfigError(f"{where}: {flag.name} cannot be null")
+    try:
+        if flag.kind is bool:
+            value = parse_bool(value) if isinstance(value, str) else value
+            if not isinstance(value, bool):
+                raise TypeError
+        elif flag.kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            value = int(value)
+        elif flag.kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            value = float(value)
+        elif flag.kind is str:
+            if not isinstance(value, str):
+                raise TypeError
+        else:
+            raise TypeError
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        raise ConfigError(f"{where}: {flag.name} expects {flag.kind.__name__}"
+                          f"{' or null' if flag.optional else ''}, got {value!r}") from None
+    if flag.choices and value not in flag.choices:
+        raise ConfigError(f"{where}: {flag.name}={value!r}; choose one of {list(flag.choices)}")
+    return value
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested ``{"optimizer": {"learning_rate": 1e-3}}`` (and dotted keys) → ``{"optimizer.learning_rate": 1e-3}``."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _build(cls, nested: Mapping[str, Any], base: Any, top: bool = True) -> Any:
+    """``base`` with ``nested`` changes. Groups validate their own fields at once; the top level's cross-field
+    checks wait for ``finish`` (a recipe may leave ``output_dir`` to the command line)."""
+    changes = {}
+    hints = typing.get_type_hints(cls)
+    for key, value in nested.items():
+        current = getattr(base, key)
+        changes[key] = _build(hints[key], value, current, False) if dataclasses.is_dataclass(hints[key]) else value
+    if not changes:
+        return base
+    if not top:
+        return dataclasses.replace(base, **changes)
+    result = copy.copy(base)
+    for key, value in changes.items():
+        object.__setattr__(result, key, value)
+    return result
+
+
+def override(config: Any, values: Mapping[str, Any], where: str = "overrides") -> Any:
+    """``config`` with ``values`` applied: dotted names, aliases or nested objects. Unknown names, wrong types and
+    invalid results raise ``ConfigError`` naming ``where`` (a file, or "command line") and the field."""
+    table = flag_table(type(config))
+    resolved: dict[str, Any] = {}
+    for key, value in flatten(values).items():
+        if key.startswith("_"):          # "_comment" and friends in recipe files
+            continue
+        flag = table.get(key)
+        if flag is None:
+            close = difflib.get_close_matches(key, list(table), n=1)
+            raise ConfigError(f"{where}: unknown setting {key!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+        resolved[flag.name] = _convert(flag, value, where)
+    try:
+        return _build(type(config), _nest(resolved), config)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def load_recipe(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config={path}: no such file") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--config={path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config={path}: expected a JSON object of settings")
+    return values
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> Any:
+    """A config from its ``to_dict`` (missing fields take their defaults)."""
+    return override(_defaults(cls), values, where)
+
+
+def _defaults(cls) -> Any:
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            values[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            values[field.name] = field.default_factory()
+    del hints
+    # __post_init__ checks run on the final config, not on these defaults (an empty output_dir is allowed here)
+    instance = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(instance, name, value)
+    return instance
+
+
+def finish(config: Any) -> Any:
+    """Run the config's cross-field checks (``__post_init__``) on a config assembled field by field."""
+    return dataclasses.replace(config)
+
+
+def differences(saved: Mapping[str, Any], current: Any) -> list[tuple[str, Any, Any, bool]]:
+    """``(dotted name, saved value, current value, may change on resume)`` for each field that differs, leaving
+    out the per-invocation ones (``steps_this_run``, ``restore``)."""
+    table = {f.name: f for f in flags_of(type(current))}
+    old, new = flatten(saved), flatten(to_dict(current))
+    return [(name, old.get(name), new[name], table[name].resume) for name in new
+            if name in old and old[name] != new[name] and not table[name].per_run]
+
+
+class _Bool(argparse.Action):
+    def __init__(self, option_strings, dest, **kwargs):
+        kwargs.update(nargs="?", const=True)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if option_string and option_string.startswith("--no") and option_string[4:] in self._positive:
+            if value is not None and value is not True:
+                parser.error(f"{option_string} takes no value")
+            value = False
+        else:
+            try:
+                value = parse_bool(value) if isinstance(value, str) else value
+            except argparse.ArgumentTypeError as e:
+                parser.error(f"{option_string}: {e}")
+        setattr(namespace, self.dest, value)
+
+
+def _names_for(flag: Flag, table: dict[str, Flag]) -> list[str]:
+    return [flag.name] + [a for a in flag.aliases if a in table and table[a].name == flag.name and a != flag.name]
+
+
+def build_parser(cls, description: str, defaults: Any = None) -> argparse.ArgumentParser:
+    """Argparse over every field of ``cls``: ``--config``, then one option per field (dotted name first, then its
+    aliases); booleans accept ``--x``, ``--x=false`` and ``--nox``. Only flags given end up in the namespace."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="RECIPE.json",
+                        help="recipe file (JSON, nested or dotted keys) applied before the flags below")
+    table = flag_table(cls)
+    defaults = defaults if defaults is not None else _defaults(cls)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for flag in flags_of(cls, instance=defaults):
+        group_name = flag.name.rsplit(".", 1)[0] if "." in flag.name else "general"
+        group = groups.setdefault(group_name, parser.add_argument_group(group_name))
+        names = _names_for(flag, table)
+        options = [f"--{n}" for n in names]
+        help_text = f"{flag.help} (default: {flag.default})"
+        if flag.kind is bool:
+            options += [f"--no{n}" for n in names]
+            action = group.add_argument(*options, dest=flag.name, action=_Bool, help=help_text, metavar="BOOL")
+            action._positive = set(names)
+        else:
+            kind = flag.kind if not flag.optional else _optional(flag.kind)
+            group.add_argument(*options, dest=flag.name, type=kind, help=help_text,
+                               choices=flag.choices or None,
+                               metavar=None if flag.choices else flag.kind.__name__.upper())
+    return parser
+
+
+def _optional(kind):
+    def convert(text: str):
+        return None if text.lower() in ("none", "null", "") else kind(text)
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def parse(cls, argv: list[str] | None, description: str, base: Any = None, check: bool = True) -> Any:
+    """``argv`` → a checked config of class ``cls``: defaults (or ``base``), then ``--config``, then the flags.
+    ``check=False`` leaves out the cross-field checks (e.g. that input files exist)."""
+    parser = build_parser(cls, description, base)
+    namespace = vars(parser.parse_args(argv))
+    config = base if base is not None else _defaults(cls)
+    recipe = namespace.pop("config", None)
+    if recipe:
+        config = override(config, load_recipe(recipe), f"--config={recipe}")
+    config = override(config, namespace, "command line")
+    return finish(config) if check else config
+
+
+def build(cls, values: Mapping[str, Any] | None = None, **names: Any) -> Any:
+    """A checked config from keyword or dotted settings: ``build(PretrainConfig, output_dir="run",
+    learning_rate=1e-3)`` or ``build(PretrainConfig, {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``."""
+    return finish(override(_defaults(cls), {**(values or {}), **names}, "arguments"))

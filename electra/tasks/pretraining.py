@@ -1,0 +1,211 @@
+"""Replaced-token detection (ELECTRA pretraining): the generator's masked-LM loss plus ``disc_weight`` × the
+discriminator's per-token sigmoid loss, with the metrics the papers report.
+
+Inputs are the dynamically masked batches of ``electra.data.pretraining``; the model is
+``ElectraPretrainingModel``, which returns logits and its sample, never losses.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from electra.configs import ModelConfig, PretrainConfig, preset
+from electra.data.masking import MaskingConfig
+from electra.io import file_sha256
+from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
+from electra.modeling import ElectraPretrainingModel
+from electra.training.optimization import WarmupPolyDecay, make_optimizer
+
+log = logging.getLogger("electra.training")
+
+METRICS = ("mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall")
+
+
+def masked_lm_loss(logits: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """Weighted mean cross-entropy of ``logits [B, P, V]`` against ``labels [B, P]``."""
+    weights = tf.cast(weights, tf.float32)
+    per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels, tf.int32), logits)
+    return tf.reduce_sum(per_token * weights) / (tf.reduce_sum(weights) + 1e-6)
+
+
+def rtd_loss(logits: tf.Tensor, labels: tf.Tensor, input_mask: tf.Tensor) -> tf.Tensor:
+    """Sigmoid cross-entropy ``[B, S]`` averaged over non-pad tokens."""
+    mask = tf.cast(input_mask, tf.float32)
+    per_token = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_sum(per_token * mask) / (tf.reduce_sum(mask) + 1e-6)
+
+
+def rtd_metrics(logits: tf.Tensor, labels: tf.Tensor, input_mask: tf.Tensor) -> dict[str, tf.Tensor]:
+    mask = tf.cast(input_mask, tf.float32)
+    predicted = tf.cast(logits > 0, tf.float32) * mask
+    true_positive = tf.reduce_sum(predicted * labels)
+    correct = tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32) * mask)
+    return {"disc_accuracy": correct / (tf.reduce_sum(mask) + 1e-6),
+            "disc_precision": tf.math.divide_no_nan(true_positive, tf.reduce_sum(predicted)),
+            "disc_recall": tf.math.divide_no_nan(true_positive, tf.reduce_sum(labels))}
+
+
+def rtd_objective(outputs, batch, gen_weight: float, disc_weight: float) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """``(gen_weight × MLM + disc_weight × RTD, metrics)`` from the model's outputs and the masked batch."""
+    mlm_ids = tf.cast(batch["masked_lm_ids"], tf.int32)
+    mlm_weights = tf.cast(batch["masked_lm_weights"], tf.float32)
+    mlm = masked_lm_loss(outputs["gen_logits"], mlm_ids, mlm_weights)
+    disc = rtd_loss(outputs["disc_logits"], outputs["rtd_labels"], batch["input_mask"])
+    correct = tf.cast(tf.equal(tf.argmax(outputs["gen_logits"], -1, output_type=tf.int32), mlm_ids), tf.float32)
+    metrics = {"mlm_loss": mlm, "disc_loss": disc,
+               "gen_accuracy": tf.reduce_sum(correct * mlm_weights) / (tf.reduce_sum(mlm_weights) + 1e-6),
+               **rtd_metrics(outputs["disc_logits"], outputs["rtd_labels"], batch["input_mask"])}
+    return gen_weight * mlm + disc_weight * disc, metrics
+
+
+def resolve_model_config(config: PretrainConfig, tokenizer_vocab_size: int,
+                         init_config: ModelConfig | None = None) -> ModelConfig:
+    """The starting point's config, else ``--model.config_file``, else the preset sized to the vocabulary; checked
+    against the vocabulary and the sequence length."""
+    if init_config is not None:
+        model_config = init_config
+    elif config.model.config_file:
+        model_config = ModelConfig.from_json_file(config.model.config_file)
+    else:
+        model_config = preset(config.model.size, vocab_size=tokenizer_vocab_size)
+    if config.model.generator_fraction is not None:
+        model_config = model_config.replace(generator_fraction=config.model.generator_fraction)
+    model_config.validate_vocab(tokenizer_vocab_size)
+    if config.data.max_seq_length > model_config.max_position_embeddings:
+        raise ValueError(f"--data.max_seq_length={config.data.max_seq_length} exceeds the model's "
+                         f"max_position_embeddings={model_config.max_position_embeddings}")
+    return model_config
+
+
+class PretrainingTask:
+    name = "pretraining"
+    metric_names = METRICS
+
+    def __init__(self, config: PretrainConfig, default_data: Callable[..., tuple[str, str, str]] | None = None):
+        """``default_data(output_dir, prepare)`` → (train glob, validation glob, vocab): the data to use when
+        ``--data.train_files`` is not given (the CLI passes ``data_prep.embedded.default_pretraining_data``; rank 0
+        prepares, the other ranks read, ``prepare=False``)."""
+        self.config, self.default_data = config, default_data
+        self.train_batch_size = config.data.train_batch_size
+        self.source = None
+
+    # --- inputs -------------------------------------------------------------------------------------------------
+    def prepare(self, distributor) -> None:
+        from electra.tokenization import load_tokenizer
+        c = self.config
+        train, validation, vocab = c.data.train_files, c.data.validation_files, c.data.vocab_file
+        if c.init:
+            from electra.modeling.store import resolve_source
+            self.source = resolve_source(c.init, model_config_file=c.model.config_file)
+            vocab = vocab or self.source.vocab_file
+        if train is None:
+            if self.default_data is None:
+                raise ValueError("--data.train_files is required")
+            if distributor.is_chief:
+                train, validation, default_vocab = self.default_data(c.output_dir, prepare=True)
+            distributor.barrier()
+            if not distributor.is_chief:
+                train, validation, default_vocab = self.default_data(c.output_dir, prepare=False)
+            vocab = vocab or default_vocab
+        if vocab is None:
+            raise ValueError("--data.vocab_file is required with --data.train_files (or an --init source that "
+                             "carries its vocabulary)")
+        self.vocab_file = vocab
+        self.tokenizer = load_tokenizer(vocab)
+        self.special = SpecialIds.from_tokenizer(self.tokenizer)
+        self.model_config = resolve_model_config(c, self.tokenizer.vocab_size,
+                                                 self.source.model_config if self.source else None)
+        self.files = list_files(train, "train")
+        self.validation = list_files(validation, "validation") if validation and c.trainer.eval_every else []
+        self.masking = MaskingConfig(mask_prob=c.data.mask_prob, mask_token_prob=c.data.mask_token_prob)
+        self.vocab_sha256 = file_sha256(vocab)
+        self.corruption = []
+        if c.data.skip_corrupt_records:
+            from electra.data.pretraining import corruption_report
+            self.corruption = corruption_report(self.files + self.validation)
+
+    def run_record(self) -> dict:
+        return {"model_config": self.model_config.to_dict(), "vocab_sha256": self.vocab_sha256,
+                "vocab_file": os.path.abspath(self.vocab_file)}
+
+    def total_steps(self, world_size: int) -> int:
+        return self.config.trainer.total_steps
+
+    def explain_data_loss(self, error):
+        """A ``DataLossError`` from the reader → ``CorruptRecordError`` naming the file, record and byte offset."""
+        from electra.data.pretraining import explain_data_loss
+        return explain_data_loss(self.files, error)
+
+    # --- model --------------------------------------------------------------------------------------------------
+    def build_model(self, seed: int) -> keras.Model:
+        return ElectraPretrainingModel(self.model_config, temperature=self.config.objective.temperature, seed=seed,
+                                       dtype=self.config.dtype_policy)
+
+    def build_optimizer(self, model, total_steps: int):
+        o = self.config.optimizer
+        schedule = WarmupPolyDecay(o.learning_rate, total_steps, o.warmup_for(total_steps), o.poly_power,
+                                   o.end_learning_rate)
+        return make_optimizer(o.name, schedule, model.named_variables(), weight_decay=o.weight_decay,
+                              beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon, clip_norm=o.grad_clip_norm,
+                              loss_scale=self.config.trainer.precision == "fp16")
+
+    def train_dataset(self, rank: int, world_size: int, seed: int) -> tf.data.Dataset:
+        c = self.config
+        return pretraining_dataset(self.files, c.data.train_batch_size, c.data.max_seq_length, self.masking,
+                                   self.special, seed=seed, rank=rank, num_workers=world_size,
+                                   shuffle_buffer=c.data.shuffle_buffer, vocab_size=self.tokenizer.vocab_size,
+                                   **self._skip())
+
+    def _skip(self) -> dict:
+        return {"skip_corrupt_records": True} if self.config.data.skip_corrupt_records else {}
+
+    # --- objective ----------------------------------------------------------------------------------------------
+    def loss(self, model, batch):
+        o = self.config.objective
+        return rtd_objective(model(batch, training=True), batch, o.gen_weight, o.disc_weight)
+
+    def evaluate(self, model, step: int) -> dict[str, float]:
+        """Validation loss and metrics over at most ``trainer.eval_steps`` held-out batches: no dropout, a
+        stateless generator sample (the training RNG stream is untouched)."""
+        if not self.validation:
+            return {}
+        c = self.config
+        dataset = pretraining_dataset(self.validation, c.data.train_batch_size, c.data.max_seq_length, self.masking,
+                                      self.special, training=False, vocab_size=self.tokenizer.vocab_size,
+                                      **self._skip())
+        o = c.objective
+
+        @tf.function
+        def batch_metrics(batch, index):
+            outputs = model(batch, training=False, sample_seed=tf.stack([tf.cast(c.trainer.seed, tf.int64), index]))
+            loss, metrics = rtd_objective(outputs, batch, o.gen_weight, o.disc_weight)
+            return {"loss": loss, **metrics}
+
+        totals, count = None, 0
+        try:
+            for index, batch in enumerate(dataset.take(c.trainer.eval_steps)):
+                values = batch_metrics(batch, tf.constant(index, tf.int64))
+                totals = values if totals is None else {k: totals[k] + v for k, v in values.items()}
+                count += 1
+        except tf.errors.DataLossError as e:
+            from electra.data.pretraining import explain_data_loss
+            raise explain_data_loss(self.validation, e) from e
+        return {k: float(v) / count for k, v in totals.items()} if count else {}
+
+    def initialize(self, model) -> str | None:
+        if self.source is None:
+            return None
+        report = self.source.load_into(model)
+        log.info("weights from %s (%s); fresh optimizer and schedule", self.config.init, report)
+        return self.config.init
+
+
+def run(config: PretrainConfig, default_data=None) -> dict:
+    """``run_pretraining``: collective when distributed; the launch, the run directory's lock and (with several
+    ranks) that every rank sees the run directory are checked before anything is written."""
+    from electra.training.experiment import run_task
+    return run_task(PretrainingTask(config, default_data), config)

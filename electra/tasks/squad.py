@@ -1,0 +1,230 @@
+"""SQuAD v1.1/v2.0 fine-tuning as a task, and the whole ``run_squad`` job around it (train, predict, evaluate,
+export).
+
+Loss: mean of the start and end cross-entropies (v2: impossible questions point at ``[CLS]``), plus the
+answerability head's sigmoid cross-entropy when the model has one. Evaluation: predictions through
+``electra.squad.postprocess`` scored by the official-equivalent ``electra.squad.metrics``. Outputs in
+``output_dir``: ``checkpoints/``, ``train_log.jsonl``, ``model/`` (the fine-tuned model directory),
+``predictions.json``, ``nbest_predictions.json``, ``null_odds.json`` (v2), ``eval_results.json``,
+``run_summary.json``; the SavedModel in ``export_dir`` when given.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+
+import tensorflow as tf
+
+from electra.configs import ModelConfig, SquadConfig, preset
+from electra.io import file_sha256, write_json
+from electra.squad.data import load_features, load_json
+from electra.squad.inference import predict_logits
+from electra.squad.metrics import evaluate
+from electra.squad.optimization import make_finetuning_optimizer
+from electra.squad.postprocess import postprocess, write_predictions
+from electra.training.optimization import WarmupPolyDecay
+
+log = logging.getLogger("electra.squad")
+TRAIN_KEYS = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions", "is_impossible")
+
+
+def span_loss(outputs, batch) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """``(loss, metrics)``: (CE_start + CE_end) / 2, plus BCE(answerable) when the model has that head."""
+    start = tf.keras.losses.sparse_categorical_crossentropy(batch["start_positions"], outputs["start_logits"],
+                                                            from_logits=True)
+    end = tf.keras.losses.sparse_categorical_crossentropy(batch["end_positions"], outputs["end_logits"],
+                                                          from_logits=True)
+    span = tf.reduce_mean((start + end) / 2.0)
+    answerable = tf.constant(0.0)
+    if "answerable_logits" in outputs:
+        labels = 1.0 - tf.cast(batch["is_impossible"], tf.float32)
+        answerable = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, outputs["answerable_logits"]))
+    return span + answerable, {"span_loss": span, "answerable_loss": answerable}
+
+
+class SquadTask:
+    name = "squad"
+    metric_names = ("span_loss", "answerable_loss")
+
+    def __init__(self, config: SquadConfig):
+        self.config = config
+        self.trains = config.mode in ("train", "train_eval")
+        self.source = None
+        self.train_features = None
+        self._eval_features = None
+
+    # --- inputs -------------------------------------------------------------------------------------------------
+    def prepare(self, distributor) -> None:
+        from electra.modeling.store import resolve_source
+        from electra.tokenization import load_tokenizer
+        c = self.config
+        spec = c.init
+        if spec is None and not self.trains:
+            own = os.path.join(c.output_dir, "model")
+            spec = own if os.path.isdir(own) else c.output_dir
+        if spec is not None:
+            self.source = resolve_source(spec, model_config_file=c.model.config_file)
+        self.vocab_file = c.data.vocab_file or (self.source.vocab_file if self.source else None)
+        if not self.vocab_file:
+            raise ValueError("--data.vocab_file is required: the --init source carries no vocabulary"
+                             if self.source else "--data.vocab_file is required (or an --init source with one)")
+        lower = c.data.do_lower_case
+        if lower is None:
+            lower = self.source.do_lower_case if self.source and self.source.do_lower_case is not None else True
+        self.tokenizer = load_tokenizer(self.vocab_file, lower_case=lower)
+        self.vocab_sha256 = file_sha256(self.vocab_file)
+        if c.model.config_file:
+            model_config = ModelConfig.from_json_file(c.model.config_file)
+        elif self.source is not None and self.source.model_config is not None:
+            model_config = self.source.model_config
+        else:
+            model_config = preset(c.model.size, vocab_size=max(self.tokenizer.vocab_size, 1))
+        model_config.validate_vocab(self.tokenizer.vocab_size)
+        self.model_config = model_config
+        self.windows = dict(max_seq_length=c.data.max_seq_length, doc_stride=c.data.doc_stride,
+                            max_query_length=c.data.max_query_length)
+        self.cache_dir = c.data.cache_dir or os.path.join(c.output_dir, "feature_cache")
+        if self.trains:
+            self.train_features = self._features(distributor, c.data.train_file, is_training=True)
+            per_worker = max(1, len(self.train_features) // distributor.size)
+            self.train_batch_size = min(c.data.train_batch_size, per_worker)
+            self.steps_per_epoch = max(1, per_worker // self.train_batch_size)
+        else:
+            self.train_batch_size = c.data.train_batch_size
+
+    def _features(self, distributor, squad_file: str, is_training: bool):
+        """Rank 0 builds and caches the features; the other ranks then read its cache (one writer, one
+        tokenization)."""
+        settings = dict(is_training=is_training, version_2_with_negative=self.config.data.version_2_with_negative,
+                        cache_dir=self.cache_dir, **self.windows)
+        features, error = None, None
+        if distributor.is_chief:
+            try:
+                features = load_features(squad_file, self.tokenizer, **settings)
+            except (ValueError, OSError) as e:
+                error = e
+        distributor.check_all(error, f"building the features of {squad_file}")
+        if not distributor.is_chief:
+            features = load_features(squad_file, self.tokenizer, **settings)
+        return features
+
+    def run_record(self) -> dict:
+        return {"model_config": self.model_config.to_dict(), "vocab_sha256": self.vocab_sha256,
+                "vocab_file": os.path.abspath(self.vocab_file)}
+
+    def total_steps(self, world_size: int) -> int:
+        t = self.config.trainer
+        return t.total_steps or max(1, int(math.ceil(t.epochs * self.steps_per_epoch)))
+
+    # --- model --------------------------------------------------------------------------------------------------
+    def build_model(self, seed: int | None = None):
+        from electra.modeling import ElectraForQuestionAnswering
+        return ElectraForQuestionAnswering(self.model_config, answerability=self.config.head.answerability,
+                                           dtype=self.config.dtype_policy)
+
+    def build_optimizer(self, model, total_steps: int):
+        o = self.config.optimizer
+        schedule = WarmupPolyDecay(o.learning_rate, total_steps, o.warmup_for(total_steps), o.poly_power,
+                                   o.end_learning_rate)
+        if o.name != "layerwise_adamw":
+            from electra.training.optimization import make_optimizer
+            return make_optimizer(o.name, schedule, model.named_variables(), weight_decay=o.weight_decay,
+                                  beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon, clip_norm=o.grad_clip_norm,
+                                  loss_scale=self.config.trainer.precision == "fp16")
+        return make_finetuning_optimizer(model, schedule, layerwise_lr_decay=o.layerwise_lr_decay,
+                                         weight_decay=o.weight_decay, clip_norm=o.grad_clip_norm,
+                                         loss_scale=self.config.trainer.precision == "fp16", epsilon=o.epsilon,
+                                         beta_1=o.beta_1, beta_2=o.beta_2)
+
+    def train_dataset(self, rank: int, world_size: int, seed: int) -> tf.data.Dataset:
+        """Feature indices are sharded, shuffled per epoch and batched; the arrays are gathered after. The iterator
+        state is a shuffle buffer of indices, so a checkpoint stays small and a resume continues mid-epoch."""
+        arrays = {k: tf.constant(self.train_features.arrays[k]) for k in TRAIN_KEYS}
+        indices = tf.data.Dataset.range(len(self.train_features))
+        if world_size > 1:
+            indices = indices.shard(world_size, rank)
+        size = max(1, len(self.train_features) // world_size)
+        indices = indices.shuffle(size, seed=seed, reshuffle_each_iteration=True).repeat()
+        return indices.batch(self.train_batch_size, drop_remainder=True).map(
+            lambda i: {k: tf.gather(v, i) for k, v in arrays.items()})
+
+    def loss(self, model, batch):
+        return span_loss(model(batch, training=True), batch)
+
+    # --- evaluation ---------------------------------------------------------------------------------------------
+    def predict(self, model):
+        c = self.config
+        if self._eval_features is None:
+            self._eval_features = load_features(c.data.predict_file, self.tokenizer, is_training=False,
+                                                version_2_with_negative=c.data.version_2_with_negative,
+                                                cache_dir=self.cache_dir, **self.windows)
+        features = self._eval_features
+        logits = predict_logits(model, features, c.data.predict_batch_size, xla=c.trainer.xla)
+        return postprocess(features, logits["start_logits"], logits["end_logits"],
+                           n_best_size=c.decoding.n_best_size, max_answer_length=c.decoding.max_answer_length,
+                           version_2_with_negative=c.data.version_2_with_negative,
+                           null_score_diff_threshold=c.decoding.null_score_diff_threshold)
+
+    def score(self, predictions, null_odds) -> dict:
+        c = self.config
+        version = "2.0" if c.data.version_2_with_negative else "1.1"
+        data = load_json(c.data.predict_file, "SQuAD file")["data"]
+        return evaluate(data, predictions, version, null_odds if version == "2.0" else None,
+                        na_prob_thresh=c.decoding.null_score_diff_threshold)
+
+    def evaluate(self, model, step: int) -> dict[str, float]:
+        """EM/F1 (and for v2 the best thresholds) on ``data.predict_file``, with the official-equivalent scorer."""
+        if not self.config.data.predict_file:
+            return {}
+        predictions, _, null_odds = self.predict(model)
+        return {k: v for k, v in self.score(predictions, null_odds).items() if isinstance(v, (int, float))}
+
+    def initialize(self, model) -> str | None:
+        if self.source is None:
+            return None
+        self.source.load_into(model)
+        return self.source.path
+
+    # --- the rest of the job ------------------------------------------------------------------------------------
+    def finish(self, summary: dict, model, distributor) -> dict:
+        """After training (or instead of it): the model directory, predictions, EM/F1 and the export (rank 0)."""
+        c = self.config
+        result: dict = {"initialized_from": summary.get("initialized_from") if summary else None}
+        if self.train_features is not None:
+            result["train_features"] = dataclasses.asdict(self.train_features.stats)
+            result["train"] = summary
+        if model is None:
+            model = self.build_model()
+            self.source.load_into(model)
+            result["initialized_from"] = self.source.path
+        if not distributor.is_chief:
+            return result
+        from electra.modeling.store import save_model_directory
+        if self.trains:
+            result["model_dir"] = save_model_directory(
+                model, os.path.join(c.output_dir, "model"), vocab_file=self.vocab_file,
+                do_lower_case=self.tokenizer.lower_case, task="squad", source=result["initialized_from"],
+                step=summary.get("step"))
+        if c.mode in ("eval", "prediction", "train_eval"):
+            predictions, nbest, null_odds = self.predict(model)
+            result["prediction_files"] = write_predictions(c.output_dir, predictions, nbest, null_odds)
+            if c.mode != "prediction":
+                result["eval"] = self.score(predictions, null_odds)
+                write_json(os.path.join(c.output_dir, "eval_results.json"), result["eval"])
+                log.info("eval: %s", result["eval"])
+        if c.export_dir:
+            from electra.export import export_saved_model
+            result["export_dir"] = export_saved_model(
+                model, c.export_dir, self.vocab_file, do_lower_case=self.tokenizer.lower_case,
+                n_best_size=c.decoding.n_best_size, max_answer_length=c.decoding.max_answer_length,
+                version_2_with_negative=c.data.version_2_with_negative,
+                null_score_diff_threshold=c.decoding.null_score_diff_threshold, **self.windows)
+        write_json(os.path.join(c.output_dir, "run_summary.json"), result)
+        return result
+
+
+def run(config: SquadConfig) -> dict:
+    from electra.training.experiment import run_task
+    return run_task(SquadTask(config), config)

@@ -1,0 +1,311 @@
+"""The one training loop: any ``Task``, one process or many (Horovod).
+
+It owns the cadence (log, evaluate, checkpoint), exact resume (weights, optimizer, step, RNG states, each rank's
+input position and the open log window), the non-finite policy, the run record and its resume check, the JSON-lines
+log, TensorBoard and the progress bar. Between log steps the host never waits for the device: the trainer keeps the
+metrics on the device and the loop reads them once per log interval (and before a checkpoint is written).
+
+Log schema (``train_log.jsonl``, one object per line, every task):
+  ``{"type": "train", "task", "step", "loss", "learning_rate", "grad_norm", "loss_scale", "sequences_per_second",
+  "eta_seconds", "metrics": {task metrics}}``, ``{"type": "eval", "task", "step", "metrics": {...}}`` and
+  ``{"type": "event", "task", "step", "event", "message", ...}``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from electra.cli import differences, to_dict
+from electra.io import write_json
+from electra.training.checkpointing import TrainingState
+from electra.training.logs import RunLog
+from electra.training.trainer import Trainer
+
+log = logging.getLogger("electra.training")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, inconsistent resume)."""
+
+
+def weights_digest(model) -> str:
+    """SHA-256 over every named weight (sorted by name): equal on all ranks of a run that is in sync."""
+    digest = hashlib.sha256()
+    for name, variable in sorted(model.named_variables().items()):
+        digest.update(name.encode("utf-8"))
+        digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def accumulation_for(trainer_config, batch: int, world_size: int) -> int:
+    """``gradient_accumulation_steps``, derived from ``global_batch_size`` when 0, and checked against it."""
+    k, wanted = trainer_config.gradient_accumulation_steps, trainer_config.global_batch_size
+    if k == 0:
+        k, rest = divmod(wanted, batch * world_size)
+        if rest or k < 1:
+            raise ValueError(f"--trainer.global_batch_size={wanted} is not a multiple of workers ({world_size}) × "
+                             f"--data.train_batch_size ({batch}); set --trainer.gradient_accumulation_steps or "
+                             f"another batch size")
+    elif wanted is not None and wanted != batch * k * world_size:
+        raise ValueError(f"--trainer.global_batch_size={wanted} does not equal workers ({world_size}) × "
+                         f"--data.train_batch_size ({batch}) × --trainer.gradient_accumulation_steps ({k}) = "
+                         f"{batch * k * world_size}")
+    return k
+
+
+class RunRecord:
+    """``run_info.json``: the task, the resolved config, what the checkpoints depend on (model config, vocabulary
+    digest) and the number of workers. A resume must agree on every field marked ``resume=False``."""
+
+    def __init__(self, output_dir: str):
+        self.path = os.path.join(output_dir, "run_info.json")
+
+    def check_and_write(self, task, config, world_size: int, resuming: bool) -> tuple[int | None, list[str]]:
+        """Returns the saved world size (None on a first start) and the settings a resume changed (allowed ones)."""
+        current = {"task": task.name, "config": to_dict(config), "world_size": world_size, **task.run_record()}
+        saved_world_size, changed = None, []
+        if resuming and os.path.exists(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                saved = json.load(f)
+            saved_world_size = saved.get("world_size")
+            if saved.get("vocab_sha256") not in (None, current.get("vocab_sha256")):
+                raise TrainingError(f"{current.get('vocab_file')} is not the vocabulary this run's checkpoints were "
+                                    f"trained with ({saved.get('vocab_file')}); resume with that vocabulary or use a "
+                                    f"new --output_dir")
+            model_changes = {k: (saved.get("model_config", {}).get(k), v)
+                             for k, v in current.get("model_config", {}).items()
+                             if saved.get("model_config", {}).get(k) != v}
+            if model_changes:
+                raise TrainingError(
+                    f"the model configuration differs from the checkpoint's in {os.path.dirname(self.path)}: "
+                    + ", ".join(f"{k}: checkpoint {a} vs now {b}" for k, (a, b) in model_changes.items()))
+            if "config" in saved:
+                diffs = differences(saved["config"], config)
+                fixed = [d for d in diffs if not d[3]]
+                if fixed:
+                    raise TrainingError(
+                        "resuming with settings the checkpoints depend on changed: "
+                        + ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new, _ in fixed)
+                        + f". Use the saved values (see {self.path}) or a new --output_dir.")
+                changed = [f"--{name}: {old!r} → {new!r}" for name, old, new, _ in diffs]
+        write_json(self.path, current)
+        if "model_config" in current:
+            write_json(os.path.join(os.path.dirname(self.path), "model_config.json"), current["model_config"])
+        return saved_world_size, changed
+
+
+class Experiment:
+    """``Experiment(task, config, distributor).run()`` trains ``task`` as ``config`` (``output_dir``, ``trainer``,
+    ``runtime``) says; collective when distributed. The caller holds the run directory's lock."""
+
+    def __init__(self, task, config, distributor):
+        self.task, self.config, self.distributor = task, config, distributor
+        self.settings = config.trainer
+        self.output_dir = config.output_dir
+
+    # --- setup ----------------------------------------------------------------------------------------------------
+    def _restore_path(self) -> str | None:
+        from electra.training.checkpointing import resolve_checkpoint
+        restore = self.settings.restore
+        if restore == "latest":
+            return tf.train.latest_checkpoint(os.path.join(self.output_dir, "checkpoints"))
+        return None if restore == "none" else resolve_checkpoint(restore)
+
+    def _record(self, resuming: bool) -> tuple[int | None, list[str]]:
+        d = self.distributor
+        saved_world_size, changed, error = None, [], None
+        if d.is_chief:
+            try:
+                saved_world_size, changed = RunRecord(self.output_dir).check_and_write(
+                    self.task, self.config, d.size, resuming)
+            except (TrainingError, OSError, ValueError) as e:
+                error = e
+        d.check_all(error, "checking the run directory")
+        return d.broadcast_int(saved_world_size or 0) or None, changed
+
+    def build(self) -> None:
+        """Model, optimizer, compiled step and input; the weights are not loaded yet."""
+        task, d, s = self.task, self.distributor, self.settings
+        self.batch = task.train_batch_size
+        self.accumulation = accumulation_for(s, self.batch, d.size)
+        self.global_batch = self.batch * self.accumulation * d.size
+        self.total_steps = task.total_steps(d.size)
+        if s.total_steps and self.total_steps != s.total_steps:
+            raise ValueError("the task's total steps differ from --trainer.total_steps")
+        keras.utils.set_random_seed(s.seed + d.rank)
+        self.model = task.build_model(seed=s.seed + d.rank)
+        self.optimizer = task.build_optimizer(self.model, self.total_steps)
+        self.trainer = Trainer(self.model, self.optimizer, task.loss, task.metric_names, d, self.accumulation,
+                               s.xla)
+
+    def _input(self, seed: int):
+        dataset = self.task.train_dataset(self.distributor.rank, self.distributor.size, seed)
+        return iter(dataset.batch(self.accumulation, drop_remainder=True).prefetch(2))
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+    def run(self) -> dict:
+        task, d, s = self.task, self.distributor, self.settings
+        self.build()
+        restore_path = self._restore_path()
+        saved_world_size, changed = self._record(resuming=restore_path is not None)
+        resized = restore_path is not None and saved_world_size not in (None, d.size)
+
+        iterator = self._input(s.seed)
+        state = TrainingState(self.output_dir, self.model, self.optimizer, iterator, d.rank, s.keep_checkpoints,
+                              self.trainer.state())
+        for removed in state.remove_temporaries():
+            log.warning("removed %s, left by a checkpoint save that was cut short", removed)
+        step, input_note, unreadable, source = 0, None, [], None
+        if restore_path:
+            if s.restore == "latest":
+                restore_path, step, unreadable = state.restore_newest_intact()
+            else:
+                step = state.restore(restore_path)
+            log.info("resumed from %s at step %d", restore_path, step)
+            problem = (f"the checkpoints were written by {saved_world_size} worker(s), this run has {d.size}"
+                       if resized else state.restore_input(restore_path, step))
+            if problem:
+                # The saved position is unusable (another sharding, another pipeline): start the input afresh, in a
+                # new order (seed + step) so the batches the run began with are not replayed.
+                iterator = self._input(s.seed + step)
+                state.use_iterator(iterator)
+                input_note = (f"resumed at step {step}: {problem}. Weights, optimizer and schedule continue; the "
+                              f"input starts at a fresh position (data seed {s.seed + step}), so this run is not "
+                              f"bit-identical to an uninterrupted one.")
+                log.warning(input_note)
+        else:
+            source = task.initialize(self.model)
+        d.broadcast_variables(list(self.model.trainable_variables) + list(self.optimizer.variables))
+
+        end = self.total_steps if s.steps_this_run < 0 else min(self.total_steps, step + s.steps_this_run)
+        runlog = RunLog(self.output_dir, d.is_chief, self.total_steps, step, task.name)
+        for text in unreadable:
+            runlog.event(step, "checkpoint_unreadable", f"{text}; resumed from {restore_path} instead")
+        if input_note:
+            runlog.event(step, "world_size_changed" if resized else "input_position_reset", input_note,
+                         previous_world_size=saved_world_size, world_size=d.size)
+        if changed:
+            runlog.event(step, "config_changed", "resumed with changed settings: " + "; ".join(changed))
+        for corruption in getattr(task, "corruption", ()):
+            runlog.event(step, "corrupt_records_skipped", str(corruption))
+        try:
+            out = self._loop(state, iterator, runlog, step, end, restore_path)
+        finally:
+            runlog.close()
+        summary = {"task": task.name, "step": out["step"], "total_steps": self.total_steps,
+                   "checkpoint": out["checkpoint"], "seconds": out["seconds"],
+                   "steps_this_run": out["step"] - step, "rank": d.rank, "world_size": d.size,
+                   "global_batch_size": self.global_batch, "initialized_from": source,
+                   "weights_sha256": weights_digest(self.model), "loss": out.get("loss"),
+                   "metrics": out.get("metrics", {}), "sequences_per_second": out.get("sequences_per_second"),
+                   "host_syncs": self.trainer.host_reads}
+        if d.is_chief and out["step"] > step:
+            write_json(os.path.join(self.output_dir, "summary.json"), summary)
+        return summary
+
+    def _loop(self, state, iterator, runlog, step: int, end: int, restore_path: str | None) -> dict:
+        task, d, s, trainer = self.task, self.distributor, self.settings, self.trainer
+        # A checkpoint is confirmed once a later step's loss is known finite: the weights saved after step N are the
+        # ones step N + 1 computes its loss from.
+        pending: list[tuple[int, str]] = [(step, restore_path)] if restore_path else []
+        last_good = None
+        start, window_start, window_first = time.time(), time.time(), step
+        record: dict = {}
+        from electra.data.pretraining import InputError
+
+        def sync(at: int, reset: bool) -> dict:
+            nonlocal pending, last_good
+            values = trainer.read_window(reset)
+            bad = values["first_nonfinite_step"]
+            if bad:
+                self._stop_nonfinite(state, bad, values, pending, last_good, runlog)
+            confirmed = [p for p in pending if p[0] < at]
+            if confirmed:
+                last_good = confirmed[-1][1]
+            pending = [p for p in pending if p[0] >= at]
+            return values
+
+        while step < end:
+            try:
+                batch = next(iterator)
+            except tf.errors.InvalidArgumentError as e:   # the reader's checks (token ids outside the vocabulary)
+                raise InputError(f"training input at step {step + 1}: {e.message.strip()}") from e
+            except tf.errors.DataLossError as e:
+                explain = getattr(task, "explain_data_loss", None)
+                raise (explain(e) if explain else e) from e
+            trainer.train_step(batch)
+            step += 1
+            runlog.progress(step)
+            log_now = step % s.log_every == 0 or step == end
+            save_now = step % s.checkpoint_every == 0 or step == end
+            eval_now = s.eval_every > 0 and (step % s.eval_every == 0 or step == end)
+            if log_now or save_now or eval_now:
+                # A run that stops between log steps (--trainer.steps_this_run) logs without closing the window, so
+                # its checkpoint carries the open window and the resumed run logs what an uninterrupted one would.
+                values = sync(step, reset=step % s.log_every == 0 or step == self.total_steps)
+                if log_now:
+                    elapsed = time.time() - window_start
+                    steps = step - window_first
+                    rate = steps * self.global_batch / max(elapsed, 1e-9)
+                    record = {"type": "train", "step": step, "loss": values["loss"],
+                              "learning_rate": values["learning_rate"], "grad_norm": values["grad_norm"],
+                              "loss_scale": values["loss_scale"], "sequences_per_second": rate,
+                              "eta_seconds": (self.total_steps - step) * self.global_batch / max(rate, 1e-9),
+                              "metrics": {k: values[k] for k in task.metric_names}}
+                    runlog.write(record)
+                    window_start, window_first = time.time(), step
+            if eval_now and d.is_chief:
+                metrics = task.evaluate(self.model, step)
+                if metrics:
+                    runlog.write({"type": "eval", "step": step, "metrics": metrics})
+            if save_now:
+                path = state.save()
+                if path:
+                    pending.append((step, path))
+                    runlog.message(f"step {step}: checkpoint {path}")
+        checkpoint = pending[-1][1] if pending else last_good
+        return {"step": step, "checkpoint": checkpoint, "seconds": time.time() - start, **record}
+
+    def _stop_nonfinite(self, state, bad: int, values: dict, pending, last_good, runlog) -> None:
+        """Stop at a non-finite loss. Checkpoints written at or after step ``bad - 1`` hold weights that produce it:
+        they are set aside (renamed ``*-nonfinite.*``, out of the index) and the newest earlier one is named."""
+        poisoned = [path for at, path in pending if at >= bad - 1]
+        good = [path for at, path in pending if at < bad - 1]
+        last_good = good[-1] if good else last_good
+        set_aside = ""
+        if poisoned and self.distributor.is_chief:
+            for path in reversed(poisoned):
+                last_good = state.set_aside(path) or last_good
+            set_aside = (f"{', '.join(poisoned)} hold(s) weights that give it, so they are set aside "
+                         f"(*-nonfinite.*) and no longer resumed from. ")
+        message = (f"non-finite loss at step {bad} (found at step {values['step']}); stopping without saving. "
+                   f"{set_aside}The last good checkpoint is "
+                   f"{last_good or 'none (no checkpoint with a finite next step)'}. Lower --optimizer.learning_rate, "
+                   f"raise the warmup or use --trainer.precision=fp32/bf16, then rerun (--trainer.restore=latest "
+                   f"continues from it).")
+        runlog.event(values["step"], "non_finite_loss", message, first_nonfinite_step=bad)
+        raise TrainingError(message)
+
+
+def run_task(task, config) -> dict:
+    """The whole job for ``task``: launch checks, the run directory's lock (held to the end), inputs, the training
+    loop when the task trains, then the task's ``finish`` (predictions, export) when it has one."""
+    from electra.training.distribution import make_distributor
+    from electra.training.rundir import exclusive_run_directory
+    distributor = make_distributor(config.runtime.horovod, config.runtime.fp16_allreduce)
+    with exclusive_run_directory(distributor, config.output_dir):
+        task.prepare(distributor)
+        model, summary = None, {}
+        if getattr(task, "trains", True):
+            experiment = Experiment(task, config, distributor)
+            summary = experiment.run()
+            model = experiment.model
+        finish = getattr(task, "finish", None)
+        return finish(summary, model, distributor) if finish else summary

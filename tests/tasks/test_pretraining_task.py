@@ -1,0 +1,31 @@
+"""The pretraining objective (replaced-token detection) computed by the task from the model's outputs."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra.tasks.pretraining import masked_lm_loss, rtd_loss, rtd_metrics
+
+
+def _sigmoid_ce(logit, label):
+    return max(logit, 0) - logit * label + np.log1p(np.exp(-abs(logit)))
+
+
+def test_rtd_loss_by_hand():
+    logits = tf.constant([[2.0, -1.0, 0.5, 3.0]])
+    labels = tf.constant([[1.0, 0.0, 1.0, 0.0]])
+    mask = tf.constant([[1, 1, 1, 0]])
+    expected = (_sigmoid_ce(2.0, 1) + _sigmoid_ce(-1.0, 0) + _sigmoid_ce(0.5, 1)) / 3
+    np.testing.assert_allclose(rtd_loss(logits, labels, mask).numpy(), expected, rtol=1e-6)
+    metrics = {k: v.numpy() for k, v in rtd_metrics(logits, labels, mask).items()}
+    # predicted replaced: positions 0 and 2 (position 3 is padding) → all correct
+    assert metrics == pytest.approx({"disc_accuracy": 1.0, "disc_precision": 1.0, "disc_recall": 1.0}, abs=1e-5)
+    metrics = {k: v.numpy() for k, v in rtd_metrics(tf.constant([[2.0, 1.0, -0.5, 3.0]]), labels, mask).items()}
+    assert metrics == pytest.approx({"disc_accuracy": 1 / 3, "disc_precision": 0.5, "disc_recall": 0.5}, abs=1e-5)
+
+
+def test_masked_lm_loss_by_hand():
+    logits = tf.math.log(tf.constant([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]]))
+    loss = masked_lm_loss(logits, tf.constant([[0, 1]]), tf.constant([[1.0, 0.0]]))
+    np.testing.assert_allclose(loss.numpy(), -np.log(0.5), rtol=1e-5)
+
+

@@ -1,0 +1,157 @@
+"""The one loop: host synchronizations per log interval, the run record and its resume check, the command line that
+reaches every config field, recipe files, and exact resume of a fine-tuning run killed mid-epoch."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from electra import cli
+from electra.configs import ConfigError, PretrainConfig, SquadConfig
+from electra.tasks.pretraining import run
+from electra.training.experiment import TrainingError
+from tests.training.conftest import ROOT, read_log, tiny_model_config
+
+RECIPES = os.path.join(ROOT, "recipes")
+
+
+def _pretrain(data, output, model_config, **values):
+    settings = dict(output_dir=str(output), model_config_file=model_config, train_files=data["train"],
+                    vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=12, warmup_steps=1,
+                    log_every=4, checkpoint_every=12, eval_every=0, xla=False, shuffle_buffer=16)
+    settings.update(values)
+    return run(cli.build(PretrainConfig, settings))
+
+
+def test_one_host_read_per_log_interval(pretraining_data, tmp_path):
+    model_config = tiny_model_config(tmp_path / "m.json")
+    summary = _pretrain(pretraining_data, tmp_path / "a", model_config)
+    assert summary["step"] == 12
+    assert summary["host_syncs"] == 3           # 12 steps, a log every 4 (the final save shares the last read)
+    records = [r for r in read_log(str(tmp_path / "a")) if r["type"] == "train"]
+    assert [r["step"] for r in records] == [4, 8, 12]
+    # checkpoints between log steps read the window without closing it: reads at 3, 4, 6, 8, 9, 12, same log
+    summary = _pretrain(pretraining_data, tmp_path / "b", model_config, checkpoint_every=3)
+    assert summary["host_syncs"] == 6
+    again = [r for r in read_log(str(tmp_path / "b")) if r["type"] == "train"]
+    assert [(r["step"], r["loss"], r["grad_norm"]) for r in again] == \
+        [(r["step"], r["loss"], r["grad_norm"]) for r in records]
+
+
+def test_run_record_and_resume_check(pretraining_data, tmp_path):
+    output, model_config = tmp_path / "run", tiny_model_config(tmp_path / "m.json")
+    _pretrain(pretraining_data, output, model_config, steps_this_run=4)
+    record = json.loads((output / "run_info.json").read_text())
+    assert record["task"] == "pretraining" and record["config"]["optimizer"]["learning_rate"] == 5e-3
+    assert record["config"]["trainer"]["steps_this_run"] == 4
+    with pytest.raises(TrainingError, match=r"--data.mask_prob was 0.15, now 0.2"):
+        _pretrain(pretraining_data, output, model_config, mask_prob=0.2)
+    summary = _pretrain(pretraining_data, output, model_config, learning_rate=1e-3, log_every=2)
+    assert summary["step"] == 12
+    events = [r for r in read_log(str(output)) if r.get("event") == "config_changed"]
+    assert len(events) == 1 and "--optimizer.learning_rate: 0.005 → 0.001" in events[0]["message"]
+
+
+def _distinct(flag):
+    """A valid value different from the default of ``flag``."""
+    if flag.choices:
+        return next(c for c in flag.choices if c != flag.default)
+    if flag.kind is bool:
+        return not flag.default
+    if flag.kind is int:
+        return (flag.default or 0) + 3
+    if flag.kind is float:
+        return round((flag.default or 0.0) + 0.125, 6)
+    return "/tmp/electra-flag-test"
+
+
+@pytest.mark.parametrize("cls", [PretrainConfig, SquadConfig])
+def test_every_config_field_is_a_flag_with_help(cls):
+    flags = list(cli.flags_of(cls))
+    assert len(flags) > 30
+    for flag in flags:
+        assert flag.help, f"{flag.name} has no help text"
+        value = _distinct(flag)
+        namespace = vars(cli.build_parser(cls, "").parse_args([f"--{flag.name}={value}"]))
+        config = cli.override(cli._defaults(cls), namespace, "command line")
+        node = config
+        for part in flag.name.split("."):
+            node = getattr(node, part)
+        assert node == value, flag.name
+
+
+def test_aliases_dotted_names_and_booleans():
+    config = cli.parse(PretrainConfig, ["--output_dir=x", "--learning_rate=1e-3", "--trainer.log_every=7",
+                                        "--noxla", "--horovod=false", "--data.skip_corrupt_records"], "")
+    assert config.optimizer.learning_rate == 1e-3 and config.trainer.log_every == 7
+    assert config.trainer.xla is False and config.runtime.horovod is False and config.data.skip_corrupt_records
+    with pytest.raises(SystemExit):
+        cli.parse(PretrainConfig, ["--output_dir=x", "--learning_rte=1"], "")
+    with pytest.raises(ConfigError, match="optimizer.learning_rate expects float"):
+        cli.override(cli._defaults(PretrainConfig), {"optimizer": {"learning_rate": "fast"}}, "recipe.json")
+    with pytest.raises(ConfigError, match=r"recipe.json: unknown setting 'optimizer.learnin_rate' \(did you mean"):
+        cli.override(cli._defaults(PretrainConfig), {"optimizer.learnin_rate": 1}, "recipe.json")
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(RECIPES)))
+def test_recipes_load_and_flags_override_them(name, tmp_path):
+    squad = name.startswith("squad")
+    cls = SquadConfig if squad else PretrainConfig
+    extra = ["--mode=prediction", f"--predict_file={os.path.join(ROOT, 'tests/fixtures/squad/tiny_squad.json')}"] \
+        if squad else []
+    config = cli.parse(cls, [f"--config={os.path.join(RECIPES, name)}", "--output_dir=x", *extra], "")
+    overridden = cli.parse(cls, [f"--config={os.path.join(RECIPES, name)}", "--output_dir=x", "--seed=5", *extra], "")
+    assert overridden.trainer.seed == 5 and overridden.optimizer == config.optimizer
+    if name == "pretrain_phase1.json":
+        assert (config.data.max_seq_length, config.optimizer.learning_rate, config.trainer.total_steps) == \
+            (128, 6e-3, 10000)
+        assert config.trainer.global_batch_size == 67584 and config.trainer.gradient_accumulation_steps == 0
+
+
+def test_global_batch_derives_the_accumulation(pretraining_data, tmp_path):
+    from electra.training.experiment import accumulation_for
+    trainer = cli.build(PretrainConfig, output_dir="x", global_batch_size=67584, gradient_accumulation_steps=0).trainer
+    assert [accumulation_for(trainer, 176, n) for n in (1, 2, 8)] == [384, 192, 48]
+    with pytest.raises(ValueError, match="not a multiple of workers \\(5\\)"):
+        accumulation_for(trainer, 176, 5)
+
+
+@pytest.mark.slow
+def test_fine_tuning_killed_mid_epoch_resumes_exactly(tmp_path):
+    """SQuAD: SIGKILL inside step 7 (mid-epoch), resume; every logged value and the final weights equal an
+    uninterrupted run to 1e-6."""
+    from tests.squad.squad_helpers import TINY_SQUAD, squad_texts, write_word_vocab
+    vocab = write_word_vocab(tmp_path / "vocab", squad_texts())
+
+    def flags(output):
+        return [f"--output_dir={output}", "--mode=train", f"--train_file={TINY_SQUAD}", f"--vocab_file={vocab}",
+                "--model_size=tiny", "--version_2_with_negative", "--max_seq_length=64", "--doc_stride=24",
+                "--max_query_length=16", "--train_batch_size=4", "--max_steps=12", "--log_every=1",
+                "--checkpoint_every=5", "--xla=false", "--learning_rate=1e-3"]
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": ""}
+    script = os.path.join(ROOT, "run_scripts", "run_squad.py")
+    full = subprocess.run([sys.executable, script, *flags(tmp_path / "full")], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600)
+    assert full.returncode == 0, full.stderr[-3000:]
+    killed = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "training", "kill_at_step.py"), "7",
+                             "--squad", *flags(tmp_path / "resumed")], capture_output=True, text=True, cwd=ROOT,
+                            env=env, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = subprocess.run([sys.executable, script, *flags(tmp_path / "resumed")], capture_output=True, text=True,
+                             cwd=ROOT, env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = {r["step"]: r for r in read_log(str(tmp_path / "full")) if r["type"] == "train"}
+    b = {r["step"]: r for r in read_log(str(tmp_path / "resumed")) if r["type"] == "train"}
+    assert sorted(a) == sorted(b) == list(range(1, 13))
+    for step in a:
+        for key in ("loss", "grad_norm", "learning_rate", "span_loss", "answerable_loss"):
+            np.testing.assert_allclose(b[step][key], a[step][key], atol=1e-6, rtol=0, err_msg=f"{step} {key}")
+    resumed_events = [r for r in read_log(str(tmp_path / "resumed")) if r.get("event")]
+    assert not resumed_events                     # the input position was restored, not reset
+    summary_a = json.loads((tmp_path / "full" / "summary.json").read_text())
+    summary_b = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary_a["weights_sha256"] == summary_b["weights_sha256"]
