@@ -265,10 +265,18 @@ class SquadData:
 
 @dataclasses.dataclass(frozen=True)
 class SquadHead:
-    """What sits on the encoder for SQuAD."""
+    """What sits on the encoder for SQuAD: NVIDIA's and google-research's joint head (XLNet style: end logits
+    conditioned on the start, beam search at inference, an answer-class logit for v2), or a Dense(2) span head (what
+    Hugging Face QA checkpoints hold) with an optional answerability classifier."""
 
-    answerability: bool = knob(False, "v2: an answerability classifier on [CLS]; its loss is added to the span loss.",
-                               "answerability_head", resume=False)
+    joint: bool = knob(True, "Joint head: end conditioned on the start, beam decoding, answer class for v2 "
+                             "(NVIDIA's default). false: a Dense(2) span head, as BERT/HF.", "joint_head",
+                       resume=False)
+    answerability: bool = knob(False, "Span head, v2: an answerability classifier on [CLS]; its loss is added to "
+                                      "the span loss and its logit enters the no-answer decision (google-research's "
+                                      "answerable_classifier).", "answerability_head", "answerable_classifier",
+                               resume=False)
+    answer_class_weight: float = knob(0.5, "Weight of the answer-class (answerability) loss.", resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +284,7 @@ class Decoding:
     """Turning start/end logits into answer text."""
 
     n_best_size: int = knob(20, "Candidate spans kept per question.")
+    beam_size: int = knob(5, "Joint head: top starts, and top ends per start, searched (NVIDIA 5, google 20).")
     max_answer_length: int = knob(30, "Longest answer in tokens.")
     null_score_diff_threshold: float = knob(0.0, "v2: predict no answer when null score − best span score exceeds "
                                                  "this.")
@@ -326,6 +335,9 @@ class TrainerConfig:
     eval_every: int = knob(500, "Evaluate (validation loss; SQuAD: EM/F1) every N steps and at the end (0: never).",
                            "validation_freq")
     eval_steps: int = knob(20, "Pretraining: validation batches per evaluation.", "validation_steps")
+    eval_at_epoch_end: bool = knob(False, "Fine-tuning: also evaluate at the end of every epoch.")
+    keep_best: str = knob("", "Keep the model of the best evaluation as <output_dir>/best (a model directory) by this "
+                              "metric ('f1', 'exact'; names with 'loss' are lower-is-better); '' keeps none.")
     checkpoint_every: int = knob(500, "Checkpoint every N steps (and at the end of the run).",
                                  "save_checkpoints_steps")
     keep_checkpoints: int = knob(5, "Checkpoints kept.", "keep_checkpoint_max")
@@ -426,7 +438,8 @@ class SquadConfig:
         name="layerwise_adamw", learning_rate=1e-4, warmup_proportion=0.1, poly_power=1.0, beta_1=0.9,
         beta_2=0.999), "optimizer and schedule")
     trainer: TrainerConfig = section(lambda: TrainerConfig(
-        total_steps=0, epochs=2.0, xla=False, log_every=50, eval_every=0, checkpoint_every=1000, keep_checkpoints=3),
+        total_steps=0, epochs=2.0, xla=False, log_every=50, eval_every=0, checkpoint_every=1000, keep_checkpoints=3,
+        keep_best="f1"),
         "loop cadence and precision")
     runtime: RuntimeConfig = section(RuntimeConfig, "launch")
 

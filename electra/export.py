@@ -6,6 +6,19 @@ OpenVINO IR / ONNX files converted from it.
 The vocabulary travels as an asset and the pre/post-processing settings as ``assets/squad_settings.json``, so
 ``electra.squad.inference.SavedModelPredictor`` (and ``run_scripts/predict.py``) answer from the SavedModel alone.
 
+Every head serves that contract. A model whose decoder needs more adds a second signature, with the same inputs:
+
+* joint head: ``beam`` → ``start_top_log_probs`` float32 ``[batch, K]``, ``start_top_index`` int32 ``[batch, K]``,
+  ``end_top_log_probs`` float32 ``[batch, K, K]``, ``end_top_index`` int32 ``[batch, K, K]`` and, with the
+  answer class, ``answerable_logits`` float32 ``[batch]`` (``K`` = the model's ``beam_size``); its
+  ``serving_default`` end logits are those given the top start;
+* plain head with the answerability classifier: ``answerability`` → ``start_logits``, ``end_logits`` and
+  ``answerable_logits``.
+
+``squad_settings.json`` records the head as ``"head": {"joint", "beam_size", "answerability", "signature"}``
+(``signature``: the one the decoder reads); an export without it is a plain head read through
+``serving_default``.
+
 The SavedModel is written by ``keras.export.ExportArchive``, not by ``tf.saved_model.save`` of a ``tf.Module``
 holding the Keras model: the latter saves the Keras 3 variables as objects that the graph-mode loaders (TF
 Serving, ``saved_model_cli run``, ``tf.compat.v1.saved_model.loader``) restore into variables the serving graph
@@ -36,6 +49,9 @@ DEFAULT_SETTINGS = {"max_seq_length": 384, "doc_stride": 128, "max_query_length"
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 OUTPUT_NAMES = ("start_logits", "end_logits")
 SIGNATURE = "serving_default"
+BEAM_SIGNATURE, ANSWERABILITY_SIGNATURE = "beam", "answerability"
+BEAM_OUTPUT_NAMES = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
+PLAIN_HEAD = {"joint": False, "beam_size": None, "answerability": False, "signature": SIGNATURE}
 OPENVINO_NAME = "model.xml"
 
 
@@ -53,13 +69,50 @@ def serving_fn(model, max_seq_length: int):
     ``Shape of tensor input_ids [1,128] is not compatible with expected shape [?,384]`` (eager), or
     ``... expected shape [?,384]. [[{{node input_ids_shape}}]]`` (graph). OpenVINO and tf2onnx convert it.
     """
+    return _endpoint(model, max_seq_length, OUTPUT_NAMES)
+
+
+def _endpoint(model, max_seq_length: int, names):
     def serve(input_ids, input_mask, segment_ids):
         features = {name: tf.ensure_shape(tensor, [None, max_seq_length], name=f"{name}_shape")
                     for name, tensor in zip(INPUT_NAMES, (input_ids, input_mask, segment_ids))}
         outputs = model(features, training=False)
-        return {name: tf.identity(tf.cast(outputs[name], tf.float32), name=name) for name in OUTPUT_NAMES}
+        return {name: tf.identity(outputs[name] if outputs[name].dtype.is_integer else
+                                  tf.cast(outputs[name], tf.float32), name=name) for name in names}
 
     return serve
+
+
+def model_head(model) -> dict:
+    """The head record of an export of ``model``: ``{"joint", "beam_size", "answerability", "signature"}``."""
+    head = getattr(model, "head_settings", None)
+    head = dict(head) if head else {**PLAIN_HEAD, "answerability": getattr(model, "answer_head", None) is not None}
+    if head["joint"]:
+        head["signature"] = BEAM_SIGNATURE
+    elif head["answerability"]:
+        head["signature"] = ANSWERABILITY_SIGNATURE
+    else:
+        head["signature"] = SIGNATURE
+    return head
+
+
+def decoding_fn(model, max_seq_length: int, head: dict | None = None):
+    """``(signature name, function)`` of the second signature ``model`` needs (see the module docstring), or
+    ``None`` for a plain head without the answerability classifier."""
+    head = head or model_head(model)
+    if head["joint"]:
+        names = BEAM_OUTPUT_NAMES + (("answerable_logits",) if head["answerability"] else ())
+    elif head["answerability"]:
+        names = OUTPUT_NAMES + ("answerable_logits",)
+    else:
+        return None
+    return head["signature"], _endpoint(model, max_seq_length, names)
+
+
+def head_of(settings: dict) -> dict:
+    """The head record of an export's settings (``PLAIN_HEAD`` for an export written before heads were
+    recorded)."""
+    return {**PLAIN_HEAD, **(settings.get("head") or {})}
 
 
 def _settings(model, vocab_file: str, settings: dict) -> dict:
@@ -74,6 +127,12 @@ def _settings(model, vocab_file: str, settings: dict) -> dict:
         raise ValueError(f"max_seq_length must be a positive int, got {length!r}")
     if length > positions:
         raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings={positions}")
+    head = model_head(model)
+    if head["joint"] and values["version_2_with_negative"] and not head["answerability"]:
+        raise ValueError("version_2_with_negative=True needs the joint head's answer class (a model built with "
+                         "answerability=True): the beam decoder has no other no-answer score")
+    if head["joint"] and head["beam_size"] > length:
+        raise ValueError(f"the joint head's beam_size={head['beam_size']} exceeds max_seq_length={length}")
     return values
 
 
@@ -98,8 +157,9 @@ def _staging(target: str) -> str:
 
 def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> str:
     """Write the SavedModel to ``export_dir`` (written beside it, then renamed over it, so a reader never sees a
-    half-written export); ``settings`` override ``DEFAULT_SETTINGS`` (unknown keys are an error). Returns
-    ``export_dir`` (absolute)."""
+    half-written export); ``settings`` override ``DEFAULT_SETTINGS`` (unknown keys are an error). The head
+    (joint or plain, ``beam_size``, answerability) is the model's own, recorded under ``"head"``; a joint model
+    exported for v2 must have the answer class. Returns ``export_dir`` (absolute)."""
     import keras
 
     values = _settings(model, vocab_file, settings)
@@ -112,12 +172,16 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
         vocab_copy = os.path.join(files, os.path.basename(vocab_file))
         shutil.copyfile(vocab_file, vocab_copy)
         settings_path = os.path.join(files, SETTINGS_NAME)
+        head = model_head(model)
         with open(settings_path, "w", encoding="utf-8") as f:
             json.dump({**values, "vocab_file": os.path.basename(vocab_file),
-                       "model_config": model.config.to_dict()}, f, indent=2)
+                       "model_config": model.config.to_dict(), "head": head}, f, indent=2)
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serve", serving_fn(model, length), input_signature=input_signature(length))
+        second = decoding_fn(model, length, head)   # after "serve": serving_default is the first endpoint
+        if second is not None:
+            archive.add_endpoint(second[0], second[1], input_signature=input_signature(length))
         _attach_assets(archive, vocab_file=vocab_copy, settings_file=settings_path)
         target = os.path.join(staging, "saved_model")
         with contextlib.redirect_stdout(io.StringIO()):

@@ -2,6 +2,11 @@
 
     python run_scripts/benchmark_squad.py --model_sizes small,base --precisions fp32,bf16 --xla false,true
     python run_scripts/benchmark_squad.py --model_sizes small --steps 3 --saved_model true
+    python run_scripts/benchmark_squad.py --model_sizes small --heads plain,joint --saved_model false   # joint vs plain
+
+``--heads``: ``plain`` (Dense(2) span head), ``plain_v2`` (+ answerability classifier), ``joint`` (XLNet-style joint
+head, beam ``--beam_size``, with its v2 answer class). Each record names the head and the CPU (model, ISA flags);
+``ratio_to_plain`` compares a head with ``plain`` measured in the same run.
 
 Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Each
 configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) and then ``--steps`` timed ones.
@@ -9,6 +14,7 @@ configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -58,6 +64,8 @@ def main(argv=None) -> int:
     parser.add_argument("--saved_model", type=_bools, default=[True], help="also time the exported SavedModel")
     parser.add_argument("--saved_model_batches", default="1,64")
     parser.add_argument("--skip_training", action="store_true")
+    parser.add_argument("--heads", default="plain", help="comma-separated: plain, plain_v2, joint")
+    parser.add_argument("--beam_size", type=int, default=5)
     args = parser.parse_args(argv)
 
     import keras
@@ -71,46 +79,62 @@ def main(argv=None) -> int:
     from electra.training.trainer import Trainer
     from electra.training.flops import encoder_forward_flops
 
+    from electra.machine import cpu_info
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    common = {"device": device, "host": platform.node(), "tf": tf.__version__, "seq": args.max_seq_length}
+    common = {"device": device, "host": platform.node(), "tf": tf.__version__, "seq": args.max_seq_length,
+              "cpu": cpu_info()}
+    plain_rates: dict = {}
     rng = np.random.default_rng(0)
     seq = args.max_seq_length
 
     def emit(record):
         print(json.dumps({**common, **record}), flush=True)
 
-    for size in [s for s in args.model_sizes.split(",") if s]:
-        for precision in [p for p in args.precisions.split(",") if p]:
-            for xla in _bools(args.xla):
-                keras.mixed_precision.set_global_policy("float32")
-                model = ElectraForQuestionAnswering(preset(size), dtype=PRECISIONS[precision])
-                run = {"model_size": size, "precision": precision, "xla": xla}
-                config = model.config
-                per_sequence = encoder_forward_flops(config.discriminator, config.embedding_size, seq, seq) \
-                    + 2 * config.hidden_size * 2 * seq  # span head
-                if not args.skip_training:
-                    optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
-                    trainer = Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b),
-                                      SquadTask.metric_names, xla=xla)
-                    batch = {k: tf.constant(v) for k, v in
-                             _batch(rng, args.train_batch_size, seq, model.config.vocab_size, True).items()}
-                    seconds = _time(lambda: float(trainer.train_step([batch])["loss"]), args.warmup_steps,
-                                    args.steps)
-                    flops = 3 * per_sequence * args.train_batch_size
-                    emit({**run, "task": "fine_tune", "batch": args.train_batch_size, "step_s": seconds,
-                          "seq_per_s": args.train_batch_size / seconds, "model_flops_per_step": flops,
-                          "achieved_flops_per_second": flops / seconds})
-                infer = tf.function(lambda b: model(b, training=False), jit_compile=xla)
-                batch = {k: tf.constant(v) for k, v in
-                         _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False).items()}
-                seconds = _time(lambda: infer(batch)["start_logits"].numpy(), args.warmup_steps, args.steps)
-                flops = per_sequence * args.predict_batch_size
-                emit({**run, "task": "inference", "batch": args.predict_batch_size, "step_s": seconds,
-                      "seq_per_s": args.predict_batch_size / seconds, "model_flops_per_step": flops,
-                      "achieved_flops_per_second": flops / seconds})
-                if args.saved_model[0] and not xla:
-                    _saved_model(model, run, args, rng, emit)
+    heads = {"plain": dict(), "plain_v2": dict(answerability=True),
+             "joint": dict(joint=True, answerability=True, beam_size=args.beam_size)}
+    for size, precision, xla, head in itertools.product(
+            [s for s in args.model_sizes.split(",") if s], [p for p in args.precisions.split(",") if p],
+            _bools(args.xla), [h for h in args.heads.split(",") if h]):
+        keras.mixed_precision.set_global_policy("float32")
+        model = ElectraForQuestionAnswering(preset(size), dtype=PRECISIONS[precision], **heads[head])
+        run = {"model_size": size, "precision": precision, "xla": xla, "head": head}
+        config = model.config
+        per_sequence = encoder_forward_flops(config.discriminator, config.embedding_size, seq, seq) \
+            + 2 * config.hidden_size * 2 * seq  # span head
+        if not args.skip_training:
+            optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
+            trainer = Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b),
+                              SquadTask.metric_names, xla=xla)
+            batch = {k: tf.constant(v) for k, v in
+                     _batch(rng, args.train_batch_size, seq, model.config.vocab_size, True).items()}
+            seconds = _time(lambda: float(trainer.train_step([batch])["loss"]), args.warmup_steps,
+                            args.steps)
+            flops = 3 * per_sequence * args.train_batch_size
+            emit(_with_ratio({**run, "task": "fine_tune", "batch": args.train_batch_size, "step_s": seconds,
+                              "seq_per_s": args.train_batch_size / seconds, "model_flops_per_step": flops,
+                              "achieved_flops_per_second": flops / seconds}, plain_rates))
+        infer = tf.function(lambda b: model(b, training=False), jit_compile=xla)
+        batch = {k: tf.constant(v) for k, v in
+                 _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False).items()}
+        seconds = _time(lambda: infer(batch)["start_logits"].numpy(), args.warmup_steps, args.steps)
+        flops = per_sequence * args.predict_batch_size
+        emit(_with_ratio({**run, "task": "inference", "batch": args.predict_batch_size, "step_s": seconds,
+                          "seq_per_s": args.predict_batch_size / seconds, "model_flops_per_step": flops,
+                          "achieved_flops_per_second": flops / seconds}, plain_rates))
+        if args.saved_model[0] and not xla:
+            _saved_model(model, run, args, rng, emit)
     return 0
+
+
+def _with_ratio(record: dict, plain_rates: dict) -> dict:
+    """Adds ``ratio_to_plain``: this head's sequences/s over the plain head's, same size/precision/XLA/task, same
+    run (the plain head must come first in ``--heads``)."""
+    key = (record["model_size"], record["precision"], record["xla"], record["task"])
+    if record["head"] == "plain":
+        plain_rates[key] = record["seq_per_s"]
+    elif key in plain_rates:
+        record["ratio_to_plain"] = record["seq_per_s"] / plain_rates[key]
+    return record
 
 
 def _saved_model(model, run, args, rng, emit):

@@ -12,7 +12,10 @@ the run's model config and vocabulary), a
 safetensors directory) or ``google:<ckpt>``. The older ``--init_checkpoint=X`` is ``--init=X`` and
 ``--hf_checkpoint=X`` is ``--init=hf:X``. The vocabulary and model config are those the source names unless given.
 A source holding the ``answer_class`` head gives a model with the SQuAD v2 answerability head (the export serves
-the span logits either way).
+the span logits either way). A source holding the joint head (``start_logits`` / ``end_logits`` scopes) gives the
+joint model, whose beam of ``--beam_size`` starts and ends per start is the export's second signature ``beam``
+(a plain head with the answerability classifier gets the second signature ``answerability``); the head is recorded
+in the export's settings, so ``predict.py`` decodes it the right way.
 
 Written under ``--output_dir``: ``saved_model/`` (signature ``serving_default``: ``input_ids``, ``input_mask``,
 ``segment_ids`` int32 ``[batch, max_seq_length]`` → ``start_logits``, ``end_logits``), ``openvino/model.xml``
@@ -32,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FORMATS = ("saved_model", "openvino", "onnx")
+BEAM_SIZE = 5   # NVIDIA's default; the squad recipes' decoding.beam_size
 
 
 class UsageError(ValueError):
@@ -62,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version_2_with_negative", type=parse_bool, nargs="?", const=True, default=None,
                    help="default: true when the checkpoint has the answer_class head")
     p.add_argument("--null_score_diff_threshold", type=float, default=DEFAULT_SETTINGS["null_score_diff_threshold"])
+    p.add_argument("--beam_size", type=int, default=BEAM_SIZE,
+                   help=f"joint head: top starts, and top ends per start, in the beam signature (default: "
+                        f"{BEAM_SIZE})")
     return p
 
 
@@ -108,10 +115,16 @@ def export(args) -> dict:
     if config is None:
         raise UsageError(f"no model_config.json found for {named} (it is not in a run directory with "
                          f"model_config.json); pass --model_config_file")
-    if "qa_outputs" not in source.heads:
-        raise UsageError(f"{named} holds no qa_outputs head: not a SQuAD fine-tuned checkpoint (exporting it "
-                         f"would serve random span logits)")
+    joint = "start_logits" in source.heads and "end_logits" in source.heads
+    if "qa_outputs" not in source.heads and not joint:
+        raise UsageError(f"{named} holds no qa_outputs head (nor the joint head's start_logits/end_logits): not a "
+                         f"SQuAD fine-tuned checkpoint (exporting it would serve random span logits)")
     answerability = "answer_class" in source.heads
+    if joint and not 1 <= args.beam_size <= args.max_seq_length:
+        raise UsageError(f"--beam_size={args.beam_size}: must be in [1, --max_seq_length={args.max_seq_length}]")
+    if joint and args.version_2_with_negative and not answerability:
+        raise UsageError(f"--version_2_with_negative: {named} has the joint head without its answer class "
+                         f"(answer_class), which the v2 no-answer decision needs")
 
     from electra.export import export_onnx, export_openvino, export_saved_model
     from electra.interop.weights import WeightLoadError
@@ -131,7 +144,7 @@ def export(args) -> dict:
     if not 1 <= args.max_seq_length <= config.max_position_embeddings:
         raise UsageError(f"--max_seq_length={args.max_seq_length}: must be in [1, {config.max_position_embeddings}] "
                          f"(the model's max_position_embeddings)")
-    model = ElectraForQuestionAnswering(config, answerability=answerability)
+    model = ElectraForQuestionAnswering(config, answerability=answerability, joint=joint, beam_size=args.beam_size)
     try:
         source.load_into(model)
     except (WeightLoadError, OSError) as e:
@@ -147,7 +160,7 @@ def export(args) -> dict:
     os.makedirs(out, exist_ok=True)
     result = {"source": args.hf_checkpoint or args.init_checkpoint or args.init, "source_kind": source.kind,
               "vocab_file": vocab, "model_config_file": config_file, "answerability_head": answerability,
-              "settings": settings}
+              "joint_head": joint, "beam_size": args.beam_size if joint else None, "settings": settings}
     scratch = None if "saved_model" in formats else tempfile.mkdtemp(prefix=".saved_model-", dir=out)
     try:
         saved_model = export_saved_model(model, os.path.join(scratch or out, "saved_model"), vocab, **settings)

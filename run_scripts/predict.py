@@ -10,6 +10,11 @@ or a SQuAD-format file. Prints one JSON object a line, per item in input order: 
 answer); an item that cannot be answered (empty or missing question or context, a repeated id, …) gets
 ``{"id", "error"}`` naming the item and the field instead, the other items are still answered, and the exit status
 is 1. Unusable arguments or an unreadable input file: a message and exit status 2.
+
+The export's settings say how to decode it (``"head"`` in ``squad_settings.json``): a joint-head export is read
+through its ``beam`` signature and decoded by beam search (``score`` is then the span's log-probability, and v2's
+``null_score_diff`` the answer class's "no answer" logit); a plain head through ``serving_default`` (or, with the
+answerability classifier, its ``answerability`` signature, whose logit decides v2's "no answer").
 """
 from __future__ import annotations
 

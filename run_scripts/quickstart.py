@@ -77,11 +77,10 @@ def main(argv):
     diff = float(np.max(np.abs(ours(batch).numpy() - theirs(batch).numpy())))
 
     def fine_tune(name: str, init: str | None, export_dir: str | None) -> dict:
-        return run_squad(build(SquadConfig, load_recipe(os.path.join(ROOT, "recipes", "squad_v2.0.json")),
-                               output_dir=os.path.join(out, name), vocab_file=extracted["vocab_file"],
+        return run_squad(build(SquadConfig, output_dir=os.path.join(out, name), vocab_file=extracted["vocab_file"],
                                mode="train_eval", train_file=FLAGS.squad_file, predict_file=FLAGS.squad_file,
                                init=init, model_config_file=os.path.join(pretrain_dir, "model_config.json"),
-                               answerability_head=False, learning_rate=1e-3, max_steps=FLAGS.finetune_steps,
+                               version_2_with_negative=True, learning_rate=1e-3, max_steps=FLAGS.finetune_steps,
                                train_batch_size=16, predict_batch_size=32, precision="fp32", xla=False,
                                seed=FLAGS.seed, export_dir=export_dir))
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# NVIDIA-style SQuAD launcher over recipes/squad_v{1.1,2.0}.json: fine-tune, predict, evaluate, export.
+# NVIDIA-style SQuAD launcher over recipes/squad_v{1.1,2.0}_${RECIPE}.json (RECIPE=nvidia by default, or google):
+# fine-tune, predict, evaluate, export.
 #
 #   bash run_scripts/run_squad.sh INIT EPOCHS BATCH_PER_WORKER LR PRECISION NUM_WORKERS SEED VERSION MODE \
 #        [extra run_squad.py flags]
@@ -11,7 +12,8 @@
 # PRECISION fp32|fp16|bf16; VERSION 1.1|2.0; MODE train|eval|prediction|train_eval.
 # Environment (defaults): SQUAD_DIR=data/squad (train-vX.json, dev-vX.json), VOCAB (default: the INIT source's),
 # MODEL_SIZE=base (or MODEL_CONFIG=path/model_config.json) when INIT carries no config, XLA=true,
-# OUTPUT_DIR=results/squad_vX_<timestamp>. Extra flags (any --section.field of run_squad.py) override the recipe.
+# OUTPUT_DIR=results/squad_vX_<timestamp>. BATCH_PER_WORKER and LR replace the recipe's (its global batch stays:
+# the accumulation follows). Extra flags (any --section.field of run_squad.py) override the recipe.
 # NUM_WORKERS > 1 runs under horovodrun (one process per GPU); otherwise plain python. Several nodes:
 # HOSTS=node1:8,node2:8 (horovodrun's -H; or HOSTFILE=path) with NUM_WORKERS = all processes, OUTPUT_DIR on a file
 # system every node sees. SLURM: sbatch run_scripts/run.sub squad ...
@@ -28,7 +30,7 @@ case "$mode" in train|eval|prediction|train_eval) ;; *) echo "mode must be train
 
 squad_dir=${SQUAD_DIR:-data/squad}
 output=${OUTPUT_DIR:-results/squad_v${version}_$(date +%Y%m%d_%H%M%S)}
-args=(--config="$recipes/squad_v$version.json" --mode="$mode" --data.train_file="$squad_dir/train-v$version.json"
+args=(--config="$recipes/squad_v${version}_${RECIPE:-nvidia}.json" --mode="$mode" --data.train_file="$squad_dir/train-v$version.json"
       --data.predict_file="$squad_dir/dev-v$version.json" --trainer.epochs="$epochs" --data.train_batch_size="$batch"
       --optimizer.learning_rate="$lr" --trainer.precision="$precision" --trainer.seed="$seed"
       --trainer.xla="${XLA:-true}" --output_dir="$output" --export_dir="$output/saved_model")

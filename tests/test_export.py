@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra.export import (INPUT_NAMES, OUTPUT_NAMES, disable_openvino_telemetry, export_onnx, export_openvino,
-                            export_saved_model, load_settings)
+from electra.export import (BEAM_OUTPUT_NAMES, INPUT_NAMES, OUTPUT_NAMES, PLAIN_HEAD, disable_openvino_telemetry,
+                            export_onnx, export_openvino, export_saved_model, head_of, load_settings)
 from electra.modeling import ElectraForQuestionAnswering
 from tests.conftest import tiny_config
 
@@ -392,3 +392,140 @@ def test_openvino_converts_released_sizes(size, tmp_path):
                                        {"INFERENCE_PRECISION_HINT": "f32"})
     result = compiled(inputs)
     _assert_parity({"start_logits": result[0], "end_logits": result[1]}, expected, 1e-4)
+
+
+# ---- the joint head: serving_default keeps the contract, the beam is a second signature ---------------------
+
+JOINT_LENGTH, BEAM = 128, 3
+
+
+@pytest.fixture(scope="module")
+def exported_joint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export_joint")
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=JOINT_LENGTH), answerability=True,
+                                        joint=True, beam_size=BEAM)
+    vocab = root / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    export_dir = export_saved_model(model, str(root / "saved_model"), str(vocab), max_seq_length=JOINT_LENGTH,
+                                    version_2_with_negative=True)
+    inputs = {k: v[:, :JOINT_LENGTH] for k, v in _batch().items()}
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+    return model, export_dir, root, inputs, expected
+
+
+def _assert_beam_parity(got: dict, expected: dict) -> None:
+    assert set(got) == set(BEAM_OUTPUT_NAMES) | {"answerable_logits"}
+    for key, value in got.items():
+        assert value.shape == expected[key].shape and value.dtype == expected[key].dtype, key
+        if value.dtype == np.int32:
+            np.testing.assert_array_equal(value, expected[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(value, expected[key], atol=1e-5, rtol=0, err_msg=key)
+
+
+def test_joint_export_records_the_head_and_serves_both_signatures(exported_joint):
+    model, export_dir, _, inputs, expected = exported_joint
+    settings = load_settings(export_dir)
+    assert settings["head"] == {"joint": True, "beam_size": BEAM, "answerability": True, "signature": "beam"}
+    assert head_of(settings) == settings["head"] and head_of({}) == PLAIN_HEAD
+    loaded = tf.saved_model.load(export_dir)
+    assert {"serving_default", "beam"} <= set(loaded.signatures)
+    feeds = {k: tf.constant(v) for k, v in inputs.items()}
+    serve = loaded.signatures["serving_default"]
+    assert sorted(serve.structured_outputs) == sorted(OUTPUT_NAMES)
+    _assert_parity({k: v.numpy() for k, v in serve(**feeds).items()}, expected, 1e-5)
+    beam = loaded.signatures["beam"]
+    assert {k: (v.dtype.name, v.shape.as_list()) for k, v in beam.structured_outputs.items()} == {
+        "start_top_log_probs": ("float32", [None, BEAM]), "start_top_index": ("int32", [None, BEAM]),
+        "end_top_log_probs": ("float32", [None, BEAM, BEAM]), "end_top_index": ("int32", [None, BEAM, BEAM]),
+        "answerable_logits": ("float32", [None])}
+    _assert_beam_parity({k: v.numpy() for k, v in beam(**feeds).items()}, expected)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expected shape \[\?,128\]"):
+        beam(**{k: v[:, :64] for k, v in feeds.items()})
+
+
+def test_joint_export_through_the_tf1_graph_loader(exported_joint):
+    """TF Serving's path, for both signatures of a joint-head export."""
+    _, export_dir, _, inputs, expected = exported_joint
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        assert {"serving_default", "beam"} <= set(meta.signature_def)
+        for name in ("serving_default", "beam"):
+            signature = meta.signature_def[name]
+            assert {k: v.dtype for k, v in signature.inputs.items()} == {k: tf.int32.as_datatype_enum
+                                                                         for k in INPUT_NAMES}
+            got = session.run({k: v.name for k, v in signature.outputs.items()},
+                              {signature.inputs[k].name: v for k, v in inputs.items()})
+            if name == "serving_default":
+                assert sorted(got) == sorted(OUTPUT_NAMES)
+                _assert_parity(got, expected, 1e-5)
+            else:
+                _assert_beam_parity(got, expected)
+
+
+def test_joint_export_converts_to_openvino(exported_joint, tmp_path):
+    """OpenVINO (and ONNX) take ``serving_default``: the two-output contract, end logits given the top start."""
+    import openvino as ov
+
+    _, export_dir, _, inputs, expected = exported_joint
+    ir = ov.Core().read_model(export_openvino(export_dir, str(tmp_path / "ir")))
+    assert [sorted(o.get_names()) for o in ir.outputs] == [["start_logits"], ["end_logits"]]
+    result = ov.Core().compile_model(ir, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(inputs)
+    _assert_parity({"start_logits": result[0], "end_logits": result[1]}, expected, 1e-4)
+
+
+def test_plain_head_with_answerability_exports_its_logit(tmp_path):
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=64), answerability=True)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(vocab), max_seq_length=64)
+    assert load_settings(export_dir)["head"] == {"joint": False, "beam_size": None, "answerability": True,
+                                                 "signature": "answerability"}
+    inputs = {k: v[:, :64] for k, v in _batch(2).items()}
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+    loaded = tf.saved_model.load(export_dir)
+    out = loaded.signatures["answerability"](**{k: tf.constant(v) for k, v in inputs.items()})
+    assert sorted(out) == ["answerable_logits", "end_logits", "start_logits"]
+    for key, value in out.items():
+        np.testing.assert_allclose(value.numpy(), expected[key], atol=1e-5, rtol=0, err_msg=key)
+    assert sorted(loaded.signatures["serving_default"].structured_outputs) == sorted(OUTPUT_NAMES)
+
+
+def test_joint_export_refuses_what_it_cannot_decode(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    v1_head = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=64), joint=True, beam_size=3)
+    with pytest.raises(ValueError, match="needs the joint head's answer class"):
+        export_saved_model(v1_head, str(tmp_path / "x"), str(vocab), max_seq_length=64,
+                           version_2_with_negative=True)
+    with pytest.raises(ValueError, match="beam_size=3 exceeds max_seq_length=2"):
+        export_saved_model(v1_head, str(tmp_path / "x"), str(vocab), max_seq_length=2)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_exports_a_joint_model_directory(tmp_path, capsys):
+    from electra.modeling.store import save_model_directory
+    from run_scripts.export_saved_model import main
+
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=64), answerability=True, joint=True)
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    directory = save_model_directory(model, str(tmp_path / "model"), vocab_file=str(vocab), do_lower_case=False,
+                                     task="squad", source="test")
+    assert main(["--init", directory, "--output_dir", str(tmp_path / "out"), "--max_seq_length", "64",
+                 "--beam_size", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["joint_head"] is True and result["beam_size"] == 4 and result["answerability_head"] is True
+    assert result["settings"]["version_2_with_negative"] is True
+    assert load_settings(result["saved_model"])["head"] == {"joint": True, "beam_size": 4, "answerability": True,
+                                                            "signature": "beam"}
+    inputs = {k: v[:, :64] for k, v in _batch(2).items()}
+    model.beam_size = 4                        # what the CLI built: the same weights, a beam of 4
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+    _assert_parity(_serve(result["saved_model"], inputs), expected, 1e-5)
+    beam = tf.saved_model.load(result["saved_model"]).signatures["beam"]
+    _assert_beam_parity({k: v.numpy() for k, v in beam(**{k: tf.constant(v) for k, v in inputs.items()}).items()},
+                        expected)
+    assert main(["--init", directory, "--output_dir", str(tmp_path / "bad"), "--max_seq_length", "64",
+                 "--beam_size", "65"]) == 2
+    assert "--beam_size=65" in capsys.readouterr().err

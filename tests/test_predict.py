@@ -148,3 +148,45 @@ def test_unusable_input_file_names_it(exported, tmp_path, capsys):
         assert predict.main(["--saved_model", exported, "--input_file", str(path)]) == 2
         err = capsys.readouterr().err
         assert name in err and "Traceback" not in err
+
+
+# ---- other heads: the export records the head, predict.py decodes it as the model in memory does -------------
+
+ITEMS = [GOOD, {"id": "lamp", "question": "What did the lamp burn?", "context": CONTEXT},
+         {"id": "year", "question": "When was it converted to kerosene?", "context": CONTEXT},
+         {"id": "long", "question": "Who built the lighthouse?", "context": " ".join([CONTEXT] * 4)}]
+
+
+def _spread(model):
+    """Scale the heads' output kernels so that scores are far apart (no near-ties between export and memory)."""
+    scales = {"qa_outputs/kernel": 40.0, "start_logits/dense/kernel": 40.0, "end_logits/dense_1/kernel": 40.0,
+              "answer_class/dense_1/kernel": 1000.0}
+    for name, variable in model.named_variables().items():
+        if name in scales:
+            variable.assign(variable.numpy() * scales[name])
+
+
+@pytest.mark.parametrize("head", [dict(joint=True, answerability=True, beam_size=4), dict(answerability=True)],
+                         ids=["joint", "plain_answerability"])
+def test_predict_script_decodes_other_heads_as_the_model_in_memory(tiny, head, tmp_path, capsys):
+    tokenizer = load_tokenizer(str(tiny["vocab"]))
+    keras.utils.set_random_seed(1)
+    model = ElectraForQuestionAnswering(tiny_config(vocab_size=tokenizer.vocab_size, max_position_embeddings=64),
+                                        **head)
+    _spread(model)
+    export = export_saved_model(model, str(tmp_path / "saved_model"), str(tiny["vocab"]), **SETTINGS)
+    expected = Predictor.from_model(model, tokenizer, **SETTINGS).answer_items(ITEMS)
+    input_file = tmp_path / "items.json"
+    input_file.write_text(json.dumps(ITEMS), encoding="utf-8")
+    assert predict.main(["--saved_model", export, "--input_file", str(input_file)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == len(ITEMS)
+    for line, want, item in zip(lines, expected, ITEMS):
+        _check_answer(line, item)
+        assert (line["answer"], line["start_char"], line["end_char"]) == \
+            (want["answer"], want["start_char"], want["end_char"])
+        assert line["score"] == pytest.approx(want["score"], abs=1e-4)
+        assert line["null_score_diff"] == pytest.approx(want["null_score_diff"], abs=1e-4)
+    if head.get("joint"):
+        assert all(line["score"] <= 1e-6 for line in lines if line["answer"])     # log-probabilities
+    assert any(line["answer"] for line in lines)

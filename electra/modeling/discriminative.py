@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from electra.configs import ModelConfig
-from electra.modeling.heads import ClassifierHead, SpanHead
+from electra.modeling.heads import ClassifierHead, JointSpanHead, SpanHead, answer_positions
 from electra.modeling.layers import Encoder, NamedVariables, prefixed
 
 
@@ -37,30 +37,79 @@ class ElectraDiscriminator(keras.Model):
 
 
 class ElectraForQuestionAnswering(keras.Model):
-    """Encoder + span head (+ SQuAD v2 answerability head).
+    """Encoder + a SQuAD head: the plain span head (``joint=False``) or the joint head (``joint=True``).
 
-    ``call`` returns ``start_logits`` and ``end_logits`` ``[B, S]`` and, with ``answerability``,
-    ``answerable_logits`` ``[B]``; all float32.
+    ``ElectraForQuestionAnswering(config, answerability=False, joint=False, beam_size=5)``. ``features``: a dict
+    with ``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[B, S]`` (other keys are ignored, except
+    ``start_positions`` for the joint head). Every output is float32 whatever the dtype policy, except the int32
+    indices.
+
+    **Plain head** (``joint=False``, what BERT / Hugging Face QA checkpoints hold; weights ``qa_outputs/*``):
+    ``start_logits``, ``end_logits`` ``[B, S]`` (unmasked), and with ``answerability`` ``answerable_logits``
+    ``[B]`` (a classifier on ``[CLS]``, weights ``answer_class/dense``, ``answer_class/dense_1``). The same
+    outputs in training and inference. Decode with ``electra.squad.postprocess.postprocess`` (passing
+    ``answerable_logits`` makes it enter the v2 no-answer decision, as google-research's
+    ``answerable_classifier``).
+
+    **Joint head** (``joint=True``, NVIDIA's TF2 ELECTRA and google-research's ``joint_prediction``; see
+    ``electra.modeling.heads.JointSpanHead`` for the layers and weight names). Start and end logits are masked
+    (``MASKED_LOGIT``) outside the context tokens and ``[CLS]``; ``answerability`` adds the answer-class pooler
+    (SQuAD v2). Two modes, chosen by whether ``features`` holds ``start_positions`` (int ``[B]``):
+
+    * with ``start_positions`` (training; the loss): ``start_logits`` ``[B, S]``, ``end_logits`` ``[B, S]`` given
+      the gold start token's hidden state, and with ``answerability`` ``answerable_logits`` ``[B]`` (start state:
+      the gold start's). Loss: ``(CE(start_logits, start_positions) + CE(end_logits, end_positions)) / 2 +
+      w × BCE(answerable_logits, 1 - is_impossible)`` (w = 0.5 in NVIDIA's recipe).
+    * without (inference, ``K = min(beam_size, S)``): ``start_top_log_probs`` ``[B, K]`` and ``start_top_index``
+      ``[B, K]`` int32 (top starts by log-softmax), ``end_top_log_probs`` and ``end_top_index`` ``[B, K, K]``
+      (row ``k``: the top ends given start ``k``), ``answerable_logits`` ``[B]`` (start state: the
+      softmax(start)-weighted mean of the hidden states), and ``start_logits`` / ``end_logits`` ``[B, S]`` with
+      the end logits given the top-1 start (what the two-output serving contract carries). Decode with
+      ``electra.squad.beam.beam_postprocess`` (or ``electra.squad.postprocess.decode``, which picks the decoder
+      from the outputs).
+
+    ``answerable_logits`` is "this window holds an answer" in both heads (label ``1 - is_impossible``).
     """
 
-    optional_scopes = ("qa_outputs", "answer_class")  # new heads: a pretrained checkpoint lacks them
+    optional_scopes = ("qa_outputs", "answer_class", "start_logits", "end_logits")  # a pretrained checkpoint lacks them
 
-    def __init__(self, config: ModelConfig, answerability: bool = False, **kwargs):
+    def __init__(self, config: ModelConfig, answerability: bool = False, joint: bool = False, beam_size: int = 5,
+                 **kwargs):
         kwargs.setdefault("name", "electra_qa")
         super().__init__(**kwargs)
+        if not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 1:
+            raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
         self.config = config
+        self.answerability, self.joint, self.beam_size = bool(answerability), bool(joint), beam_size
         self.encoder = Encoder(config, config.discriminator, name="electra", dtype=self.dtype_policy)
-        self.span_head = SpanHead(config, name="span_head", dtype=self.dtype_policy)
-        self.answer_head = ClassifierHead(config, pool="cls", name="answer_class", dtype=self.dtype_policy) \
-            if answerability else None
-        for layer in (self.encoder, self.span_head, self.answer_head):
+        self.span_head = self.answer_head = self.joint_head = None
+        if joint:
+            self.joint_head = JointSpanHead(config, answerability=answerability, name="joint_head",
+                                            dtype=self.dtype_policy)
+        else:
+            self.span_head = SpanHead(config, name="span_head", dtype=self.dtype_policy)
+            if answerability:
+                self.answer_head = ClassifierHead(config, pool="cls", name="answer_class", dtype=self.dtype_policy)
+        for layer in (self.encoder, self.span_head, self.answer_head, self.joint_head):
             if layer is not None:
                 layer.build()
         self.built = True
 
+    @property
+    def head_settings(self) -> dict:
+        """``{"joint", "beam_size", "answerability"}`` (``beam_size`` None for the plain head): what an export
+        records so that a reader decodes its outputs the right way."""
+        return {"joint": self.joint, "beam_size": self.beam_size if self.joint else None,
+                "answerability": self.answerability}
+
     def call(self, features: Mapping[str, tf.Tensor], training=False) -> dict[str, tf.Tensor]:
         hidden = self.encoder(features["input_ids"], features["input_mask"], features["segment_ids"],
                               training=training)
+        if self.joint_head is not None:
+            allowed = answer_positions(features["input_mask"], features["segment_ids"])
+            if "start_positions" in features:
+                return self.joint_head.teacher_forced(hidden, allowed, features["start_positions"])
+            return self.joint_head.beam(hidden, allowed, self.beam_size)
         start, end = self.span_head(hidden)
         outputs = {"start_logits": start, "end_logits": end}
         if self.answer_head is not None:
@@ -68,7 +117,11 @@ class ElectraForQuestionAnswering(keras.Model):
         return outputs
 
     def named_variables(self) -> NamedVariables:
-        names = {**prefixed("electra", self.encoder.named_variables()), **self.span_head.named_variables()}
+        names = prefixed("electra", self.encoder.named_variables())
+        if self.joint_head is not None:
+            names.update(self.joint_head.named_variables())
+            return names
+        names.update(self.span_head.named_variables())
         if self.answer_head is not None:
             names.update(prefixed("answer_class", self.answer_head.named_variables()))
         return names

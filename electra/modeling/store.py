@@ -71,7 +71,8 @@ METADATA_NAME, CONFIG_NAME, WEIGHTS_NAME = "metadata.json", "model_config.json",
 RUN_INFO_NAME = "run_info.json"
 MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING = "model_directory", "hf", "google", "training_checkpoint"
 KINDS = (MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING)
-HEADS = ("discriminator_predictions", "generator_predictions", "qa_outputs", "answer_class")
+HEADS = ("discriminator_predictions", "generator_predictions", "qa_outputs", "answer_class", "start_logits",
+         "end_logits")   # start_logits / end_logits: the joint SQuAD head
 GOOGLE_MARKER = "electra/embeddings/word_embeddings"        # Google's TF1 name of the word embeddings
 TRAINING_PREFIX, TRAINING_SUFFIX = "model/", "/.ATTRIBUTES/VARIABLE_VALUE"   # see checkpointing.read_model_weights
 LOOKED_FOR = ("metadata.json with format 'electra-model' (a model directory)",
@@ -88,7 +89,7 @@ def describe_weights(names: Iterable[str]) -> tuple[str, list[str]]:
     heads = [h for h in HEADS if h in scopes]
     if "generator" in scopes or "generator_predictions" in scopes:
         return "pretraining", heads
-    if "qa_outputs" in scopes:
+    if "qa_outputs" in scopes or "start_logits" in scopes:
         return "question_answering", heads
     return ("discriminator" if "discriminator_predictions" in scopes else "encoder"), heads
 

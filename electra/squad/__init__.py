@@ -2,11 +2,10 @@
 
 Quick use::
 
-    from electra.squad import evaluate, load_features, postprocess, predict_logits
+    from electra.squad import decode, evaluate, load_features, predict_logits
     dev = load_features("dev.json", tokenizer, is_training=False, version_2_with_negative=True)
     logits = predict_logits(model, dev)
-    predictions, nbest, null_odds = postprocess(dev, logits["start_logits"], logits["end_logits"],
-                                                version_2_with_negative=True)
+    predictions, nbest, null_odds = decode(dev, logits, version_2_with_negative=True)   # span head or beam
     evaluate(dataset["data"], predictions, "2.0", null_odds)
 
 Fine-tuning is the task ``electra.tasks.squad.SquadTask`` run by the experiment loop; the whole job (flags of
@@ -17,10 +16,11 @@ from electra.squad.data import (FeatureStats, Features, SquadExample, SquadForma
                                 load_features, read_examples)
 from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate, evaluate_files, exact_match, f1_score, normalize_answer
+from electra.squad.beam import beam_postprocess
 from electra.squad.optimization import LayerwiseAdamW, layerwise_lr_factors, make_finetuning_optimizer
-from electra.squad.postprocess import postprocess, write_predictions
+from electra.squad.postprocess import decode, postprocess, write_predictions
 
-__all__ = ["FeatureStats", "Features", "LayerwiseAdamW", "SquadExample", "SquadFormatError",
-           "convert_examples_to_features", "evaluate", "evaluate_files", "exact_match", "f1_score",
+__all__ = ["FeatureStats", "Features", "LayerwiseAdamW", "SquadExample", "SquadFormatError", "beam_postprocess",
+           "convert_examples_to_features", "decode", "evaluate", "evaluate_files", "exact_match", "f1_score",
            "layerwise_lr_factors", "load_features", "make_finetuning_optimizer", "normalize_answer",
            "postprocess", "predict_logits", "read_examples", "write_predictions"]

@@ -6,6 +6,13 @@ the answer (``answer`` = ``context[start_char:end_char]``, ``score``, ``start_ch
 ``null_score_diff``) or, for an item that cannot be answered, ``{"id", "error"}`` with a message naming the item id
 and the field (empty or missing question or context, a context with no tokens, a repeated id). One bad item never
 stops the others.
+
+Decoding follows the model's head (``electra.squad.postprocess.decode``): the plain span head's logits through
+``postprocess`` (its ``answerable_logits``, when the model has the answerability head, in the v2 decision), the joint
+head's beam through ``electra.squad.beam.beam_postprocess``. ``score`` is the chosen entry's start + end value:
+logits for the plain head, log-probabilities for the joint head. An export records its head in
+``squad_settings.json`` (``"head"``) and the signature carrying the decoder's inputs (``beam`` for a joint head,
+``answerability`` for a plain head with the answerability classifier, else ``serving_default``).
 """
 from __future__ import annotations
 
@@ -14,24 +21,30 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from electra.export import DEFAULT_SETTINGS, load_settings
+from electra.export import DEFAULT_SETTINGS, head_of, load_settings
 from electra.squad.data import SquadExample, convert_examples_to_features
-from electra.squad.postprocess import postprocess
+from electra.squad.postprocess import decode
 from electra.tokenization import load_tokenizer
 
 
 def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> dict[str, np.ndarray]:
-    """Start/end logits ``[N, S]`` float32 (and ``answerable_logits`` ``[N]`` when the model has the head) for
-    ``Features`` or a dict of ``input_ids``/``input_mask``/``segment_ids`` ``[N, S]``."""
+    """The model's inference outputs for ``Features`` or a dict of ``input_ids``/``input_mask``/``segment_ids``
+    ``[N, S]``, concatenated over batches: start/end logits ``[N, S]`` float32, ``answerable_logits`` ``[N]`` when
+    the model has the head, and for the joint head its beam (``start_top_log_probs`` ``[N, K]``, ``start_top_index``
+    ``[N, K]`` int32, ``end_top_log_probs`` / ``end_top_index`` ``[N, K, K]``). Float outputs are float32, indices
+    stay int32. ``electra.squad.postprocess.decode`` turns them into answers."""
     import tensorflow as tf
-    call = tf.function(lambda batch: model(batch, training=False), jit_compile=xla, reduce_retracing=True)
+    def forward(batch):
+        return model(batch, training=False)
+    call = tf.function(forward, jit_compile=xla, reduce_retracing=True)
     outputs: dict[str, list] = {}
     inputs = features.model_inputs() if hasattr(features, "model_inputs") else features
     n = len(next(iter(inputs.values())))
     for i in range(0, n, batch_size):
         chunk = {k: tf.constant(v[i:i + batch_size]) for k, v in inputs.items()}
         for k, v in call(chunk).items():
-            outputs.setdefault(k, []).append(np.asarray(v, np.float32))
+            v = np.asarray(v)
+            outputs.setdefault(k, []).append(v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)
     return {k: np.concatenate(v) for k, v in outputs.items()}
 
 
@@ -47,7 +60,9 @@ def _text_error(qid: str, field: str, value) -> str | None:
 
 class Predictor:
     """Pre-processing, a logits function and post-processing. ``logits_fn(inputs, batch_size)`` maps
-    ``{input_ids, input_mask, segment_ids}`` int32 ``[N, S]`` to ``{start_logits, end_logits}`` ``[N, S]``."""
+    ``{input_ids, input_mask, segment_ids}`` int32 ``[N, S]`` to the model's inference outputs (at least
+    ``start_logits`` and ``end_logits`` ``[N, S]``; the joint head's beam and ``answerable_logits`` when the model
+    has them), which ``electra.squad.postprocess.decode`` decodes."""
 
     def __init__(self, tokenizer, settings: Mapping, logits_fn: Callable[[dict, int], dict]):
         self.tokenizer = tokenizer
@@ -72,10 +87,9 @@ class Predictor:
             logits = self.logits(features.model_inputs(), batch_size)
         else:
             logits = {k: np.zeros((0, s["max_seq_length"]), np.float32) for k in ("start_logits", "end_logits")}
-        return postprocess(features, logits["start_logits"], logits["end_logits"], n_best_size=s["n_best_size"],
-                           max_answer_length=s["max_answer_length"],
-                           version_2_with_negative=s["version_2_with_negative"],
-                           null_score_diff_threshold=s["null_score_diff_threshold"])
+        return decode(features, logits, n_best_size=s["n_best_size"], max_answer_length=s["max_answer_length"],
+                      version_2_with_negative=s["version_2_with_negative"],
+                      null_score_diff_threshold=s["null_score_diff_threshold"])
 
     def answer_items(self, items: Iterable[Mapping], batch_size: int = 64) -> list[dict]:
         """One result per item, in order: ``{"id", "question", "answer", "score", "start_char", "end_char"[,
@@ -144,17 +158,22 @@ class SavedModelPredictor(Predictor):
         tokenizer = load_tokenizer(os.path.join(export_dir, "assets", settings["vocab_file"]),
                                    lower_case=settings["do_lower_case"])
         self.loaded = tf.saved_model.load(export_dir)
-        self.serve = self.loaded.signatures["serving_default"]
+        self.head = head_of(settings)
+        name = self.head["signature"]
+        if name not in self.loaded.signatures:
+            raise ValueError(f"SavedModel {export_dir}: its settings name the signature {name!r}, which it lacks "
+                             f"(it has {sorted(self.loaded.signatures)})")
+        self.serve = self.loaded.signatures[name]
         super().__init__(tokenizer, settings, self._serve_logits)
 
     def _serve_logits(self, inputs: dict, batch_size: int = 64) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
         n = len(inputs["input_ids"])
-        out: dict[str, list] = {"start_logits": [], "end_logits": []}
+        out: dict[str, list] = {}
         for i in range(0, n, batch_size):
             result = self.serve(**{k: tf.constant(np.asarray(inputs[k][i:i + batch_size], np.int32))
                                    for k in ("input_ids", "input_mask", "segment_ids")})
-            for k in out:
-                out[k].append(result[k].numpy())
+            for k, v in result.items():
+                out.setdefault(k, []).append(v.numpy())
         return {k: np.concatenate(v) for k, v in out.items()}

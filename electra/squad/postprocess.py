@@ -1,12 +1,26 @@
 """Logits of every window → answers: n-best spans, the v2 null decision, and the official output files.
 
+``postprocess`` decodes the plain span head's ``start_logits`` / ``end_logits``; ``electra.squad.beam`` decodes the
+joint head's beam; ``decode`` picks between them from a model's inference outputs. Both return
+``(predictions, nbest, null_odds)`` in the same shapes.
+
 For each example, every window contributes its ``n_best_size`` highest start and end logits; a candidate span
 must lie inside the context part of the window, end at or after its start, be at most ``max_answer_length``
 tokens, and start at a token for which this window is the max-context window. Its score is start + end logit and
 its text is the exact substring of the original context between the first token's start and the last token's
-end character. The null score is the smallest ``[CLS]`` start + end over the windows; for v2 the prediction is
-``""`` when ``null_score - best_span_score > null_score_diff_threshold`` and ``null_odds.json`` holds that
-difference per question (the ``na_probs`` the official evaluation takes).
+end character.
+
+v2 no-answer decision, ``score_diff > null_score_diff_threshold`` predicts ``""``, and ``null_odds.json`` holds
+``score_diff`` per question (the ``na_probs`` the official evaluation takes):
+
+* span logits alone: ``score_diff = null_score - best_span_score``, the null score being the smallest ``[CLS]``
+  start + end over the windows (BERT's and NVIDIA's plain head);
+* with the answerability head's ``answerable_logits`` (google-research's ``answerable_classifier``):
+  ``score_diff = min over windows of -answerable_logit``, the "no answer" logit of the window most sure it holds
+  the answer (google-research's ``qa_metrics``: the null score is the answerable logit alone, trained there on
+  ``is_impossible``, here on ``1 - is_impossible``, hence the sign). The threshold 0 is P(answerable) = 0.5.
+
+A question none of whose windows yields a valid span predicts ``""`` with ``null_odds`` 1e9 (v2).
 """
 from __future__ import annotations
 
@@ -14,10 +28,13 @@ import collections
 import json
 import math
 import os
+from typing import Mapping
 
 import numpy as np
 
 from electra.io import atomic_write
+
+FORCED_NULL_ODDS = 1e9      # null_odds of a v2 question with no valid span at all
 
 
 def _top(logits: np.ndarray, n: int) -> list[int]:
@@ -33,66 +50,136 @@ def _softmax(scores):
     return [e / total for e in exps]
 
 
-def postprocess(features, start_logits: np.ndarray, end_logits: np.ndarray, *, n_best_size: int = 20,
-                max_answer_length: int = 30, version_2_with_negative: bool = False,
-                null_score_diff_threshold: float = 0.0):
-    """Returns ``(predictions, nbest, null_odds)``: ``{qid: text}``, ``{qid: [{text, probability, start_logit,
-    end_logit, start_char, end_char}, …]}`` and ``{qid: score_diff}`` (empty for v1.1)."""
+def windows_by_example(features) -> dict[int, list[int]]:
+    """``{example index: [feature indices]}``, windows in feature order."""
     by_example = collections.defaultdict(list)
     for i, example_index in enumerate(features.arrays["example_index"]):
         by_example[int(example_index)].append(i)
+    return by_example
+
+
+def valid_span(offsets, max_context, s: int, e: int, max_answer_length: int) -> bool:
+    """Start and end are context tokens of the window, ``e >= s``, at most ``max_answer_length`` tokens, and the
+    window is the max-context window of the start token."""
+    return (0 <= s < len(offsets) and 0 <= e < len(offsets) and offsets[s] is not None and offsets[e] is not None
+            and bool(max_context[s]) and s <= e and e - s + 1 <= max_answer_length)
+
+
+def check_rows(features, name: str, array, shape_tail: tuple = ()) -> np.ndarray:
+    """``array`` as numpy with one row per feature (and the given trailing shape), or a ``ValueError`` naming it."""
+    array = np.asarray(array)
+    expected = (len(features),) + tuple(shape_tail)
+    if array.shape[:1] != expected[:1] or (shape_tail and array.shape[1:] != expected[1:]):
+        raise ValueError(f"{name} has shape {array.shape}; expected {expected} (one row per feature)")
+    return array
+
+
+def assemble(example, candidates, n_best_size: int, null_entry: tuple[float, float] | None):
+    """``(nbest, best_non_null)`` from ``candidates`` ``[(score, start_logit, end_logit, start_char, end_char)]``:
+    best first, one entry per distinct text, at most ``n_best_size``, plus the ``""`` entry ``null_entry``
+    (``(start_logit, end_logit)``) when given; probabilities are the softmax of start + end over the list."""
+    candidates = sorted(candidates, key=lambda c: -c[0])
+    nbest, seen = [], set()
+    for _, s_logit, e_logit, c_start, c_end in candidates:
+        text = example.context[c_start:c_end]
+        if text in seen:
+            continue
+        seen.add(text)
+        nbest.append({"text": text, "start_logit": s_logit, "end_logit": e_logit, "start_char": c_start,
+                      "end_char": c_end})
+        if len(nbest) >= n_best_size:
+            break
+    if null_entry is not None and "" not in seen:
+        nbest.append({"text": "", "start_logit": float(null_entry[0]), "end_logit": float(null_entry[1]),
+                      "start_char": -1, "end_char": -1})
+    if not nbest:
+        nbest.append({"text": "", "start_logit": 0.0, "end_logit": 0.0, "start_char": -1, "end_char": -1})
+    for entry, p in zip(nbest, _softmax([e["start_logit"] + e["end_logit"] for e in nbest])):
+        entry["probability"] = p
+    nbest.sort(key=lambda e: -(e["start_logit"] + e["end_logit"]))
+    return nbest, next((e for e in nbest if e["text"]), None)
+
+
+def answerable_null_score(answerable_logits: np.ndarray, windows: list[int]) -> float | None:
+    """The "no answer" score of an example from its windows' answerable logits: ``min(-logit)``."""
+    if not windows:
+        return None
+    return float(min(-float(answerable_logits[i]) for i in windows))
+
+
+def postprocess(features, start_logits: np.ndarray, end_logits: np.ndarray, *, n_best_size: int = 20,
+                max_answer_length: int = 30, version_2_with_negative: bool = False,
+                null_score_diff_threshold: float = 0.0, answerable_logits: np.ndarray | None = None):
+    """Returns ``(predictions, nbest, null_odds)``: ``{qid: text}``, ``{qid: [{text, probability, start_logit,
+    end_logit, start_char, end_char}, …]}`` and ``{qid: score_diff}`` (empty for v1.1).
+
+    ``answerable_logits`` ``[N]`` (the plain model's answerability head): for v2, the no-answer decision and
+    ``null_odds`` use ``min over windows of -answerable_logit`` instead of the ``[CLS]`` span score (see the module
+    docstring); ignored for v1.1."""
+    start_logits = check_rows(features, "start_logits", start_logits)
+    end_logits = check_rows(features, "end_logits", end_logits)
+    if answerable_logits is not None:
+        answerable_logits = check_rows(features, "answerable_logits", answerable_logits)
+    by_example = windows_by_example(features)
     predictions, all_nbest, null_odds = {}, {}, {}
     for example_index, example in enumerate(features.examples):
         candidates = []
         null_score, null_start, null_end = None, 0.0, 0.0
-        for i in by_example.get(example_index, []):
+        windows = by_example.get(example_index, [])
+        for i in windows:
             starts, ends = start_logits[i], end_logits[i]
             offsets, max_context = features.token_offsets[i], features.max_context[i]
             score = float(starts[0] + ends[0])
             if null_score is None or score < null_score:
                 null_score, null_start, null_end = score, float(starts[0]), float(ends[0])
             for s in _top(starts, n_best_size):
-                if s >= len(offsets) or offsets[s] is None or not max_context[s]:
-                    continue
                 for e in _top(ends, n_best_size):
-                    if e >= len(offsets) or offsets[e] is None or e < s or e - s + 1 > max_answer_length:
-                        continue
-                    candidates.append((float(starts[s] + ends[e]), float(starts[s]), float(ends[e]),
-                                       offsets[s][0], offsets[e][1]))
-        candidates.sort(key=lambda c: -c[0])
-        nbest, seen = [], set()
-        for total, s_logit, e_logit, c_start, c_end in candidates:
-            text = example.context[c_start:c_end]
-            if text in seen:
-                continue
-            seen.add(text)
-            nbest.append({"text": text, "start_logit": s_logit, "end_logit": e_logit, "start_char": c_start,
-                          "end_char": c_end})
-            if len(nbest) >= n_best_size:
-                break
-        if version_2_with_negative and null_score is not None and "" not in seen:
-            nbest.append({"text": "", "start_logit": null_start, "end_logit": null_end, "start_char": -1,
-                          "end_char": -1})
-        if not nbest:
-            nbest.append({"text": "", "start_logit": 0.0, "end_logit": 0.0, "start_char": -1, "end_char": -1})
-        for entry, p in zip(nbest, _softmax([e["start_logit"] + e["end_logit"] for e in nbest])):
-            entry["probability"] = p
-        nbest.sort(key=lambda e: -(e["start_logit"] + e["end_logit"]))
-        best_non_null = next((e for e in nbest if e["text"]), None)
-        if version_2_with_negative:
-            if best_non_null is None:
-                diff = float("inf") if null_score is not None else 0.0
-                predictions[example.qas_id] = ""
-                null_odds[example.qas_id] = 1e9 if math.isinf(diff) else diff
-            else:
-                diff = (null_score if null_score is not None else -1e9) - (
-                    best_non_null["start_logit"] + best_non_null["end_logit"])
-                null_odds[example.qas_id] = diff
-                predictions[example.qas_id] = "" if diff > null_score_diff_threshold else best_non_null["text"]
+                    if valid_span(offsets, max_context, s, e, max_answer_length):
+                        candidates.append((float(starts[s] + ends[e]), float(starts[s]), float(ends[e]),
+                                           offsets[s][0], offsets[e][1]))
+        v2 = version_2_with_negative
+        nbest, best = assemble(example, candidates, n_best_size,
+                               (null_start, null_end) if v2 and null_score is not None else None)
+        if answerable_logits is not None:
+            def null_diff(best):
+                return answerable_null_score(answerable_logits, windows)
         else:
-            predictions[example.qas_id] = best_non_null["text"] if best_non_null else ""
+            def null_diff(best):
+                return (null_score if null_score is not None else -1e9) - (best["start_logit"] + best["end_logit"])
+        decide(example.qas_id, best, null_diff, bool(windows), v2, null_score_diff_threshold, predictions, null_odds)
         all_nbest[example.qas_id] = nbest
     return predictions, all_nbest, null_odds
+
+
+def decide(qas_id: str, best: dict | None, null_diff, has_windows: bool, version_2_with_negative: bool,
+           threshold: float, predictions: dict, null_odds: dict) -> None:
+    """The answer of one question: the best span's text, or for v2 "" when ``null_diff(best)`` (the no-answer score
+    the decision uses, also written to ``null_odds``) exceeds ``threshold``; no valid span gives "" either way."""
+    if not version_2_with_negative:
+        predictions[qas_id] = best["text"] if best else ""
+    elif best is None:
+        predictions[qas_id] = ""
+        null_odds[qas_id] = FORCED_NULL_ODDS if has_windows else 0.0
+    else:
+        null_odds[qas_id] = null_diff(best)
+        predictions[qas_id] = "" if null_odds[qas_id] > threshold else best["text"]
+
+
+BEAM_KEYS = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
+
+
+def decode(features, outputs: Mapping[str, np.ndarray], **settings):
+    """``(predictions, nbest, null_odds)`` from a model's inference outputs (``predict_logits``, or a SavedModel's
+    decoding signature): the beam decoder when ``outputs`` holds the joint head's beam (``start_top_index`` …),
+    else ``postprocess`` on ``start_logits`` / ``end_logits``; ``answerable_logits``, when present, enters the v2
+    decision either way. ``settings``: ``n_best_size``, ``max_answer_length``, ``version_2_with_negative``,
+    ``null_score_diff_threshold``."""
+    if "start_top_index" in outputs:
+        from electra.squad.beam import beam_postprocess
+        return beam_postprocess(features, *(outputs[k] for k in BEAM_KEYS),
+                                answerable_logits=outputs.get("answerable_logits"), **settings)
+    return postprocess(features, outputs["start_logits"], outputs["end_logits"],
+                       answerable_logits=outputs.get("answerable_logits"), **settings)
 
 
 def _write_json(path: str, value) -> None:

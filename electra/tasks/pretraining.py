@@ -196,6 +196,11 @@ class PretrainingTask:
             raise explain_data_loss(self.validation, e) from e
         return {k: float(v) / count for k, v in totals.items()} if count else {}
 
+    def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
+        from electra.modeling.store import save_model_directory
+        return save_model_directory(model, directory, vocab_file=self.vocab_file, task="pretraining",
+                                    source=self.config.init, step=step, extra=extra)
+
     def initialize(self, model) -> str | None:
         if self.source is None:
             return None

@@ -1,8 +1,8 @@
 """SQuAD v1.1/v2.0 fine-tuning as a task, and the whole ``run_squad`` job around it (train, predict, evaluate,
 export).
 
-Loss: mean of the start and end cross-entropies (v2: impossible questions point at ``[CLS]``), plus the
-answerability head's sigmoid cross-entropy when the model has one. Evaluation: predictions through
+Loss: mean of the start and end cross-entropies (v2: impossible questions point at ``[CLS]``), plus 0.5 × the
+answer-class sigmoid cross-entropy when the model has that output. Evaluation: predictions through
 ``electra.squad.postprocess`` scored by the official-equivalent ``electra.squad.metrics``. Outputs in
 ``output_dir``: ``checkpoints/``, ``train_log.jsonl``, ``model/`` (the fine-tuned model directory),
 ``predictions.json``, ``nbest_predictions.json``, ``null_odds.json`` (v2), ``eval_results.json``,
@@ -23,15 +23,17 @@ from electra.squad.data import load_features, load_json
 from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate
 from electra.squad.optimization import make_finetuning_optimizer
-from electra.squad.postprocess import postprocess, write_predictions
+from electra.squad.postprocess import decode, write_predictions
 from electra.training.optimization import WarmupPolyDecay
 
 log = logging.getLogger("electra.squad")
 TRAIN_KEYS = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions", "is_impossible")
 
 
-def span_loss(outputs, batch) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-    """``(loss, metrics)``: (CE_start + CE_end) / 2, plus BCE(answerable) when the model has that head."""
+def span_loss(outputs, batch, answer_class_weight: float = 0.5) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """``(loss, metrics)``: (CE_start + CE_end) / 2, plus ``answer_class_weight`` × BCE(answerable) when the model
+    has an answer-class / answerability output. The same for the span head and the joint head (whose training-mode
+    end logits are conditioned on the gold start)."""
     start = tf.keras.losses.sparse_categorical_crossentropy(batch["start_positions"], outputs["start_logits"],
                                                             from_logits=True)
     end = tf.keras.losses.sparse_categorical_crossentropy(batch["end_positions"], outputs["end_logits"],
@@ -41,7 +43,7 @@ def span_loss(outputs, batch) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     if "answerable_logits" in outputs:
         labels = 1.0 - tf.cast(batch["is_impossible"], tf.float32)
         answerable = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels, outputs["answerable_logits"]))
-    return span + answerable, {"span_loss": span, "answerable_loss": answerable}
+    return span + answer_class_weight * answerable, {"span_loss": span, "answerable_loss": answerable}
 
 
 class SquadTask:
@@ -121,8 +123,11 @@ class SquadTask:
     # --- model --------------------------------------------------------------------------------------------------
     def build_model(self, seed: int | None = None):
         from electra.modeling import ElectraForQuestionAnswering
-        return ElectraForQuestionAnswering(self.model_config, answerability=self.config.head.answerability,
-                                           dtype=self.config.dtype_policy)
+        c = self.config
+        # the joint head decides "no answer" with its answer class, so a v2 joint model always has it
+        answerability = c.data.version_2_with_negative if c.head.joint else c.head.answerability
+        return ElectraForQuestionAnswering(self.model_config, answerability=answerability, joint=c.head.joint,
+                                           beam_size=c.decoding.beam_size, dtype=c.dtype_policy)
 
     def build_optimizer(self, model, total_steps: int):
         o = self.config.optimizer
@@ -151,7 +156,7 @@ class SquadTask:
             lambda i: {k: tf.gather(v, i) for k, v in arrays.items()})
 
     def loss(self, model, batch):
-        return span_loss(model(batch, training=True), batch)
+        return span_loss(model(batch, training=True), batch, self.config.head.answer_class_weight)
 
     # --- evaluation ---------------------------------------------------------------------------------------------
     def predict(self, model):
@@ -161,11 +166,11 @@ class SquadTask:
                                                 version_2_with_negative=c.data.version_2_with_negative,
                                                 cache_dir=self.cache_dir, **self.windows)
         features = self._eval_features
-        logits = predict_logits(model, features, c.data.predict_batch_size, xla=c.trainer.xla)
-        return postprocess(features, logits["start_logits"], logits["end_logits"],
-                           n_best_size=c.decoding.n_best_size, max_answer_length=c.decoding.max_answer_length,
-                           version_2_with_negative=c.data.version_2_with_negative,
-                           null_score_diff_threshold=c.decoding.null_score_diff_threshold)
+        outputs = predict_logits(model, features, c.data.predict_batch_size, xla=c.trainer.xla)
+        return decode(features, outputs, n_best_size=c.decoding.n_best_size,
+                      max_answer_length=c.decoding.max_answer_length,
+                      version_2_with_negative=c.data.version_2_with_negative,
+                      null_score_diff_threshold=c.decoding.null_score_diff_threshold)
 
     def score(self, predictions, null_odds) -> dict:
         c = self.config
@@ -187,6 +192,12 @@ class SquadTask:
         self.source.load_into(model)
         return self.source.path
 
+    def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
+        from electra.modeling.store import save_model_directory
+        return save_model_directory(model, directory, vocab_file=self.vocab_file,
+                                    do_lower_case=self.tokenizer.lower_case, task="squad",
+                                    source=self.source.path if self.source else None, step=step, extra=extra)
+
     # --- the rest of the job ------------------------------------------------------------------------------------
     def finish(self, summary: dict, model, distributor) -> dict:
         """After training (or instead of it): the model directory, predictions, EM/F1 and the export (rank 0)."""
@@ -201,12 +212,11 @@ class SquadTask:
             result["initialized_from"] = self.source.path
         if not distributor.is_chief:
             return result
-        from electra.modeling.store import save_model_directory
         if self.trains:
-            result["model_dir"] = save_model_directory(
-                model, os.path.join(c.output_dir, "model"), vocab_file=self.vocab_file,
-                do_lower_case=self.tokenizer.lower_case, task="squad", source=result["initialized_from"],
-                step=summary.get("step"))
+            result["model_dir"] = self.save_model(model, os.path.join(c.output_dir, "model"), summary.get("step"))
+            best = os.path.join(c.output_dir, "best")
+            if os.path.isdir(best):
+                result["best_model_dir"] = best
         if c.mode in ("eval", "prediction", "train_eval"):
             predictions, nbest, null_odds = self.predict(model)
             result["prediction_files"] = write_predictions(c.output_dir, predictions, nbest, null_odds)

@@ -245,7 +245,8 @@ class Experiment:
             runlog.progress(step)
             log_now = step % s.log_every == 0 or step == end
             save_now = step % s.checkpoint_every == 0 or step == end
-            eval_now = s.eval_every > 0 and (step % s.eval_every == 0 or step == end)
+            epoch_end = s.eval_at_epoch_end and step % max(1, getattr(task, "steps_per_epoch", 0) or end) == 0
+            eval_now = (s.eval_every > 0 and (step % s.eval_every == 0 or step == end)) or epoch_end
             if log_now or save_now or eval_now:
                 # A run that stops between log steps (--trainer.steps_this_run) logs without closing the window, so
                 # its checkpoint carries the open window and the resumed run logs what an uninterrupted one would.
@@ -265,6 +266,7 @@ class Experiment:
                 metrics = task.evaluate(self.model, step)
                 if metrics:
                     runlog.write({"type": "eval", "step": step, "metrics": metrics})
+                    self._keep_if_best(metrics, step, runlog)
             if save_now:
                 path = state.save()
                 if path:
@@ -272,6 +274,27 @@ class Experiment:
                     runlog.message(f"step {step}: checkpoint {path}")
         checkpoint = pending[-1][1] if pending else last_good
         return {"step": step, "checkpoint": checkpoint, "seconds": time.time() - start, **record}
+
+    def _keep_if_best(self, metrics: dict, step: int, runlog) -> None:
+        """``trainer.keep_best``: the model of the best evaluation so far as ``<output_dir>/best`` (its metadata
+        holds the metric, so a resumed run keeps comparing against it)."""
+        name = self.settings.keep_best
+        if not name or name not in metrics:
+            return
+        directory = os.path.join(self.output_dir, "best")
+        previous = None
+        try:
+            with open(os.path.join(directory, "metadata.json"), encoding="utf-8") as f:
+                previous = json.load(f).get("best", {}).get("value")
+        except (OSError, ValueError):
+            pass
+        value, lower = float(metrics[name]), "loss" in name
+        if previous is not None and not (value < previous if lower else value > previous):
+            return
+        self.task.save_model(self.model, directory, step, extra={"best": {"metric": name, "value": value,
+                                                                          "step": step}})
+        runlog.event(step, "best_model", f"{name} {value:.4f} is the best so far: model kept in {directory}",
+                     metric=name, value=value)
 
     def _stop_nonfinite(self, state, bad: int, values: dict, pending, last_good, runlog) -> None:
         """Stop at a non-finite loss. Checkpoints written at or after step ``bad - 1`` hold weights that produce it:

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering, ElectraPretrainingModel
-from electra.modeling.heads import ClassifierHead, DiscriminatorHead, GeneratorHead, SpanHead
+from electra.modeling.heads import (ClassifierHead, DiscriminatorHead, GeneratorHead, JointSpanHead, SpanHead,
+                                    answer_positions)
 from electra.modeling.layers import Embeddings, Encoder, TransformerBlock, attention_bias, dense, dense_variables
 from tests.conftest import masked_batch, tiny_config
 from tests.modeling.harness import (FLOAT32, HIDDEN, LOGITS, POLICIES, Case, check_named_variables, check_outputs,
@@ -41,6 +42,30 @@ def generator_head(config, policy):
 def encoder_call(layer, features, training, **kwargs):
     return layer(features["input_ids"], features["input_mask"], features["segment_ids"], training=training,
                  **kwargs)
+
+
+def joint_head(config, policy, answerability=True):
+    return built(JointSpanHead(config, answerability=answerability, name="joint_head", dtype=policy))
+
+
+def head_inputs(config):
+    features = batch(config)
+    return hidden(config.hidden_size)(config), answer_positions(features["input_mask"], features["segment_ids"])
+
+
+def with_start_positions(config):
+    return {**batch(config), "start_positions": np.array([S // 3 + 1, 0], np.int32)}   # a context token, [CLS]
+
+
+K = 3   # beam size of the joint cases
+JOINT_NAMES = frozenset({"start_logits/dense/kernel", "start_logits/dense/bias", "end_logits/dense_0/kernel",
+                         "end_logits/dense_0/bias", "end_logits/LayerNorm/gamma", "end_logits/LayerNorm/beta",
+                         "end_logits/dense_1/kernel", "end_logits/dense_1/bias"})
+ANSWER_CLASS_NAMES = frozenset({"answer_class/dense_0/kernel", "answer_class/dense_0/bias",
+                                "answer_class/dense_1/kernel"})
+BEAM_OUTPUTS = {"start_logits": ((B, S), LOGITS), "end_logits": ((B, S), LOGITS),
+                "start_top_log_probs": ((B, K), LOGITS), "start_top_index": ((B, K), "int32"),
+                "end_top_log_probs": ((B, K, K), LOGITS), "end_top_index": ((B, K, K), "int32")}
 
 
 def block_inputs(config):
@@ -103,6 +128,24 @@ CASES = [
          lambda model, x, training: model(x, training=training),
          {"start_logits": ((B, S), LOGITS), "end_logits": ((B, S), LOGITS), "answerable_logits": ((B,), LOGITS)},
          MODEL, names=frozenset({"qa_outputs/kernel", *(f"answer_class/{n}" for n in HEAD_NAMES)})),
+    Case("joint_span_head_beam", joint_head, head_inputs, lambda layer, x, training: layer.beam(*x, K),
+         {**BEAM_OUTPUTS, "answerable_logits": ((B,), LOGITS)}, CONFIG, names=JOINT_NAMES | ANSWER_CLASS_NAMES),
+    Case("joint_span_head_teacher_forced", joint_head, head_inputs,
+         lambda layer, x, training: layer.teacher_forced(*x, tf.constant([S // 3 + 1, 0])),
+         {"start_logits": ((B, S), LOGITS), "end_logits": ((B, S), LOGITS), "answerable_logits": ((B,), LOGITS)},
+         CONFIG, names=JOINT_NAMES | ANSWER_CLASS_NAMES),
+    Case("question_answering_joint", lambda c, p: ElectraForQuestionAnswering(c, joint=True, beam_size=K, dtype=p),
+         batch, lambda model, x, training: model(x, training=training), BEAM_OUTPUTS, MODEL,
+         names=JOINT_NAMES | {"electra/encoder/layer_0/output/dense/kernel"}),
+    Case("question_answering_joint_answer_class",
+         lambda c, p: ElectraForQuestionAnswering(c, answerability=True, joint=True, beam_size=K, dtype=p), batch,
+         lambda model, x, training: model(x, training=training), {**BEAM_OUTPUTS, "answerable_logits": ((B,), LOGITS)},
+         MODEL, names=JOINT_NAMES | ANSWER_CLASS_NAMES),
+    Case("question_answering_joint_start_positions",
+         lambda c, p: ElectraForQuestionAnswering(c, answerability=True, joint=True, beam_size=K, dtype=p),
+         with_start_positions, lambda model, x, training: model(x, training=training),
+         {"start_logits": ((B, S), LOGITS), "end_logits": ((B, S), LOGITS), "answerable_logits": ((B,), LOGITS)},
+         MODEL, names=JOINT_NAMES | ANSWER_CLASS_NAMES),
 ]
 IDS = [case.id for case in CASES]
 
@@ -138,6 +181,16 @@ def test_classifier_head_cls_pool_is_the_token_head_on_the_first_token():
         cls.named_variables()[name].assign(variable)
     x = hidden(CONFIG.hidden_size)(CONFIG)
     np.testing.assert_allclose(cls(x).numpy(), tokens(x).numpy()[:, 0], rtol=1e-5, atol=1e-7)  # 2-D vs 3-D matmul
+
+
+def test_joint_head_names():
+    """The joint head's weights: NVIDIA's scopes (start_logits, end_logits, answer_class), no plain-head names."""
+    qa = ElectraForQuestionAnswering(CONFIG, answerability=True, joint=True)
+    assert {n for n in qa.named_variables() if not n.startswith("electra/")} == JOINT_NAMES | ANSWER_CLASS_NAMES
+    v1 = ElectraForQuestionAnswering(CONFIG, joint=True)
+    assert {n for n in v1.named_variables() if not n.startswith("electra/")} == JOINT_NAMES
+    scopes = {n.split("/")[0] for n in JOINT_NAMES | ANSWER_CLASS_NAMES}
+    assert set(ElectraForQuestionAnswering.optional_scopes) >= scopes
 
 
 def test_classifier_head_rejects_unknown_pool():

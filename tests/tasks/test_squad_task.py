@@ -35,7 +35,7 @@ def test_span_loss_is_mean_of_start_and_end_ce():
     assert float(loss) == pytest.approx(expected, rel=1e-6) and float(metrics["answerable_loss"]) == 0.0
     with_head, metrics = span_loss({"start_logits": start, "end_logits": end,
                                     "answerable_logits": tf.constant([0.0, 0.0])}, batch)
-    assert float(with_head) == pytest.approx(expected + np.log(2), rel=1e-6)
+    assert float(with_head) == pytest.approx(expected + 0.5 * np.log(2), rel=1e-6)
     assert float(metrics["span_loss"]) == pytest.approx(expected, rel=1e-6)
 
 
@@ -72,8 +72,8 @@ def test_starting_points_dispatch_on_their_files(tmp_path, tiny_vocab, tiny_squa
     task, model = _starting_model(_config(tmp_path, tiny_vocab, tiny_squad_file, init=directory, vocab_file=None))
     assert task.model_config == config and task.vocab_file.endswith("vocab.txt")   # both from the directory
     assert _encoder_equal(model, discriminator)
-    head = ElectraForQuestionAnswering(config).named_variables()["qa_outputs/kernel"]
-    assert head.shape == model.named_variables()["qa_outputs/kernel"].shape        # the new head is fresh
+    heads = {n.split("/")[0] for n in model.named_variables() if not n.startswith("electra/")}
+    assert heads == {"start_logits", "end_logits", "answer_class"}     # the default joint head (v2), new
 
     _, model = _starting_model(_config(tmp_path, tiny_vocab, tiny_squad_file, init=f"hf:{tmp_path / 'hf'}"))
     assert _encoder_equal(model, discriminator)
@@ -108,7 +108,10 @@ def test_evaluation_during_fine_tuning_is_logged(tmp_path, tiny_squad_file, tiny
     evals = [json.loads(line) for line in open(tmp_path / "out" / "train_log.jsonl")]
     evals = [r for r in evals if r["type"] == "eval"]
     assert [r["step"] for r in evals] == [2, 4]
-    assert {"exact", "f1", "HasAns_f1", "NoAns_f1"} <= set(evals[0]["metrics"])
+    assert {"exact", "f1", "HasAns_f1", "NoAns_f1", "best_f1", "best_f1_thresh"} <= set(evals[0]["metrics"])
+    best = json.loads((tmp_path / "out" / "best" / "metadata.json").read_text())["best"]
+    expected = max(evals, key=lambda r: r["metrics"]["f1"])       # the first of equal scores is kept
+    assert best == {"metric": "f1", "value": expected["metrics"]["f1"], "step": expected["step"]}
 
 
 @pytest.mark.slow

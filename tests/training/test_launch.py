@@ -248,7 +248,8 @@ def test_slurm_batch_script(fake_bin, tmp_path, launcher, expected):
     argv = _launched(log)
     assert argv[:len(expected)] == expected
     config = _resolved(SquadConfig, argv[len(expected) + 2:])
-    assert config.data.version_2_with_negative and config.head.answerability and config.init == "ckpt"
+    assert config.data.version_2_with_negative and config.head.joint and config.init == "ckpt"
+    assert config.decoding.null_score_diff_threshold == -5.6 and config.decoding.beam_size == 5
 
 
 def test_slurm_batch_script_outside_an_allocation(fake_bin):

@@ -1,0 +1,35 @@
+"""Fine-tuning on real SQuAD articles, scored on other articles (never its training questions), for both heads."""
+import json
+
+import pytest
+
+from run_scripts.benchmark_squad_heldout import HELD_OUT_ARTICLES, TRAIN_ARTICLES, held_out_run
+from tests.squad.squad_helpers import article_split, v2_style
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_split_shares_no_article_paragraph_or_question():
+    train, held_out = article_split(TRAIN_ARTICLES, HELD_OUT_ARTICLES)
+    contexts = {p["context"] for a in train["data"] for p in a["paragraphs"]}
+    ids = {qa["id"] for a in train["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    assert not {a["title"] for a in train["data"]} & {a["title"] for a in held_out["data"]}
+    assert not contexts & {p["context"] for a in held_out["data"] for p in a["paragraphs"]}
+    assert not ids & {qa["id"] for a in held_out["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    v2 = v2_style(held_out, 1)
+    impossible = [qa for a in v2["data"] for p in a["paragraphs"] for qa in p["qas"] if qa.get("is_impossible")]
+    assert impossible and all(qa["answers"] == [] for qa in impossible)
+    assert len({qa["id"] for a in v2["data"] for p in a["paragraphs"] for qa in p["qas"]}) == \
+        sum(len(p["qas"]) for a in v2["data"] for p in a["paragraphs"])
+
+
+@pytest.mark.parametrize("head", ["plain", "joint"])
+def test_fine_tuning_improves_held_out_questions(head, tmp_path):
+    """A tiny randomly initialized model on 1,235 questions of 6 articles, scored on the 596 questions of 2 others:
+    a small held-out gain (measured F1 5.35 → 5.77 plain, 3.93 → 5.01 joint, seed 0, 2-core AMD EPYC with AVX2);
+    random initialization learns little that transfers, which is what pretraining is for."""
+    untrained = held_out_run(str(tmp_path), head, "1.1", 0)
+    trained = held_out_run(str(tmp_path), head, "1.1", 300)
+    print(json.dumps({"untrained": untrained, "trained": trained}))
+    assert trained["held_out_questions"] == untrained["held_out_questions"] == 596
+    assert trained["f1"] > untrained["f1"]
