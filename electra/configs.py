@@ -389,8 +389,8 @@ class PretrainConfig:
 
     output_dir: str = knob("", "Run directory: checkpoints, logs, TensorBoard, the resolved config.")
     init: str | None = knob(None, "Start from these weights with a fresh optimizer and schedule (phase 2, continued "
-                                  "pretraining): a pretraining run or checkpoint, a model directory, "
-                                  "google:<TF1 checkpoint>, hf:<dir>.",
+                                  "pretraining from a release): a pretraining run or checkpoint, "
+                                  "google:<TF1 pretraining checkpoint>, hf:<discriminator dir>,<generator dir>.",
                             "init_checkpoint", resume=False)
     model: ModelChoice = section(ModelChoice, "the network")
     data: PretrainingData = section(PretrainingData, "pretraining records and masking")

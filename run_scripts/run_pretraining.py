@@ -44,6 +44,9 @@ def main(argv=None) -> int:
     except (TrainingError, CheckpointReadError, InputError) as e:
         print(f"run_pretraining: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:          # inputs that do not fit: vocabulary, sizes, --init weights (WeightLoadError)
+        print(f"run_pretraining: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(summary, default=float))
     return 0
 

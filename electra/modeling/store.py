@@ -19,7 +19,8 @@ an error) and returns a ``ModelSource`` whose ``load_into(model)`` loads any of 
 * ``model_directory``: a directory whose ``metadata.json`` has format ``electra-model``. Config and tokenizer:
   its own ``model_config.json`` and tokenizer file; ``do_lower_case`` from the metadata.
 * ``hf``: ``hf:<dir>``, or a directory holding Hugging Face ``config.json`` + ``model.safetensors`` (or a sharded
-  index). Config: ``config_from_hf(config.json)``; tokenizer: ``vocab.txt`` / ``spm.model`` in the directory,
+  index); ``hf:<discriminator dir>,<generator dir>`` is a released ELECTRA's two halves (continued pretraining).
+  Config: ``config_from_hf(config.json)``; tokenizer: ``vocab.txt`` / ``spm.model`` in the directory,
   ``do_lower_case`` from its ``tokenizer_config.json``. A BERT ``model_type`` loads with ``load_hf_bert``, an
   ElectraForMaskedLM file into the generator.
 * ``google``: ``google:<ckpt>``, or a TF checkpoint whose variables carry Google's TF1 ELECTRA names
@@ -60,8 +61,8 @@ from safetensors.numpy import save_file
 import electra
 from electra.configs import ModelConfig
 from electra.interop.google import checkpoint_prefix, checkpoint_shapes, config_from_google, load_google_checkpoint
-from electra.interop.hf import (_architecture_of, config_from_hf, load_hf_bert, load_hf_electra, read_safetensors,
-                                safetensors_names)
+from electra.interop.hf import (_architecture_of, config_from_hf, load_hf_bert, load_hf_electra, load_hf_pretraining,
+                                read_safetensors, safetensors_names)
 from electra.interop.weights import LoadReport, WeightLoadError, assign
 from electra.tokenization import SPM_NAME, VOCAB_NAME, load_tokenizer
 from electra.training.checkpointing import ESCAPED_SLASH, load_model_weights
@@ -178,6 +179,7 @@ class ModelSource:
     vocab_file: str | None = None
     do_lower_case: bool | None = None
     metadata: dict = dataclasses.field(default_factory=dict)
+    generator_path: str | None = None     # hf:<discriminator>,<generator>: the generator's directory
 
     @property
     def architecture(self) -> str | None:
@@ -196,6 +198,8 @@ class ModelSource:
         if self.kind == MODEL_DIRECTORY:
             return assign(model, read_safetensors(os.path.join(self.path, WEIGHTS_NAME)), self.path)
         if self.kind == HUGGING_FACE:
+            if self.generator_path:
+                return load_hf_pretraining(model, self.path, self.generator_path)
             if self.metadata.get("model_type") == "bert":
                 return load_hf_bert(model, self.path)
             return load_hf_electra(model, self.path,
@@ -213,7 +217,9 @@ def resolve_source(spec: str, *, model_config_file: str | None = None) -> ModelS
     spec = os.fspath(spec)
     override = _read_config(model_config_file) if model_config_file else None
     scheme, colon, rest = spec.partition(":")
-    if colon and scheme == "hf":
+    if colon and scheme == "hf" and "," in rest:
+        source = _hugging_face_pair(*rest.split(",", 1), override)
+    elif colon and scheme == "hf":
         source = _hugging_face(rest, override, explicit=True)
     elif colon and scheme == "google":
         source = _tf_checkpoint(checkpoint_prefix(rest), override, expect=GOOGLE)
@@ -328,6 +334,23 @@ def _hugging_face(path: str, override: ModelConfig | None, explicit: bool = Fals
             settings = json.load(f)
         lower_case = settings.get("do_lower_case", settings.get("lower_case"))
     return ModelSource(HUGGING_FACE, path, config, _tokenizer_file(path), lower_case, metadata)
+
+
+def _hugging_face_pair(discriminator: str, generator: str, override: ModelConfig | None) -> ModelSource:
+    """``hf:<discriminator dir>,<generator dir>``: a released ELECTRA's two halves, for continued pretraining; the
+    config joins both (``config_from_hf(discriminator, generator)``)."""
+    source = _hugging_face(discriminator, override, explicit=True)
+    second = _hugging_face(generator, override, explicit=True)
+    config = override
+    if config is None:
+        configs = []
+        for path in (source.path, second.path):
+            with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+                configs.append(json.load(f))
+        config = config_from_hf(*configs)
+    return dataclasses.replace(source, model_config=config, generator_path=second.path,
+                               metadata={**source.metadata, "architecture": "pretraining",
+                                         "generator": second.path})
 
 
 def _tf_checkpoint(prefix: str, override: ModelConfig | None, expect: str | None = None) -> ModelSource:

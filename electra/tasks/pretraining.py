@@ -101,6 +101,12 @@ class PretrainingTask:
         if c.init:
             from electra.modeling.store import resolve_source
             self.source = resolve_source(c.init, model_config_file=c.model.config_file)
+            if self.source.architecture not in (None, "pretraining"):
+                from electra.interop import WeightLoadError
+                raise WeightLoadError(
+                    f"--init={c.init} holds a {self.source.architecture}, no generator: continued pretraining starts "
+                    f"from both networks (a pretraining run or checkpoint, google:<TF1 pretraining checkpoint>, or "
+                    f"hf:<discriminator dir>,<generator dir>)")
             vocab = vocab or self.source.vocab_file
         if train is None:
             if self.default_data is None:
