@@ -187,14 +187,12 @@ def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> Any:
 
 
 def _defaults(cls) -> Any:
-    hints = typing.get_type_hints(cls)
     values = {}
     for field in dataclasses.fields(cls):
         if field.default is not dataclasses.MISSING:
             values[field.name] = field.default
         elif field.default_factory is not dataclasses.MISSING:
             values[field.name] = field.default_factory()
-    del hints
     # __post_init__ checks run on the final config, not on these defaults (an empty output_dir is allowed here)
     instance = object.__new__(cls)
     for name, value in values.items():

@@ -180,17 +180,19 @@ class PretrainingTask:
         if not self.validation:
             return {}
         c = self.config
-        dataset = pretraining_dataset(self.validation, c.data.train_batch_size, c.data.max_seq_length, self.masking,
-                                      self.special, training=False, vocab_size=self.tokenizer.vocab_size,
-                                      **self._skip())
-        o = c.objective
+        if getattr(self, "_validation", None) is None:   # built and traced once, reused at every evaluation
+            o = c.objective
 
-        @tf.function
-        def batch_metrics(batch, index):
-            outputs = model(batch, training=False, sample_seed=tf.stack([tf.cast(c.trainer.seed, tf.int64), index]))
-            loss, metrics = rtd_objective(outputs, batch, o.gen_weight, o.disc_weight)
-            return {"loss": loss, **metrics}
-
+            @tf.function
+            def batch_metrics(batch, index):
+                outputs = model(batch, training=False,
+                                sample_seed=tf.stack([tf.cast(c.trainer.seed, tf.int64), index]))
+                loss, metrics = rtd_objective(outputs, batch, o.gen_weight, o.disc_weight)
+                return {"loss": loss, **metrics}
+            self._validation = (pretraining_dataset(
+                self.validation, c.data.train_batch_size, c.data.max_seq_length, self.masking, self.special,
+                training=False, vocab_size=self.tokenizer.vocab_size, **self._skip()), batch_metrics)
+        dataset, batch_metrics = self._validation
         totals, count = None, 0
         try:
             for index, batch in enumerate(dataset.take(c.trainer.eval_steps)):

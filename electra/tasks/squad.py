@@ -55,7 +55,7 @@ class SquadTask:
         self.trains = config.mode in ("train", "train_eval")
         self.source = None
         self.train_features = None
-        self._eval_features = None
+        self._eval_features = self._eval_data = None
 
     # --- inputs -------------------------------------------------------------------------------------------------
     def prepare(self, distributor) -> None:
@@ -175,8 +175,9 @@ class SquadTask:
     def score(self, predictions, null_odds) -> dict:
         c = self.config
         version = "2.0" if c.data.version_2_with_negative else "1.1"
-        data = load_json(c.data.predict_file, "SQuAD file")["data"]
-        return evaluate(data, predictions, version, null_odds if version == "2.0" else None,
+        if self._eval_data is None:
+            self._eval_data = load_json(c.data.predict_file, "SQuAD file")["data"]
+        return evaluate(self._eval_data, predictions, version, null_odds if version == "2.0" else None,
                         na_prob_thresh=c.decoding.null_score_diff_threshold)
 
     def evaluate(self, model, step: int) -> dict[str, float]:
@@ -206,12 +207,12 @@ class SquadTask:
         if self.train_features is not None:
             result["train_features"] = dataclasses.asdict(self.train_features.stats)
             result["train"] = summary
+        if not distributor.is_chief:
+            return result
         if model is None:
             model = self.build_model()
             self.source.load_into(model)
             result["initialized_from"] = self.source.path
-        if not distributor.is_chief:
-            return result
         if self.trains:
             result["model_dir"] = self.save_model(model, os.path.join(c.output_dir, "model"), summary.get("step"))
             best = os.path.join(c.output_dir, "best")
