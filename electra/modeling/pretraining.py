@@ -93,13 +93,19 @@ class ElectraPretrainingModel(keras.Model):
         """Replaced-token logits ``[B, S]``."""
         return self.discriminator_head(self.discriminator(input_ids, input_mask, segment_ids, training=training))
 
-    def call(self, features: Mapping[str, tf.Tensor], training=False, sample_seed=None) -> dict[str, tf.Tensor]:
+    def call(self, features: Mapping[str, tf.Tensor], training=False, sample_seed=None,
+             sampled_ids=None) -> dict[str, tf.Tensor]:
         """One RTD forward pass: ``gen_logits [B, P, V]`` at the masked positions, the generator's sample
         ``sampled_ids [B, P]``, the discriminator input ``fake_ids [B, S]``, its targets ``rtd_labels [B, S]`` (1.0 =
         replaced) and ``disc_logits [B, S]``; logits are float32 under every precision.
 
         ``sample_seed`` (int ``[2]``) makes the generator's sample stateless, so evaluation leaves the training
         RNG stream untouched; by default the model's own seed generator advances.
+
+        ``sampled_ids`` (int ``[B, P]``, aligned with ``masked_lm_positions``) gives the generator's sample explicitly:
+        it is used instead of the Gumbel draw (no RNG advances; ``temperature`` and ``sample_seed`` play no part).
+        Entries with ``masked_lm_weights`` 0 are ignored, as for a drawn sample. For tests that replay a fixed
+        sample (the step-parity fixtures); the sample is an integer input either way, so no gradient flows through it.
         """
         missing = [name for name in FEATURES if name not in features]
         if missing:
@@ -110,8 +116,11 @@ class ElectraPretrainingModel(keras.Model):
         mlm_weights = tf.cast(features["masked_lm_weights"], tf.float32)
 
         gen_logits = self.generator_logits(masked_ids, input_mask, segment_ids, positions, training=training)
-        sampled = gumbel_sample(gen_logits, self.temperature,
-                                self.sampler_seed if sample_seed is None else sample_seed)
+        if sampled_ids is None:
+            sampled = gumbel_sample(gen_logits, self.temperature,
+                                    self.sampler_seed if sample_seed is None else sample_seed)
+        else:
+            sampled = tf.ensure_shape(tf.cast(sampled_ids, tf.int32), positions.shape)
         original_ids = scatter_positions(masked_ids, positions, mlm_ids, mlm_weights)
         fake_ids = scatter_positions(masked_ids, positions, sampled, mlm_weights)
         return {"gen_logits": gen_logits,

@@ -5,7 +5,8 @@ depth ``head_depth`` (``L + 2`` by default, as google-research/electra; ``L`` = 
 at depth ``d`` trains at
 ``lr × decay^(head_depth − d)``. Scaling gradients would not do this (Adam normalizes the gradient scale away), so
 ``LayerwiseAdamW`` multiplies the learning rate of each variable — both the Adam step and the decoupled weight
-decay — by its factor. With every factor 1 it is exactly ``keras.optimizers.AdamW``.
+decay — by its factor. With every factor 1 it is exactly ``electra.training.optimization.AdamW`` (PyTorch's
+``torch.optim.AdamW`` update; not ``keras.optimizers.AdamW``, whose ε sits inside the bias correction).
 
 With the default the top layer trains at ``decay²`` of the head's rate; ``head_depth=L + 1`` gives ``decay``.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 import re
 
 import keras
-import tensorflow as tf
+
+from electra.training.optimization import AdamW
 
 _LAYER = re.compile(r"(?:^|/)encoder/layer_(\d+)/")
 
@@ -37,48 +39,29 @@ def layerwise_lr_factors(named_variables: dict, num_layers: int, decay: float,
             for name in named_variables}
 
 
-class LayerwiseAdamW(keras.optimizers.Optimizer):
-    """Adam with decoupled weight decay (the update of ``keras.optimizers.AdamW``) and a per-variable
-    learning-rate factor. ``lr_factors``: ``[(variable, factor)]``; ``exclude``: variables without weight decay."""
+class LayerwiseAdamW(AdamW):
+    """``electra.training.optimization.AdamW`` (PyTorch's AdamW: decoupled decay, bias-corrected m̂ / (√v̂ + ε)) with
+    a per-variable learning-rate factor that scales both the Adam step and the decay. ``lr_factors``:
+    ``[(variable, factor)]`` (missing variables: 1); ``exclude``: variables without weight decay."""
+
+    interleave_slots = False   # all m, then all v: the variable order of its checkpoints so far
 
     def __init__(self, learning_rate=1e-4, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
                  lr_factors=(), exclude=(), name="layerwise_adamw", **kwargs):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
-        self.decay_rate = float(weight_decay)
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, exclude=exclude, name=name, **kwargs)
         self._factor_by_id = {id(getattr(v, "value", v)): float(f) for v, f in lr_factors}
         self._factor_by_id.update({id(v): float(f) for v, f in lr_factors})
-        self._excluded_ids = {id(v) for v in exclude} | {id(getattr(v, "value", v)) for v in exclude}
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
-        self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
         self._factors = [self._factor_by_id.get(id(v), self._factor_by_id.get(id(getattr(v, "value", v)), 1.0))
                          for v in var_list]
-        self._decays = [0.0 if (id(v) in self._excluded_ids or id(getattr(v, "value", v)) in self._excluded_ids)
-                        else self.decay_rate for v in var_list]
 
-    def update_step(self, gradient, variable, learning_rate):
-        index = self._get_variable_index(variable)
-        dtype = variable.dtype
-        lr = tf.cast(learning_rate, dtype) * self._factors[index]
-        gradient = tf.cast(gradient, dtype)
-        step = tf.cast(self.iterations + 1, dtype)
-        m, v = self._m[index], self._v[index]
-        if self._decays[index]:
-            variable.assign_sub(variable * (self._decays[index] * lr))
-        alpha = lr * tf.sqrt(1.0 - tf.pow(tf.cast(self.beta_2, dtype), step)) / (
-            1.0 - tf.pow(tf.cast(self.beta_1, dtype), step))
-        m.assign_add((gradient - m) * (1.0 - self.beta_1))
-        v.assign_add((tf.square(gradient) - v) * (1.0 - self.beta_2))
-        variable.assign_sub(m * alpha / (tf.sqrt(v) + self.epsilon))
-
-    def get_config(self):
-        return {**super().get_config(), "weight_decay": self.decay_rate, "beta_1": self.beta_1,
-                "beta_2": self.beta_2, "epsilon": self.epsilon}
+    def lr_factor(self, index: int) -> float:
+        return self._factors[index]
 
 
 def make_finetuning_optimizer(model, schedule, *, layerwise_lr_decay: float = 0.8, weight_decay: float = 0.01,

@@ -3,6 +3,12 @@
 ``keras.optimizers.Lamb`` applies weight decay outside the trust ratio and adapts every variable, LayerNorm
 and biases included; BERT/ELECTRA's LAMB (and NVIDIA's recipe) folds decay into the update and exempts
 LayerNorm and bias from both decay and layer adaptation. ``Lamb`` below is that variant.
+
+``keras.optimizers.AdamW`` uses the "epsilon hat" form of Adam (``lr·√(1−β2^t)/(1−β1^t) · m/(√v + ε)``, ε added
+to the uncorrected √v), which is not the AdamW of the paper, PyTorch (``torch.optim.AdamW``) or Hugging Face: there
+ε is added to the bias-corrected √v̂. With ε = 1e-6 the two differ most early in training and for small gradients
+(at step 1 the keras form behaves as if ε were ε/√(1−β2) ≈ 32× larger). ``AdamW`` below is the PyTorch definition;
+``tests/training/test_step_parity.py`` checks one step of it (and of ``Lamb``) against PyTorch.
 """
 from __future__ import annotations
 
@@ -34,6 +40,15 @@ class WarmupPolyDecay(keras.optimizers.schedules.LearningRateSchedule):
                     end=self.end, offset=self.offset)
 
 
+def bias_corrections(beta_1: float, beta_2: float, iterations, dtype) -> tuple[tf.Tensor, tf.Tensor]:
+    """Adam's ``1 − β1^t`` and ``1 − β2^t`` at step ``t = iterations + 1``, computed in float64 (as PyTorch does in
+    Python floats) and cast to ``dtype``: in float32, ``1 − float32(0.999)`` is 1.3e-5 off, which would make every
+    step 6e-6 too large."""
+    step = tf.cast(iterations + 1, tf.float64)
+    return (tf.cast(1.0 - tf.pow(tf.constant(beta_1, tf.float64), step), dtype),
+            tf.cast(1.0 - tf.pow(tf.constant(beta_2, tf.float64), step), dtype))
+
+
 class Lamb(keras.optimizers.Optimizer):
     """LAMB (You et al., 2019) as BERT/ELECTRA use it: decoupled decay inside the update, trust ratio per tensor,
     and ``exclude`` variables (LayerNorm, biases) exempt from both."""
@@ -57,12 +72,10 @@ class Lamb(keras.optimizers.Optimizer):
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
         gradient = tf.cast(gradient, variable.dtype)
-        step = tf.cast(self.iterations + 1, variable.dtype)
         m.assign(self.beta_1 * m + (1.0 - self.beta_1) * gradient)
         v.assign(self.beta_2 * v + (1.0 - self.beta_2) * tf.square(gradient))
-        m_hat = m / (1.0 - tf.pow(tf.cast(self.beta_1, variable.dtype), step))
-        v_hat = v / (1.0 - tf.pow(tf.cast(self.beta_2, variable.dtype), step))
-        update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        correction_1, correction_2 = bias_corrections(self.beta_1, self.beta_2, self.iterations, variable.dtype)
+        update = (m / correction_1) / (tf.sqrt(v / correction_2) + self.epsilon)
         ratio = 1.0
         if self._adapt[index]:
             update += self.weight_decay_rate * variable
@@ -75,6 +88,67 @@ class Lamb(keras.optimizers.Optimizer):
                 "weight_decay_rate": self.weight_decay_rate}
 
 
+class AdamW(keras.optimizers.Optimizer):
+    """Adam with decoupled weight decay exactly as ``torch.optim.AdamW`` (Loshchilov & Hutter): for each variable,
+    ``w ← w − lr·wd·w`` unless it is in ``exclude`` (LayerNorm, biases), then
+    ``m ← β1·m + (1−β1)·g``, ``v ← β2·v + (1−β2)·g²``, ``w ← w − lr · m̂ / (√v̂ + ε)`` with the bias-corrected
+    ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``.
+
+    ``lr_factor(index)`` scales the learning rate of the ``index``-th variable (decay included); it is 1 here and
+    ``electra.squad.optimization.LayerwiseAdamW`` overrides it, so with every factor 1 the two take identical steps.
+    """
+
+    def __init__(self, learning_rate=1e-3, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6, exclude=(),
+                 name="adamw", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        self.decay_rate = float(weight_decay)
+        self._excluded_ids = {id(v) for v in exclude} | {id(getattr(v, "value", v)) for v in exclude}
+
+    def _is_excluded(self, variable) -> bool:
+        return id(variable) in self._excluded_ids or id(getattr(variable, "value", variable)) in self._excluded_ids
+
+    # Slot order in ``variables`` (checkpoints store optimizer variables by index): (m, v) per variable as
+    # ``keras.optimizers.AdamW``, which ``make_optimizer("adamw")`` was before, so its checkpoints resume.
+    interleave_slots = True
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        if self.interleave_slots:
+            slots = [(self.add_variable_from_reference(v, "m"), self.add_variable_from_reference(v, "v"))
+                     for v in var_list]
+            self._m, self._v = [m for m, _ in slots], [v for _, v in slots]
+        else:
+            self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
+            self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
+        self._decays = [0.0 if self._is_excluded(v) else self.decay_rate for v in var_list]
+
+    def lr_factor(self, index: int) -> float:
+        return 1.0
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        factor = self.lr_factor(index)
+        if factor != 1.0:
+            lr = lr * factor
+        gradient = tf.cast(gradient, dtype)
+        m, v = self._m[index], self._v[index]
+        if self._decays[index]:
+            variable.assign_sub(variable * (lr * self._decays[index]))
+        m.assign(self.beta_1 * m + (1.0 - self.beta_1) * gradient)
+        v.assign(self.beta_2 * v + (1.0 - self.beta_2) * tf.square(gradient))
+        correction_1, correction_2 = bias_corrections(self.beta_1, self.beta_2, self.iterations, dtype)
+        variable.assign_sub(lr * (m / correction_1) / (tf.sqrt(v / correction_2) + self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "weight_decay": self.decay_rate, "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
 def no_decay_variables(named_variables: dict) -> list:
     """LayerNorm parameters and biases: exempt from weight decay (and from LAMB's layer adaptation)."""
     return [v for name, v in named_variables.items() if "LayerNorm" in name or name.endswith("bias")]
@@ -83,15 +157,15 @@ def no_decay_variables(named_variables: dict) -> list:
 def make_optimizer(name: str, schedule, named_variables: dict, *, weight_decay: float = 0.01, beta_1: float = 0.9,
                    beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
                    loss_scale: bool = False) -> keras.optimizers.Optimizer:
-    """``lamb`` or ``adamw``, with decay off for LayerNorm/bias; wrapped in a dynamic loss scaler for fp16."""
+    """``lamb`` (``Lamb``) or ``adamw`` (``AdamW``, PyTorch's definition), with decay off for LayerNorm/bias and the
+    global gradient norm clipped to ``clip_norm`` before the update; wrapped in a dynamic loss scaler for fp16."""
     exempt = no_decay_variables(named_variables)
     clip = dict(global_clipnorm=clip_norm) if clip_norm else {}
     if name == "lamb":
         optimizer = Lamb(schedule, beta_1, beta_2, epsilon, weight_decay, exclude=exempt, **clip)
     elif name == "adamw":
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
-                                           epsilon=epsilon, **clip)
-        optimizer.exclude_from_weight_decay(var_list=exempt)
+        optimizer = AdamW(schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                          exclude=exempt, **clip)
     else:
         raise ValueError(f"--optimizer={name!r}: choose 'lamb' or 'adamw'")
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer
