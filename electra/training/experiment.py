@@ -185,7 +185,8 @@ class Experiment:
         d.broadcast_variables(list(self.model.trainable_variables) + list(self.optimizer.variables))
 
         end = self.total_steps if s.steps_this_run < 0 else min(self.total_steps, step + s.steps_this_run)
-        runlog = RunLog(self.output_dir, d.is_chief, self.total_steps, step, task.name)
+        runlog = RunLog(self.output_dir, d.is_chief, self.total_steps, step, task.name,
+                        fresh_start=restore_path is None)
         for text in unreadable:
             runlog.event(step, "checkpoint_unreadable", f"{text}; resumed from {restore_path} instead")
         if input_note:
@@ -195,6 +196,13 @@ class Experiment:
             runlog.event(step, "config_changed", "resumed with changed settings: " + "; ".join(changed))
         for corruption in getattr(task, "corruption", ()):
             runlog.event(step, "corrupt_records_skipped", str(corruption))
+        if s.eval_at_start and restore_path is None and d.is_chief:
+            # The initial model's numbers, logged as an ordinary eval record at the start step (0). Evaluation uses
+            # no training RNG and no input position, so the run trains exactly as without it; a resumed run skips
+            # it (its log keeps the first one). Not a --trainer.keep_best candidate.
+            metrics = task.evaluate(self.model, step)
+            if metrics:
+                runlog.write({"type": "eval", "step": step, "metrics": metrics})
         try:
             out = self._loop(state, iterator, runlog, step, end, restore_path)
         finally:

