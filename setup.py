@@ -2,7 +2,7 @@
 
 The pins are the tested stack. TensorFlow stays at 2.18 because Horovod 0.28.1 (the `horovod` extra) builds
 against it and not against 2.19+. TF-Addons is deliberately absent: it is end-of-life and does not
-import under Keras 3; AdamW is keras.optimizers.AdamW and LAMB a small keras.optimizers.Optimizer subclass.
+import under Keras 3; AdamW (PyTorch's definition) and LAMB are small keras.optimizers.Optimizer subclasses.
 """
 from setuptools import find_packages, setup
 

@@ -52,6 +52,9 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from electra.io import file_sha256  # noqa: E402
+from electra.tasks.pretraining import roc_auc  # noqa: E402  (exact, ties counted 1/2; the one both sides use)
+
 EXIT_NO_REFERENCE = 3
 METRICS = ("gen_accuracy", "mlm_loss", "disc_loss", "disc_auc", "disc_accuracy", "disc_precision", "disc_recall",
            "baseline_accuracy")
@@ -74,24 +77,6 @@ def warmup_poly_decay(step: float, peak: float, total_steps: int, warmup_steps: 
         return peak * step / max(1.0, float(warmup_steps))
     progress = min(max((step - warmup_steps) / max(1.0, float(total_steps - warmup_steps)), 0.0), 1.0)
     return (peak - end) * (1.0 - progress) ** power + end
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``values``; tied values share the mean of their ranks."""
-    values = np.asarray(values).ravel()
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    last = np.cumsum(counts).astype(np.float64)          # rank of the last member of each group of equal values
-    return (last - (counts - 1) / 2.0)[inverse.ravel()]
-
-
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Exact ROC-AUC (Mann-Whitney U / (n_pos × n_neg), ties counted 1/2); NaN when a class is absent."""
-    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels).ravel() > 0.5
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = average_ranks(scores)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
 def sigmoid_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -581,14 +566,6 @@ def run_reference(args, seed: int, task, eval_batches: list[dict]) -> dict:
 
 
 # --- data, machine, output ----------------------------------------------------------------------------------------
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def describe_data(data: dict) -> dict:
     import tensorflow as tf
     from electra.data.pretraining import list_files
@@ -981,10 +958,9 @@ DIFFERENCES = [
     "Hugging Face's word embedding has padding_idx=0: the [PAD] row gets no gradient through the embedding lookup "
     "(it still does through the tied LM head). Ours updates it; [PAD] is attention-masked and out of every loss, so "
     "its lookup gradient is ~0 anyway.",
-    "Adam epsilon: Keras' Adam adds epsilon to sqrt(v) before bias correction (effectively eps/sqrt(1-beta_2^t) in "
-    "torch's form), torch adds it after; with eps 1e-6 this differs only in the first few hundred steps and only "
-    "where sqrt(v_hat) is below ~1e-4. Decoupled weight decay (var -= lr·wd·var, before the Adam update) and "
-    "global-norm clipping are the same; torch's clip adds 1e-6 to the norm.",
+    "Optimizer: ours is electra.training.optimization.AdamW, PyTorch's definition (one step equals torch.optim.AdamW "
+    "to float32 resolution: tests/training/test_step_parity.py); decoupled weight decay and global-norm clipping are "
+    "the same; torch's clip adds 1e-6 to the norm.",
     "Attention masking: ours adds -10000 to masked keys, Hugging Face adds the dtype's minimum; both give ~0 weight.",
     "Held-out evaluation samples the replacements with the same fixed Gumbel noise for both sides (numpy), not with "
     "each framework's RNG, so the evaluation adds no sampling noise of its own between the sides.",

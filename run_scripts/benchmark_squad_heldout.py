@@ -52,10 +52,42 @@ def held_out_run(work: str, head: str, version: str, steps: int, init: str | Non
         "learning_rate": 2e-3 if steps else 1e-12, "warmup_proportion": 0.1, "layerwise_lr_decay": 1.0,
         "xla": False, "seed": seed, "joint_head": head == "joint", "answerability_head": head == "plain" and v2,
         "log_every": 100}))
+    span = held_out_span_loss(os.path.join(work, f"{head}-v{version}-{steps}", "model"), files["held_out"], v2,
+                              os.path.join(work, "cache"))
     return {"head": head, "version": version, "steps": steps, "init": init or "random", "seconds": time.time() - start,
+            "held_out_span_loss": span,
             "train_questions": sum(len(p["qas"]) for a in train["data"] for p in a["paragraphs"]),
             "held_out_questions": sum(len(p["qas"]) for a in held_out["data"] for p in a["paragraphs"]),
             **{k: v for k, v in result["eval"].items() if isinstance(v, (int, float))}}
+
+
+def held_out_span_loss(model_dir: str, held_out_file: str, v2: bool, cache_dir: str, batch_size: int = 64) -> float:
+    """Mean span loss of the fine-tuned model (``model_dir``, a model directory) on the held-out questions' gold
+    answers, every window that holds one (the training loss, teacher-forced for the joint head; no dropout). A
+    smoother held-out signal than F1, which a tiny model moves by a few questions either way."""
+    import numpy as np
+    import tensorflow as tf
+
+    from electra.modeling import ElectraForQuestionAnswering
+    from electra.modeling.store import resolve_source
+    from electra.squad.data import load_features
+    from electra.tasks.squad import TRAIN_KEYS, span_loss
+    from electra.tokenization import load_tokenizer
+
+    source = resolve_source(model_dir)
+    model = ElectraForQuestionAnswering(source.model_config, answerability="answer_class" in source.heads,
+                                        joint="start_logits" in source.heads)
+    source.load_into(model)
+    features = load_features(held_out_file, load_tokenizer(source.vocab_file), is_training=True,
+                             version_2_with_negative=v2, max_seq_length=256, doc_stride=128, max_query_length=48,
+                             cache_dir=cache_dir)
+    total, count = 0.0, 0
+    for begin in range(0, len(features), batch_size):
+        batch = {k: tf.constant(features.arrays[k][begin:begin + batch_size]) for k in TRAIN_KEYS}
+        loss, _ = span_loss(model(batch, training=False), batch)
+        n = int(batch["input_ids"].shape[0])
+        total, count = total + float(loss) * n, count + n
+    return total / max(count, 1) if count else float(np.nan)
 
 
 def main(argv=None) -> int:

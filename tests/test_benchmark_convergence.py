@@ -43,10 +43,6 @@ def test_auc_matches_pairwise_count_with_ties(bc):
     assert np.isnan(bc.roc_auc([1.0, 2.0], [0, 0]))                       # one class only
 
 
-def test_average_ranks_share_ties(bc):
-    np.testing.assert_array_equal(bc.average_ranks([10, 20, 10, 30, 20]), [1.5, 3.5, 1.5, 5, 3.5])
-
-
 def test_metrics_on_a_hand_case(bc):
     # Discriminator: 2 sequences of 4 tokens, the last token of the second is padding (and must not count).
     disc_logits = np.array([[2.0, -1.0, 0.5, -3.0], [-0.5, 1.0, -2.0, 9.0]])
