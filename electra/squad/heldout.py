@@ -89,19 +89,9 @@ def _contexts(dataset: dict) -> set[str]:
 def per_question_scores(dataset: dict, predictions: dict, version: str = "1.1") -> dict[str, tuple[float, float]]:
     """``{question id: (exact, f1)}`` (0/1 and 0..1) of ``predictions`` (``{id: text}``, a missing one scores 0),
     as the official scorer computes them per question."""
-    from electra.squad.metrics import exact_match, f1_score, gold_answers, parse_version
-    version = parse_version(version)
-    scores = {}
-    for article in dataset["data"]:
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                golds, prediction = gold_answers(qa, version), predictions.get(qa["id"])
-                if prediction is None:
-                    scores[qa["id"]] = (0.0, 0.0)
-                    continue
-                scores[qa["id"]] = (float(max((exact_match(prediction, g) for g in golds), default=0)),
-                                    max((f1_score(prediction, g, version) for g in golds), default=0.0))
-    return scores
+    from electra.squad.metrics import parse_version, question_scores
+    exact, f1, _, _ = question_scores(dataset["data"], predictions, parse_version(version))
+    return {qid: (exact[qid], f1[qid]) for qid in exact}
 
 
 def paired_bootstrap(first, second, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:

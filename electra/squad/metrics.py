@@ -117,18 +117,10 @@ def _best_threshold(predictions, scores, na_probs, has_answer):
     return 100.0 * best / max(1, len(scores)), threshold
 
 
-def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version: str = "1.1",
-             na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict:
-    """``dataset``: the ``data`` list of a SQuAD file; ``predictions``: ``{qid: text}``.
-
-    Returns ``exact``, ``f1``, ``total`` (percentages), ``missing`` (questions without a prediction, scored 0);
-    for v2 also ``HasAns_*``/``NoAns_*`` and, with ``na_probs``, ``best_exact``/``best_f1`` and their thresholds.
-    A question id that appears twice in ``dataset``, or an ``is_impossible`` that is not a JSON boolean, is a
-    ``ValueError`` naming the id(s).
-    """
-    if version is None:
-        raise ValueError("version must be '1.1' or '2.0' (or 'v1.1' / 'v2.0'), got None")
-    version = parse_version(version)
+def question_scores(dataset: Iterable[Mapping], predictions: Mapping[str, str], version: str
+                    ) -> tuple[dict, dict, dict, list]:
+    """Per question, as the official scripts score it: ``(exact {qid: 0/1}, f1 {qid: 0..1}, has_answer {qid: bool},
+    missing [qid])``; a question without a prediction scores 0. ``version``: '1.1' or '2.0' (parsed)."""
     exact, f1, has_answer, missing = {}, {}, {}, []
     for qa in _checked_questions(dataset):
         qid = qa["id"]
@@ -141,6 +133,22 @@ def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version
         pred = predictions[qid]
         exact[qid] = float(max((exact_match(pred, g) for g in golds), default=0))
         f1[qid] = max((f1_score(pred, g, version) for g in golds), default=0.0)
+    return exact, f1, has_answer, missing
+
+
+def evaluate(dataset: Iterable[Mapping], predictions: Mapping[str, str], version: str = "1.1",
+             na_probs: Mapping[str, float] | None = None, na_prob_thresh: float = 1.0) -> dict:
+    """``dataset``: the ``data`` list of a SQuAD file; ``predictions``: ``{qid: text}``.
+
+    Returns ``exact``, ``f1``, ``total`` (percentages), ``missing`` (questions without a prediction, scored 0);
+    for v2 also ``HasAns_*``/``NoAns_*`` and, with ``na_probs``, ``best_exact``/``best_f1`` and their thresholds.
+    A question id that appears twice in ``dataset``, or an ``is_impossible`` that is not a JSON boolean, is a
+    ``ValueError`` naming the id(s).
+    """
+    if version is None:
+        raise ValueError("version must be '1.1' or '2.0' (or 'v1.1' / 'v2.0'), got None")
+    version = parse_version(version)
+    exact, f1, has_answer, missing = question_scores(dataset, predictions, version)
     if version == "1.1":
         return {**_summary(exact, f1), "missing": len(missing)}
 
