@@ -1,78 +1,51 @@
-"""Throughput of the data pipeline on this machine, as JSON (a benchmark, not a test).
+"""Throughput of text → pretraining TFRecords on this machine, in CPU-seconds, against a pure-Python peer, as JSON
+(a benchmark, not a test).
 
-Text: the embedded default corpus plus the docstrings of the standard library's own modules (parsed with
-``ast``, nothing imported or downloaded) — about 2 MB of real English technical prose — repeated, documents
-reshuffled each round, up to ``--megabytes``. Measured:
+Text: real text found on this machine that does NOT repeat (``data_prep.bench_corpus``: the embedded corpus,
+standard-library and installed packages' docstrings and docs, ``/usr/share/doc``; paragraphs deduplicated) —
+repeating a few MB would measure the tokenizer's caches, not tokenization. If less text is available than asked
+for, the JSON says so and the benchmark uses what there is. It is written as sentence shards, one per output file
+(as ``data_prep.prepare`` does), and turned into TFRecords with the BERT uncased vocabulary.
 
-* tokenization: ``WordPieceTokenizer.encode_batch`` on every sentence, one thread — cold (fresh tokenizer, each
-  distinct word WordPieced once, the first ~2 MB) and warm (the whole corpus), plus the plain Rust
-  ``tokenizers`` pipeline on the same sentences for comparison;
-* text → TFRecords: ``build_pretraining_dataset`` with 1 and with N processes (MB of raw text per second, and
-  per process), checking that both runs write identical bytes.
+Measured, in CPU-seconds (so that other load on the machine matters less than in wall time; a process's CPU time
+counts all its threads):
 
-    python -m data_prep.benchmark [--megabytes 16] [--processes 2] [--output benchmark.json]
+* ``build_pretraining_dataset`` with 1 process: the whole call (reading and checking the input, tokenizer,
+  packing, serialization, writing) in this process → MB of raw text per CPU-second per process;
+* the same with N processes: this process plus all worker processes (``RUSAGE_CHILDREN``) → MB per CPU-second
+  per process, and a check that the bytes equal the 1-process run's;
+* the peer, in the same run, on a slice (``--peer_megabytes``) of the same text: what NVIDIA DeepLearningExamples'
+  BERT/ELECTRA data prep runs — google-research/bert's pure-Python ``FullTokenizer`` and a per-sentence Python
+  packing loop, one Example per sequence (``data_prep.bert_reference``) — and ours on that same slice; the peer's
+  ids must equal ours, and its TFRecord file our file, byte for byte.
+
+    python -m data_prep.benchmark [--megabytes 20] [--processes 2] [--output benchmark.json]
 """
 from __future__ import annotations
 
 import argparse
-import ast
+import datetime
 import hashlib
 import json
 import os
 import platform
 import random
+import resource
 import sys
-import sysconfig
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 
-
-def stdlib_docstring_documents() -> list[list[str]]:
-    """One document per standard-library module: its module, class and function docstrings, sentence-split."""
-    from data_prep.text import paragraph_to_sentences
-
-    root = sysconfig.get_paths()["stdlib"]
-    documents = []
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in ("site-packages", "test", "tests", "idlelib", "__pycache__"))
-        for name in sorted(files):
-            if not name.endswith(".py"):
-                continue
-            try:
-                with open(os.path.join(directory, name), encoding="utf-8") as f, warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    tree = ast.parse(f.read())
-            except (SyntaxError, UnicodeDecodeError, ValueError):
-                continue
-            sentences = []
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-                    doc = ast.get_docstring(node)
-                    if doc:
-                        for paragraph in doc.split("\n\n"):
-                            if not paragraph.lstrip().startswith((">>>", "$")):
-                                sentences.extend(paragraph_to_sentences(" ".join(paragraph.split())))
-            if len(sentences) >= 2:
-                documents.append(sentences)
-    return documents
+TARGET_MB_PER_CPU_SECOND = 8.0
+_BERT_VOCAB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "fixtures", "vocab",
+                           "bert-uncased-vocab.txt")
 
 
-def _write_corpus(path: str, documents: list[list[str]], megabytes: float, seed: int) -> int:
-    rng = random.Random(seed)
-    written = 0
-    with open(path, "w", encoding="utf-8") as f:
-        while written < megabytes * 1e6:
-            order = list(documents)
-            rng.shuffle(order)
-            for document in order:
-                text = "".join(s + "\n" for s in document) + "\n"
-                f.write(text)
-                written += len(text.encode("utf-8"))
-                if written >= megabytes * 1e6:
-                    break
-    return written
+def _cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its finished, waited-for children."""
+    own = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own + children.ru_utime + children.ru_stime
 
 
 def _digest(paths: Sequence[str]) -> str:
@@ -83,97 +56,166 @@ def _digest(paths: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def run_benchmark(megabytes: float = 16.0, processes: int = 2, max_seq_length: int = 128, vocab_size: int = 16000,
-                  num_output_files: int = 8, seed: int = 1) -> dict:
+def write_shards(documents: list[list[str]], directory: str, count: int) -> list[str]:
+    """Documents dealt round-robin into ``count`` sentence shards (one sentence a line, blank line after each
+    document)."""
+    os.makedirs(directory, exist_ok=True)
+    paths = [os.path.join(directory, f"train-{i:05d}-of-{count:05d}.txt") for i in range(count)]
+    handles = [open(p, "w", encoding="utf-8", errors="replace") for p in paths]
+    try:
+        for n, document in enumerate(documents):
+            handles[n % count].write("".join(s + "\n" for s in document) + "\n")
+    finally:
+        for h in handles:
+            h.close()
+    return paths
+
+
+def _versions() -> dict:
+    import numpy
+    import tokenizers
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__, "tokenizers": tokenizers.__version__}
+    try:
+        import google_crc32c
+        versions["google_crc32c"] = getattr(google_crc32c, "__version__", google_crc32c.implementation)
+    except ImportError:
+        versions["google_crc32c"] = None
+    return versions
+
+
+def _build(inputs, vocab, out, max_seq_length, num_output_files, processes, seed) -> dict:
+    from data_prep.build_pretraining_dataset import _TOKENIZERS, build_pretraining_dataset
+    _TOKENIZERS.clear()                      # a cold start: loading the tokenizer counts too
+    cpu = _cpu_seconds()
+    summary = build_pretraining_dataset(inputs, vocab, out, max_seq_length, num_output_files, processes, seed,
+                                        progress=False)
+    cpu = _cpu_seconds() - cpu
+    mb = summary["input_mb_this_run"]
+    return {"summary": summary, "cpu_seconds": round(cpu, 3), "mb": mb,
+            "digest": _digest([os.path.join(out, name) for name in summary["files"]])}
+
+
+def _peer(lines: list[str], vocab: str, ours_ids: list[list[int]], directory: str, max_seq_length: int,
+          seed: int) -> dict:
+    """The pure-Python peer on ``lines``: tokenization alone (checked against our ids), then the whole pipeline."""
+    from data_prep.bert_reference import FullTokenizer, reference_build
+    from electra.tokenization import MAX_INPUT_CHARS_PER_WORD, load_tokenizer
+
+    special = load_tokenizer(vocab).special_ids
+    # Google's default is 200 characters per word; ours (and Hugging Face's) 100: the same limit for the check
+    peer = FullTokenizer(vocab, do_lower_case=True, max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD)
+    sentences = [line for line in lines if line.strip()]
+    cpu = _cpu_seconds()
+    peer_ids = [peer.convert_tokens_to_ids(peer.tokenize(s)) for s in sentences]
+    tokenize_cpu = _cpu_seconds() - cpu
+    mismatched = sum(a != b for a, b in zip(peer_ids, ours_ids))
+    output = os.path.join(directory, "peer.tfrecord")
+    cpu = _cpu_seconds()
+    sequences = reference_build(lines, peer, output, max_seq_length,
+                                random.Random(f"electra-pretraining/{seed}/0"), special)
+    cpu = _cpu_seconds() - cpu
+    return {"cpu_seconds": round(cpu, 3), "tokenize_cpu_seconds": round(tokenize_cpu, 3), "sequences": sequences,
+            "sentences": len(sentences), "sentences_with_other_ids": mismatched, "digest": _digest([output])}
+
+
+def run_benchmark(megabytes: float = 20.0, processes: int = 2, max_seq_length: int = 128,
+                  num_output_files: int = 4, peer_megabytes: float = 2.0, seed: int = 1,
+                  vocab: str | None = None) -> dict:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from data_prep.build_pretraining_dataset import build_pretraining_dataset
-    from data_prep.build_vocab import train_wordpiece
-    from data_prep.corpus import default_corpus_documents
-    from electra.tokenization import WordPieceTokenizer
+    from data_prep.bench_corpus import real_text_documents, write_documents
+    from data_prep.common import iter_lines
+    from data_prep.flat_encoder import FlatEncoder
+    from electra.machine import cpu_info
+    from electra.tokenization import load_tokenizer
 
-    documents = list(default_corpus_documents()) + stdlib_docstring_documents()
-    unique_bytes = sum(len(s.encode("utf-8")) + 1 for d in documents for s in d)
-    result: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                "platform": platform.platform(),
-                                "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None},
-                    "corpus": {"unique_documents": len(documents), "unique_mb": round(unique_bytes / 1e6, 3)}}
+    vocab = vocab or _BERT_VOCAB
+    result: dict = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": cpu_info(), "platform": platform.platform(),
+                    "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "versions": _versions(), "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM"),
+        "vocab": os.path.relpath(vocab) if vocab == _BERT_VOCAB else vocab,
+    }
     with tempfile.TemporaryDirectory(prefix="electra-bench-") as tmp:
-        unique = os.path.join(tmp, "unique.txt")
-        _write_corpus(unique, documents, unique_bytes / 1e6, seed)
-        corpus = os.path.join(tmp, "corpus.txt")
-        total = _write_corpus(corpus, documents, megabytes, seed)
-        result["corpus"]["benchmark_mb"] = round(total / 1e6, 3)
-        vocab = train_wordpiece([unique], os.path.join(tmp, "vocab"), vocab_size)
+        started = time.process_time()
+        documents = list(real_text_documents(megabytes))
+        corpus = write_documents(os.path.join(tmp, "corpus.txt"), documents)
+        corpus["requested_mb"] = megabytes
+        corpus["repeated"] = False
+        corpus["seconds_to_collect"] = round(time.process_time() - started, 1)
+        if corpus["mb"] < megabytes * 0.99:
+            corpus["note"] = (f"only {corpus['mb']} MB of distinct text found on this machine "
+                              f"({megabytes} MB asked for); all of it used, nothing repeated")
+        result["corpus"] = corpus
+        shards = write_shards(documents, os.path.join(tmp, "shards"), num_output_files)
 
-        # --- tokenization, one thread
-        with open(corpus, encoding="utf-8") as f:
-            sentences = [line for line in f.read().split("\n") if line]
-        sentence_bytes = sum(len(s.encode("utf-8")) + 1 for s in sentences)
-        with open(unique, encoding="utf-8") as f:
-            first = [line for line in f.read().split("\n") if line]
-        first_bytes = sum(len(s.encode("utf-8")) + 1 for s in first)
-        tokenizer = WordPieceTokenizer(vocab)
-        start, cpu = time.perf_counter(), time.process_time()
-        ids = tokenizer.encode_batch(first)
-        cold, cold_cpu = time.perf_counter() - start, time.process_time() - cpu
-        cold_tokens = sum(map(len, ids))
-        start, cpu = time.perf_counter(), time.process_time()
-        ids = tokenizer.encode_batch(sentences)
-        warm, warm_cpu = time.perf_counter() - start, time.process_time() - cpu
-        tokens = sum(map(len, ids))
-        lowered = [s.lower() for s in first]
-        start = time.perf_counter()
-        rust = tokenizer._rust.encode_batch_fast(lowered, add_special_tokens=False)
-        rust_seconds = time.perf_counter() - start
-        rust_tokens = sum(len(e.ids) for e in rust)
-        result["tokenization"] = {
-            "vocab_size": tokenizer.vocab_size, "threads": 1,
-            "cold_mb_per_second": round(first_bytes / cold / 1e6, 2),
-            "cold_tokens_per_second": round(cold_tokens / cold),
-            "warm_mb_per_second": round(sentence_bytes / warm / 1e6, 2),
-            "warm_tokens_per_second": round(tokens / warm),
-            "cold_mb_per_cpu_second": round(first_bytes / cold_cpu / 1e6, 2),
-            "warm_mb_per_cpu_second": round(sentence_bytes / warm_cpu / 1e6, 2),
-            "warm_tokens_per_cpu_second": round(tokens / warm_cpu),
-            "rust_pipeline_only_mb_per_second": round(first_bytes / rust_seconds / 1e6, 2),
-            "rust_pipeline_only_tokens_per_second": round(rust_tokens / rust_seconds),
-            "bytes_per_token": round(sentence_bytes / max(1, tokens), 2),
-        }
-        del ids, rust, sentences, first, lowered
-
-        # --- text → TFRecords
-        runs = {}
-        digests = {}
+        runs, digests = {}, {}
         for count in sorted({1, processes}):
-            out = os.path.join(tmp, f"records-{count}")
-            summary = build_pretraining_dataset([corpus], vocab, out, max_seq_length, num_output_files, count, seed,
-                                                progress=False)
+            run = _build(shards, vocab, os.path.join(tmp, f"records-{count}"), max_seq_length, num_output_files,
+                         count, seed)
+            summary = run["summary"]
             runs[f"processes_{count}"] = {
-                "num_processes": summary["num_processes"], "seconds": summary["work_seconds"],
-                "mb_per_second": round(summary["mb_per_second"], 2),
-                "mb_per_second_per_process": round(summary["mb_per_second_per_process"], 2),
-                "mb_per_cpu_second": round(summary["mb_per_cpu_second"], 2),
-                "sequences_per_second": round(summary["sequences"] / summary["work_seconds"]),
-                "sequences": summary["sequences"], "padding_fraction": round(summary["padding_fraction"], 4),
+                "num_processes": summary["num_processes"], "cpu_seconds": run["cpu_seconds"],
+                "wall_seconds": summary["work_seconds"], "mb": round(run["mb"], 3),
+                "mb_per_cpu_second_per_process": round(run["mb"] / run["cpu_seconds"], 2),
+                "mb_per_wall_second": round(summary["mb_per_second"], 2),
+                "sequences": summary["sequences"], "tokens": summary["tokens"],
+                "padding_fraction": round(summary["padding_fraction"], 4),
             }
-            digests[count] = _digest([os.path.join(out, name) for name in summary["files"]])
+            digests[count] = run["digest"]
         result["text_to_tfrecords"] = {"max_seq_length": max_seq_length, "num_output_files": num_output_files,
-                                       **runs, "identical_across_process_counts": len(set(digests.values())) == 1}
-    result["load_average_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+                                       "input_shards": len(shards), **runs,
+                                       "identical_across_process_counts": len(set(digests.values())) == 1}
+
+        # --- the peer, on a slice of the same text
+        slice_documents, size = [], 0
+        for document in documents:
+            if size >= peer_megabytes * 1e6:
+                break
+            slice_documents.append(document)
+            size += sum(len(s.encode("utf-8", "replace")) + 1 for s in document) + 1
+        slice_path = write_shards(slice_documents, os.path.join(tmp, "slice"), 1)[0]
+        lines = list(iter_lines(slice_path, "replace"))
+        ours_ids = FlatEncoder(load_tokenizer(vocab)).encode([line for line in lines if line.strip()])
+        ids, lengths = (a.tolist() for a in ours_ids)
+        ours_lists, at = [], 0
+        for n in lengths:
+            ours_lists.append(ids[at:at + n])
+            at += n
+        ours = _build([slice_path], vocab, os.path.join(tmp, "slice-records"), max_seq_length, 1, 1, seed)
+        peer = _peer(lines, vocab, ours_lists, tmp, max_seq_length, seed)
+        mb = ours["mb"]
+        result["peer"] = {
+            "what": "google-research/bert FullTokenizer (pure Python) + per-sentence Python packing + one Example "
+                    "per sequence, as NVIDIA DeepLearningExamples' BERT/ELECTRA data prep",
+            "slice_mb": round(mb, 3), "peer_cpu_seconds": peer["cpu_seconds"],
+            "peer_tokenize_cpu_seconds": peer["tokenize_cpu_seconds"],
+            "peer_mb_per_cpu_second": round(mb / peer["cpu_seconds"], 3),
+            "ours_cpu_seconds": ours["cpu_seconds"], "ours_mb_per_cpu_second": round(mb / ours["cpu_seconds"], 2),
+            "ours_over_peer": round(peer["cpu_seconds"] / ours["cpu_seconds"], 1),
+            "sentences": peer["sentences"], "sentences_with_other_ids": peer["sentences_with_other_ids"],
+            "ids_equal": peer["sentences_with_other_ids"] == 0,
+            "tfrecords_identical": peer["digest"] == ours["digest"],
+        }
+    measured = result["text_to_tfrecords"]["processes_1"]["mb_per_cpu_second_per_process"]
+    result["targets"] = {"mb_per_cpu_second_per_process": {"target": TARGET_MB_PER_CPU_SECOND, "measured": measured,
+                                                            "met": measured >= TARGET_MB_PER_CPU_SECOND}}
+    result["machine"]["load_average_at_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m data_prep.benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--megabytes", type=float, default=16.0, help="raw text to process (default %(default)s)")
+    parser.add_argument("--megabytes", type=float, default=20.0, help="distinct raw text (default %(default)s)")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--max_seq_length", type=int, default=128)
-    parser.add_argument("--vocab_size", type=int, default=16000)
-    parser.add_argument("--num_output_files", type=int, default=8)
+    parser.add_argument("--num_output_files", type=int, default=4)
+    parser.add_argument("--peer_megabytes", type=float, default=2.0, help="slice the peer runs on")
+    parser.add_argument("--vocab", default=None, help="default: the BERT uncased vocabulary in tests/fixtures")
     parser.add_argument("--output", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
-    result = run_benchmark(args.megabytes, args.processes, args.max_seq_length, args.vocab_size,
-                           args.num_output_files)
+    result = run_benchmark(args.megabytes, args.processes, args.max_seq_length, args.num_output_files,
+                           args.peer_megabytes, vocab=args.vocab)
     text = json.dumps(result, indent=2)
     print(text)
     if args.output:

@@ -32,11 +32,17 @@ import queue
 import random
 import sys
 import time
+import weakref
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate
+
+import numpy as np
 
 from data_prep.common import (DataPrepError, ERRORS_CHOICES, atomic_write_text, check_utf8, expand_inputs, file_sha256,
-                              iter_lines, log, remove_temps, setup_logging, temp_path)
-from data_prep.tfrecord import TFRecordWriter, encode_pretraining_example
+                              iter_line_blocks, log, remove_temps, setup_logging, temp_path)
+from data_prep.flat_encoder import FlatEncoder
+from data_prep.tfrecord import TFRecordWriter, encode_pretraining_examples
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 MIN_SEQ_LENGTH = 8
@@ -68,72 +74,140 @@ class PackedSequence:
     dropped: int            # tokens lost to truncation
 
 
+@dataclasses.dataclass
+class PackedBatch:
+    """Many packed sequences as ``(n, max_seq_length)`` int64 arrays, and per sequence the lengths of A and B
+    (after truncation) and the tokens lost to truncation."""
+    input_ids: np.ndarray
+    input_mask: np.ndarray
+    segment_ids: np.ndarray
+    first_lengths: np.ndarray
+    second_lengths: np.ndarray
+    dropped: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def sequence(self, i: int) -> PackedSequence:
+        return PackedSequence(self.input_ids[i].tolist(), self.input_mask[i].tolist(), self.segment_ids[i].tolist(),
+                              int(self.first_lengths[i]), int(self.second_lengths[i]), int(self.dropped[i]))
+
+
 class SequencePacker:
-    """Feed sentences (token ids) with ``add_sentence`` and call ``end_document`` at each document boundary;
-    both return a finished ``PackedSequence`` or None."""
+    """Feed sentences (token ids) and document ends; get packed sequences back (see the module docstring).
+
+    ``add_sentences(ids, lengths, document_ends)`` takes many sentences at once — ``ids`` all their token ids
+    concatenated, ``lengths`` how many belong to each sentence, ``document_ends`` after how many of these
+    sentences a document ends — and returns a ``PackedBatch``. ``add_sentence`` / ``end_document`` do the same
+    one event at a time and return a ``PackedSequence`` or None. Both give the same sequences, the same random
+    draws in the same order, as feeding the events one by one.
+
+    Why batches: the decisions need only sentence lengths. With running totals of the lengths, the sentence that
+    reaches the target length, and the one where A reaches its budget, are found by binary search (``bisect``),
+    so the Python work is per *sequence*, not per sentence or token; the tokens are then copied into the rows
+    with numpy. Sentences without tokens are skipped, as one at a time.
+    """
 
     def __init__(self, config: PackingConfig, cls_id: int, sep_id: int, pad_id: int, rng: random.Random):
         self.config = config
         self.cls_id, self.sep_id, self.pad_id = cls_id, sep_id, pad_id
         self.rng = rng
-        self._sentences: list[list[int]] = []
-        self._length = 0
+        self._pending_ids = np.zeros(0, dtype=np.int64)   # sentences of the current document not packed yet
+        self._pending_lengths: list[int] = []
         self._target = config.max_seq_length
 
-    def add_sentence(self, ids: list[int]) -> PackedSequence | None:
-        if not ids:
-            return None
-        self._sentences.append(ids)
-        self._length += len(ids)
-        if self._length >= self._target:
-            return self._pack()
-        return None
+    def add_sentence(self, ids: Sequence[int]) -> PackedSequence | None:
+        return self._single(self.add_sentences(np.asarray(ids, dtype=np.int64), [len(ids)], []))
 
     def end_document(self) -> PackedSequence | None:
-        return self._pack() if self._length else None
+        return self._single(self.add_sentences(np.zeros(0, dtype=np.int64), [], [0]))
 
-    def _pack(self) -> PackedSequence:
+    @staticmethod
+    def _single(batch: PackedBatch) -> PackedSequence | None:
+        return batch.sequence(0) if len(batch) else None
+
+    def add_sentences(self, ids: np.ndarray, lengths: Sequence[int], document_ends: Sequence[int]) -> PackedBatch:
+        lengths = np.asarray(lengths, dtype=np.int64)
+        nonzero = np.concatenate([[0], np.cumsum(lengths > 0)])      # non-empty sentences before each position
+        held = len(self._pending_lengths)
+        sizes = self._pending_lengths + lengths[lengths > 0].tolist()
+        tokens = np.concatenate([self._pending_ids, np.asarray(ids, dtype=np.int64)])
+        ends = sorted({held + int(nonzero[e]) for e in document_ends})
+        cum = [0, *accumulate(sizes)]                                # tokens before sentence i
+        chunks: list[tuple[int, int, int, int]] = []                 # (start token, A, B, dropped) per sequence
+        start, next_end = 0, 0
+        while start < len(sizes):
+            while next_end < len(ends) and ends[next_end] <= start:
+                next_end += 1
+            limit = ends[next_end] if next_end < len(ends) else len(sizes)
+            # the first stop (sentences taken) in (start, limit] at which the target length is reached
+            stop = bisect_left(cum, cum[start] + self._target, start + 1, limit + 1)
+            if stop > limit:
+                if next_end == len(ends):                            # the document goes on in the next batch
+                    break
+                stop = limit                                         # the document ends first: pack what there is
+            chunks.append(self._split(cum, start, stop))
+            start = stop
+        self._pending_lengths = sizes[start:]
+        self._pending_ids = tokens[cum[start]:]
+        return self._rows(tokens, chunks)
+
+    def _split(self, cum: list[int], start: int, stop: int) -> tuple[int, int, int, int]:
+        """Sentences ``start:stop`` → (first token, A tokens, B tokens, dropped), drawing from the generator as
+        Google's loop does: single segment or not; once, whether the sentence that takes A over its budget
+        still joins A; then the next target length."""
         max_len, rng = self.config.max_seq_length, self.rng
+        base = cum[start]
+        total = cum[stop] - base
         if rng.random() < self.config.single_segment_prob:
-            first_budget = None                                  # everything goes to A
+            first = total                                            # everything goes to A
         else:
-            first_budget = (self._target - 3) // 2
-        first: list[int] = []
-        second: list[int] = []
-        for sentence in self._sentences:
-            if first_budget is None:
-                first += sentence
-            elif second:                                         # once B has started, the rest is B
-                second += sentence
-            elif (not first or len(first) + len(sentence) < first_budget
-                  or (len(first) < first_budget and rng.random() < 0.5)):
-                first += sentence
+            budget = (self._target - 3) // 2
+            # the first sentence after `start` with which A would reach its budget (A always takes `start`)
+            over = bisect_left(cum, base + budget, start + 2, stop + 1)
+            if over > stop:
+                first = total
             else:
-                second += sentence
-        total = len(first) + len(second)
-        first = first[:max_len - 2]
-        second = second[:max(0, max_len - len(first) - 3)]
-        dropped = total - len(first) - len(second)
-
-        self._sentences, self._length = [], 0
+                first = cum[over - 1] - base
+                if first < budget and rng.random() < 0.5:
+                    first = cum[over] - base
+        second = total - first
+        kept_first = min(first, max_len - 2)
+        kept_second = min(second, max(0, max_len - kept_first - 3))
         if rng.random() < self.config.short_seq_prob:
             self._target = rng.randint(5, max_len)
         else:
             self._target = max_len
-        return self._make(first, second, dropped)
+        return base, first, kept_second, total - kept_first - kept_second
 
-    def _make(self, first: list[int], second: list[int], dropped: int) -> PackedSequence:
+    def _rows(self, tokens: np.ndarray, chunks: list[tuple[int, int, int, int]]) -> PackedBatch:
+        """``[CLS] A [SEP] B [SEP]`` + padding for every chunk, with numpy (no Python per token)."""
         max_len = self.config.max_seq_length
-        ids = [self.cls_id, *first, self.sep_id]
-        segments = [0] * len(ids)
-        if second:
-            ids += second
-            ids.append(self.sep_id)
-            segments += [1] * (len(second) + 1)
-        real = len(ids)
-        pad = max_len - real
-        return PackedSequence(ids + [self.pad_id] * pad, [1] * real + [0] * pad, segments + [0] * pad,
-                              len(first), len(second), dropped)
+        n = len(chunks)
+        starts, first, second, dropped = np.array(chunks, dtype=np.int64).reshape(n, 4).T
+        kept_first = np.minimum(first, max_len - 2)
+        ids = np.full((n, max_len), self.pad_id, dtype=np.int64)
+        ids[:, 0] = self.cls_id
+        rows = np.arange(n)
+        a_rows, a_offsets = _ragged(kept_first)
+        ids[a_rows, 1 + a_offsets] = tokens[starts[a_rows] + a_offsets]
+        ids[rows, kept_first + 1] = self.sep_id
+        b_rows, b_offsets = _ragged(second)                          # B starts right after the whole of A
+        ids[b_rows, kept_first[b_rows] + 2 + b_offsets] = tokens[starts[b_rows] + first[b_rows] + b_offsets]
+        has_second = second > 0
+        ids[rows[has_second], (kept_first + second + 2)[has_second]] = self.sep_id
+        real = kept_first + 2 + np.where(has_second, second + 1, 0)
+        columns = np.arange(max_len)
+        mask = columns < real[:, None]
+        segments = mask & (columns >= kept_first[:, None] + 2)
+        return PackedBatch(ids, mask.astype(np.int64), segments.astype(np.int64), kept_first, second, dropped)
+
+
+def _ragged(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows with ``counts[i]`` items each: (row of every item, its position in the row)."""
+    ends = np.cumsum(counts)
+    rows = np.repeat(np.arange(len(counts)), counts)
+    return rows, np.arange(int(ends[-1]) if len(ends) else 0) - (ends - counts)[rows]
 
 
 # -------------------------------------------------------------------------------------------------- work plan
@@ -186,6 +260,7 @@ def _fingerprint(task_inputs, vocab_digest: str, lower_case, packing: PackingCon
 # -------------------------------------------------------------------------------------------------- one file
 
 _TOKENIZERS: dict = {}
+_ENCODERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # tokenizer → its FlatEncoder (word tables)
 _PROGRESS = None   # a multiprocessing queue in pool workers
 
 
@@ -201,72 +276,80 @@ def _tokenizer(vocab: str, lower_case: bool | None):
     return _TOKENIZERS[key]
 
 
-def _documents_lines(inputs, errors: str) -> Iterator[str | None]:
-    """Lines of the assigned documents; None marks a document end."""
+def _encoder(tokenizer) -> FlatEncoder:
+    encoder = _ENCODERS.get(tokenizer)
+    if encoder is None:
+        encoder = _ENCODERS[tokenizer] = FlatEncoder(tokenizer)
+    return encoder
+
+
+def _document_batches(inputs, errors: str, min_sentences: int = 4096) -> Iterator[tuple[list[str], list[int]]]:
+    """The assigned documents, a batch at a time: (sentences, document ends), where each document end says after
+    how many of the batch's sentences a document ends. A blank line (empty or only whitespace) ends a document.
+    Lines are handled a block (~1 MB) at a time, in bulk: list comprehensions and slices, no Python step per line
+    beyond finding the blank ones."""
+    sentences: list[str] = []
+    ends: list[int] = []
     for path, stride, offset in inputs:
         document, in_document = 0, False
-        for line in iter_lines(path, errors):
-            if line.strip():
-                in_document = True
-                if document % stride == offset:
-                    yield line
-            elif in_document:
-                if document % stride == offset:
-                    yield None
-                document += 1
-                in_document = False
+        for lines in iter_line_blocks(path, errors):
+            blanks = [i for i, line in enumerate(lines) if not line or line.isspace()]
+            start = 0
+            for blank in [*blanks, len(lines)]:
+                if blank > start:                       # lines[start:blank]: text of the current document
+                    in_document = True
+                    if document % stride == offset:
+                        sentences += lines[start:blank]
+                if blank < len(lines) and in_document:  # a blank line after text ends the document
+                    if document % stride == offset:
+                        ends.append(len(sentences))
+                    document += 1
+                    in_document = False
+                start = blank + 1
+            if len(sentences) >= min_sentences:
+                yield sentences, ends
+                sentences, ends = [], []
         if in_document and document % stride == offset:
-            yield None
+            ends.append(len(sentences))
+    if sentences or ends:
+        yield sentences, ends
 
 
 def build_file(task: FileTask, progress: Callable[[int], None] | None = None) -> dict:
     """Build one output file (atomically); returns its statistics."""
     start, cpu_start = time.perf_counter(), time.process_time()
     tokenizer = _tokenizer(task.vocab, task.lower_case)
+    encoder = _encoder(tokenizer)
     packer = SequencePacker(task.packing, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id,
                             random.Random(f"electra-pretraining/{task.seed}/{task.index}"))
     stats = {"documents": 0, "sentences": 0, "tokens": 0, "sequences": 0, "real_tokens": 0, "single_segment": 0,
              "truncated_tokens": 0, "input_bytes": 0}
     tmp = temp_path(task.output)
 
-    def emit(writer: TFRecordWriter, packed: PackedSequence | None) -> None:
-        if packed is None:
+    def emit(writer: TFRecordWriter, packed: PackedBatch) -> None:
+        if not len(packed):
             return
-        writer.write(encode_pretraining_example(packed.input_ids, packed.input_mask, packed.segment_ids))
-        stats["sequences"] += 1
-        stats["real_tokens"] += packed.first_length + packed.second_length + (3 if packed.second_length else 2)
-        stats["single_segment"] += packed.second_length == 0
-        stats["truncated_tokens"] += packed.dropped
-
-    def run_batch(writer: TFRecordWriter, batch: list[str | None]) -> None:
-        sentences = [line for line in batch if line is not None]
-        encoded = tokenizer.encode_batch(sentences)
-        position = 0
-        for line in batch:
-            if line is None:
-                stats["documents"] += 1
-                emit(writer, packer.end_document())
-            else:
-                ids = encoded[position]
-                position += 1
-                stats["tokens"] += len(ids)
-                emit(writer, packer.add_sentence(ids))
-        stats["sentences"] += len(sentences)
-        size = len("\n".join(sentences).encode("utf-8")) + len(batch) - len(sentences) + bool(sentences)
-        stats["input_bytes"] += size
-        if progress is not None:
-            progress(size)
+        writer.write_many(encode_pretraining_examples(packed.input_ids, packed.input_mask, packed.segment_ids))
+        second = packed.second_lengths
+        stats["sequences"] += len(packed)
+        stats["real_tokens"] += int(packed.first_lengths.sum() + second.sum() + 2 * len(packed) + (second > 0).sum())
+        stats["single_segment"] += int((second == 0).sum())
+        stats["truncated_tokens"] += int(packed.dropped.sum())
 
     try:
         with TFRecordWriter(tmp) as writer:
-            batch: list[str | None] = []
-            for line in _documents_lines(task.inputs, task.errors):
-                batch.append(line)
-                if len(batch) >= 4096:
-                    run_batch(writer, batch)
-                    batch = []
-            run_batch(writer, batch)
-            emit(writer, packer.end_document())
+            for sentences, ends in _document_batches(task.inputs, task.errors):
+                ids, lengths = encoder.encode(sentences)
+                emit(writer, packer.add_sentences(ids, lengths, ends))
+                stats["documents"] += len(ends)
+                stats["sentences"] += len(sentences)
+                stats["tokens"] += len(ids)
+                # the bytes of the lines read: each sentence and its newline, one newline per document end
+                size = sum(map(len, map(str.encode, sentences))) + len(sentences) + len(ends)
+                stats["input_bytes"] += size
+                if progress is not None:
+                    progress(size)
+            emit(writer, packer.add_sentences(np.zeros(0, dtype=np.int64), [], [0]))
             stats["output_bytes"] = writer.bytes
         stats["seconds"] = time.perf_counter() - start
         stats["cpu_seconds"] = time.process_time() - cpu_start

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 _CRC_TABLE = []
 for _n in range(256):
     _c = _n
@@ -118,13 +120,93 @@ def encode_pretraining_example(input_ids: Sequence[int], input_mask: Sequence[in
     mask, segments = bytes(input_mask), bytes(segment_ids)
     if ids is None or max(mask, default=0) > 1 or max(segments, default=0) > 1:
         return encode_int64_example({"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids})
-    entries = []
-    for key, packed in (("input_ids", ids), ("input_mask", mask), ("segment_ids", segments)):
-        key_field = _KEY_FIELDS.get(key)
-        if key_field is None:
-            key_field = _KEY_FIELDS[key] = _field(1, key.encode("utf-8"))
-        entries.append(_field(1, key_field + _field(2, _field(3, _field(1, packed)))))
-    return _field(1, b"".join(entries))
+    return _example([_entry("input_ids", ids), _entry("input_mask", mask), _entry("segment_ids", segments)])
+
+
+def _entry(key: str, packed: bytes) -> bytes:
+    """One ``Features.feature`` map entry: the key and a Feature holding an Int64List of packed varints."""
+    key_field = _KEY_FIELDS.get(key)
+    if key_field is None:
+        key_field = _KEY_FIELDS[key] = _field(1, key.encode("utf-8"))
+    return _field(1, key_field + _field(2, _field(3, _field(1, packed))))
+
+
+def _example(entries: list[bytes]) -> bytes:
+    return _field(1, b"".join(entries))                   # Example.features
+
+
+_VARINT_BYTES = np.zeros((0, 1), dtype=np.uint8)   # value → its varint, zero-padded (values below len)
+_VARINT_SIZES = np.zeros(0, dtype=np.int64)         # value → its varint's length
+
+
+def _varint_table(top: int) -> tuple[np.ndarray, np.ndarray]:
+    """The varints of 0 … top (at least), as a table: token ids are small, so a row lookup beats arithmetic."""
+    global _VARINT_BYTES, _VARINT_SIZES
+    if len(_VARINT_SIZES) <= top:
+        values = np.arange(max(top + 1, 1 << 15), dtype=np.int64)
+        width = (int(values[-1]).bit_length() + 6) // 7
+        sizes = np.ones(len(values), dtype=np.int64)
+        for k in range(1, width):
+            sizes += values >= (1 << (7 * k))
+        table = np.zeros((len(values), width), dtype=np.uint8)
+        for k in range(width):   # 7-bit groups, low first; the continuation bit on all but the last
+            table[:, k] = ((values >> (7 * k)) & 0x7F) | np.where(k < sizes - 1, 0x80, 0)
+        table[np.arange(width) >= sizes[:, None]] = 0
+        _VARINT_BYTES, _VARINT_SIZES = table, sizes
+    return _VARINT_BYTES, _VARINT_SIZES
+
+
+def _varint_rows(values: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Rows of non-negative ints (2-D array) → (their varints, row after row, as one bytes; bytes per row).
+    Vectorized: every value's varint from a table, then only the bytes each one needs are kept (boolean indexing
+    keeps row-major order)."""
+    if values.size == 0 or int(values.max()) < 0x80:
+        return values.astype(np.uint8).tobytes(), np.full(len(values), values.shape[1], dtype=np.int64)
+    if int(values.max()) >= 1 << 22:           # not token ids of any vocabulary: no table that large
+        encoded = [_VARINTS.encode(row) for row in values.tolist()]
+        return b"".join(encoded), np.array([len(e) for e in encoded], dtype=np.int64)
+    table, table_sizes = _varint_table(int(values.max()))
+    sizes = table_sizes[values]
+    width = int(sizes.max())
+    groups = table[values, :width]
+    return groups[np.arange(width) < sizes[..., None]].tobytes(), sizes.sum(axis=1)
+
+
+def encode_pretraining_examples(input_ids: np.ndarray, input_mask: np.ndarray,
+                                segment_ids: np.ndarray) -> list[bytes]:
+    """``encode_pretraining_example`` of every row of three ``(n, max_seq_length)`` arrays, the same bytes,
+    without per-token Python: the varints of all ids come from numpy (``_varint_rows``), mask and segment ids
+    (0/1) are their own bytes, and the protobuf framing around them depends only on the length of a row's id
+    varints, so it is built once per length (with ``_entry``/``_example``, as ``encode_pretraining_example``
+    builds it, on placeholder values) and reused."""
+    input_ids, input_mask, segment_ids = (np.asarray(a, dtype=np.int64) for a in (input_ids, input_mask,
+                                                                                   segment_ids))
+    rows, width = input_ids.shape
+    if rows == 0:
+        return []
+    if (int(input_ids.min()) < 0 or int(input_mask.min()) < 0 or int(input_mask.max()) > 1
+            or int(segment_ids.min()) < 0 or int(segment_ids.max()) > 1):
+        return [encode_pretraining_example(*(a[i].tolist() for a in (input_ids, input_mask, segment_ids)))
+                for i in range(rows)]
+    ids, sizes = _varint_rows(input_ids)
+    middle = _entry("input_mask", bytes(width))[:-width]       # everything between the ids and the mask values
+    tail = _entry("segment_ids", bytes(width))[:-width]        # ... between the mask and the segment values
+    # what follows a row's id varints has the same length in every row: one 2-D byte array, one row each
+    after = np.empty((rows, len(middle) + len(tail) + 2 * width), dtype=np.uint8)
+    after[:, :len(middle)] = np.frombuffer(middle, dtype=np.uint8)
+    after[:, len(middle):len(middle) + width] = input_mask
+    after[:, len(middle) + width:len(middle) + width + len(tail)] = np.frombuffer(tail, dtype=np.uint8)
+    after[:, len(middle) + width + len(tail):] = segment_ids
+    after_bytes, step = after.tobytes(), after.shape[1]
+    heads: dict[int, bytes] = {}
+    for size in set(sizes.tolist()):   # the record with placeholder values, cut where the id varints start
+        placeholder = _example([_entry("input_ids", bytes(size)), _entry("input_mask", bytes(width)),
+                                _entry("segment_ids", bytes(width))])
+        heads[size] = placeholder[:len(placeholder) - size - step]
+    ends = np.cumsum(sizes).tolist()
+    starts = [0, *ends[:-1]]
+    return [b"".join((heads[end - start], ids[start:end], after_bytes[at:at + step]))
+            for start, end, at in zip(starts, ends, range(0, rows * step, step))]
 
 
 class TFRecordWriter:
@@ -134,13 +216,28 @@ class TFRecordWriter:
         self._file = open(path, "wb")
         self.records = 0
         self.bytes = 0
+        self._headers: dict[int, bytes] = {}
+
+    def _header(self, size: int) -> bytes:
+        """Length + its masked CRC, the same for every record of that size (sizes repeat: cached)."""
+        header = self._headers.get(size)
+        if header is None:
+            length = struct.pack("<Q", size)
+            header = length + struct.pack("<I", masked_crc32c(length))
+            if len(self._headers) < 65536:
+                self._headers[size] = header
+        return header
 
     def write(self, record: bytes) -> None:
-        header = struct.pack("<Q", len(record))
-        chunk = b"".join((header, struct.pack("<I", masked_crc32c(header)), record,
-                          struct.pack("<I", masked_crc32c(record))))
+        self.write_many([record])
+
+    def write_many(self, records: Sequence[bytes]) -> None:
+        """Frame and write many records with one file write."""
+        pack, header = struct.Struct("<I").pack, self._header
+        chunk = b"".join([part for record in records
+                          for part in (header(len(record)), record, pack(masked_crc32c(record)))])
         self._file.write(chunk)
-        self.records += 1
+        self.records += len(records)
         self.bytes += len(chunk)
 
     def close(self) -> None:
