@@ -328,8 +328,12 @@ class TrainerConfig:
                                                "gradient_accumulation_steps=0 it sets the accumulation, else it is "
                                                "checked.")
     precision: str = knob("fp32", f"{', '.join(PRECISIONS)} (fp16 uses dynamic loss scaling; bf16 is only fast "
-                                  f"with native bf16: GPUs, CPUs with AVX-512 BF16/AMX).", choices=tuple(PRECISIONS))
-    xla: bool = knob(True, "Compile the forward/backward pass with XLA.")
+                                  f"with native bf16: GPUs, CPUs with AVX-512 BF16/AMX; elsewhere it is slower than "
+                                  f"fp32 and the run logs a warning with the slowdown measured on the machine).",
+                          choices=tuple(PRECISIONS))
+    xla: bool | None = knob(None, "Compile the forward/backward pass with XLA. Default: on when a GPU is visible, "
+                                  "off on CPU, where TensorFlow's oneDNN kernels are faster than XLA's CPU backend "
+                                  "(run_scripts/benchmark_pretraining.py --xla=false,true).")
     seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", resume=False)
     log_every: int = knob(10, "Log (and check the loss is finite) every N steps.", "log_freq")
     eval_every: int = knob(500, "Evaluate (validation loss; SQuAD: EM/F1) every N steps and at the end (0: never).",

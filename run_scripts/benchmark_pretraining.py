@@ -1,11 +1,20 @@
-"""Train-step throughput (sequences/s), model FLOPs per step and achieved FLOP/s, as JSON lines.
+"""Pretraining train-step speed, ours against Hugging Face PyTorch measured in the same run, as one JSON document.
 
-  python run_scripts/benchmark_pretraining.py                           # small, seq 128, batch 32, fp32, XLA on/off
-  python run_scripts/benchmark_pretraining.py --sizes=small,base --seq_lengths=128,512 --precisions=fp32,bf16,fp16
-  python run_scripts/benchmark_pretraining.py --reader                  # input pipeline vs the tiny model
+  python run_scripts/benchmark_pretraining.py                   # small, seq 128, batch 32, fp32: ours vs HF PyTorch
+  python run_scripts/benchmark_pretraining.py --sizes=small,base --seq_lengths=128,512 --precisions=fp32,bf16
+  python run_scripts/benchmark_pretraining.py --peer_python=/path/to/venv-with-torch/bin/python
+  python run_scripts/benchmark_pretraining.py --reader          # input pipeline vs the tiny model
 
-Random token ids stand in for data (the step's cost does not depend on the values). The first steps (tracing,
-XLA compilation) are excluded from the timing.
+For every configuration the script alternates ``--rounds`` rounds of ``--steps`` timed steps, ours then the
+peer's (``run_scripts/benchmark_peers.py``, a second process with PyTorch and transformers: the same model
+shapes, AdamW, clipping, batch of random ids), and reports the median of the per-round ratios, so a change of
+clock speed or load during the run moves both sides. It also measures this machine's fp32 and bf16 matrix-product
+peak (TensorFlow and PyTorch) and reports ``achieved/peak`` = model FLOP/s ÷ the best fp32 (or bf16) peak. The
+JSON names the CPU model and its ISA flags: a ratio holds for the machine it was measured on.
+
+Without torch/transformers the peer is reported as unavailable and only our side is measured. Random token ids
+stand in for data (the step's cost does not depend on the values); the first steps (tracing, compilation) are
+untimed. Targets (issue 13, on CPU, small / 128 / 32 / fp32): ≥ 1.5× the peer and ≥ 50 % of the fp32 peak.
 """
 import itertools
 import json
@@ -23,18 +32,26 @@ from absl import app, flags  # noqa: E402
 flags.DEFINE_list("sizes", ["small"], "Model presets.")
 flags.DEFINE_list("seq_lengths", ["128"], "Sequence lengths.")
 flags.DEFINE_list("precisions", ["fp32"], "fp32, bf16, fp16.")
-flags.DEFINE_list("xla", ["true", "false"], "XLA settings to measure.")
+flags.DEFINE_list("xla", ["false"], "XLA settings of our forward/backward to measure (true is slower on CPU).")
 flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
-flags.DEFINE_integer("warmup_steps", 3, "Untimed steps.")
-flags.DEFINE_integer("steps", 10, "Timed steps.")
+flags.DEFINE_string("optimizer", "adamw", "Ours: adamw (as the peer's torch.optim.AdamW) or lamb.")
+flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (each side).")
+flags.DEFINE_integer("rounds", 5, "Alternating timed rounds, ours then the peer's.")
+flags.DEFINE_integer("steps", 3, "Timed steps per round (each side).")
+flags.DEFINE_string("peer_python", sys.executable,
+                    "Python with torch + transformers for the Hugging Face peer; 'none' to skip it.")
 flags.DEFINE_bool("reader", False, "Measure the TFRecord reader against the tiny model instead.")
-flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
+flags.DEFINE_string("output", None, "Also write the JSON document to this file.")
 FLAGS = flags.FLAGS
+
+TARGETS = {"speedup_over_peer": 1.5, "fraction_of_peak": 0.5}   # small / seq 128 / batch 32 / fp32 on CPU
 
 
 def machine():
-    return {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%d")}
+    from electra.machine import cpu_info
+    return {"cpu": cpu_info(), "platform": platform.platform(), "load_average": os.getloadavg(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tf_enable_onednn_opts": os.environ.get(
+                "TF_ENABLE_ONEDNN_OPTS")}
 
 
 def random_batch(config, batch, seq, masking, tf):
@@ -51,34 +68,74 @@ def rtd_loss(model, batch):
     return rtd_objective(model(batch, training=True), batch, 1.0, 50.0)
 
 
-def train_step_rate(size, seq, precision, xla, tf, keras):
+def our_trainer(size, seq, precision, xla, tf):
     from electra.configs import PRECISIONS, preset
     from electra.data import MaskingConfig
     from electra.modeling import ElectraPretrainingModel
-    from electra.training.flops import pretraining_step_flops
     from electra.training.optimization import WarmupPolyDecay, make_optimizer
     from electra.tasks.pretraining import METRICS
     from electra.training.trainer import Trainer
     config = preset(size)
     masking = MaskingConfig()
     model = ElectraPretrainingModel(config, seed=0, dtype=PRECISIONS[precision])
-    optimizer = make_optimizer("lamb", WarmupPolyDecay(1e-4, 1000, 10), model.named_variables(),
+    optimizer = make_optimizer(FLAGS.optimizer, WarmupPolyDecay(1e-4, 1000, 10), model.named_variables(),
                                loss_scale=precision == "fp16")
     trainer = Trainer(model, optimizer, rtd_loss, METRICS, xla=xla)
     batch = random_batch(config, FLAGS.batch_size, seq, masking, tf)
     for _ in range(FLAGS.warmup_steps):
         trainer.train_step([batch])
     trainer.read_window()
-    start = time.perf_counter()
-    for _ in range(FLAGS.steps):
-        trainer.train_step([batch])
-    trainer.read_window()        # waits for the device, as the training loop does once per log interval
-    seconds = (time.perf_counter() - start) / FLAGS.steps
-    flops = pretraining_step_flops(config, FLAGS.batch_size, seq, masking.predictions_for(seq))
-    return {"benchmark": "pretraining_train_step", "size": size, "seq_length": seq, "batch_size": FLAGS.batch_size,
-            "precision": precision, "xla": xla, "seconds_per_step": seconds,
-            "sequences_per_second": FLAGS.batch_size / seconds, "model_flops_per_step": flops,
-            "achieved_flops_per_second": flops / seconds, **machine()}
+
+    def timed_round(steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step([batch])
+        trainer.read_window()        # waits for the device, as the training loop does once per log interval
+        return (time.perf_counter() - start) / steps
+    return config, masking, timed_round
+
+
+def train_step_rate(size, seq, precision, xla, tf, peer):
+    import dataclasses
+
+    from electra.training.flops import pretraining_step_flops
+    config, masking, timed_round = our_trainer(size, seq, precision, xla, tf)
+    predictions = masking.predictions_for(seq)
+    use_peer = peer is not None and peer.available and precision == "fp32"
+    if use_peer:
+        peer.call("setup", task="pretraining", model=dataclasses.asdict(config), batch=FLAGS.batch_size, seq=seq,
+                  predictions=predictions)
+        peer.call("run", steps=FLAGS.warmup_steps)
+    from benchmark_peers import alternate
+    timing = alternate(timed_round, peer if use_peer else None, FLAGS.rounds, FLAGS.steps)
+    seconds = timing["ours_median_seconds_per_step"]
+    flops = pretraining_step_flops(config, FLAGS.batch_size, seq, predictions)
+    out = {"benchmark": "pretraining_train_step", "size": size, "seq_length": seq, "batch_size": FLAGS.batch_size,
+           "precision": precision, "xla": xla, "optimizer": FLAGS.optimizer,
+           "ours": {"seconds_per_step": seconds, "sequences_per_second": FLAGS.batch_size / seconds,
+                    "model_flops_per_step": flops, "achieved_flops_per_second": flops / seconds},
+           "timing": timing}
+    if use_peer:
+        peer_seconds = timing["peer_median_seconds_per_step"]
+        # Hugging Face's generator computes vocabulary logits at all positions: its own model FLOPs are larger.
+        peer_flops = pretraining_step_flops(config, FLAGS.batch_size, seq, seq)
+        out["peer"] = {"seconds_per_step": peer_seconds, "sequences_per_second": FLAGS.batch_size / peer_seconds,
+                       "model_flops_per_step": peer_flops, "achieved_flops_per_second": peer_flops / peer_seconds}
+        out["speedup_over_peer"] = timing["speedup_over_peer"]
+    elif peer is not None and peer.available:
+        out["peer"] = {"skipped": f"the peer is measured in fp32 only (asked: {precision})"}
+    return out
+
+
+def add_targets(result: dict) -> None:
+    """The issue's targets, for the configuration they are set for."""
+    if (result["size"], result["seq_length"], result["batch_size"], result["precision"]) != ("small", 128, 32, "fp32"):
+        return
+    checks = {"fraction_of_peak": result["ours"]["achieved_over_peak"]}
+    if "speedup_over_peer" in result:
+        checks["speedup_over_peer"] = result["speedup_over_peer"]
+    result["targets"] = {name: {"target": TARGETS[name], "measured": value, "met": value >= TARGETS[name]}
+                         for name, value in checks.items()}
 
 
 def reader_rate(tf, keras):
@@ -125,26 +182,42 @@ def reader_rate(tf, keras):
     trainer.read_window()
     model_rate = 20 / (time.perf_counter() - start)
     return {"benchmark": "pretraining_reader", "seq_length": seq, "batch_size": batch, "reader_batches_per_second":
-            reader, "tiny_model_steps_per_second": model_rate, "reader_over_model": reader / model_rate, **machine()}
+            reader, "tiny_model_steps_per_second": model_rate, "reader_over_model": reader / model_rate,
+            "machine": machine()}
 
 
 def main(argv):
     del argv
-    import keras
+    import keras  # noqa: F401
     import tensorflow as tf
-    results = []
     if FLAGS.reader:
-        results.append(reader_rate(tf, keras))
-    else:
+        print(json.dumps(reader_rate(tf, keras)))
+        return
+    from benchmark_peers import Peer, add_fractions_of_peak, matmul_peaks
+    peer = Peer(None if FLAGS.peer_python.lower() == "none" else FLAGS.peer_python)
+    document = {"benchmark": "pretraining_train_step", "machine": machine(),
+                "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
+                "peer": peer.info}
+    try:
+        peaks_before = matmul_peaks(peer)
+        document["results"] = []
         for size, seq, precision, xla in itertools.product(FLAGS.sizes, FLAGS.seq_lengths, FLAGS.precisions,
                                                            FLAGS.xla):
-            results.append(train_step_rate(size, int(seq), precision, xla.lower() == "true", tf, keras))
-            print(json.dumps(results[-1]), flush=True)
-    if FLAGS.reader:
-        print(json.dumps(results[-1]))
+            result = train_step_rate(size, int(seq), precision, xla.lower() == "true", tf, peer)
+            document["results"].append(result)
+            print(json.dumps(result), file=sys.stderr, flush=True)
+        peaks = document["matmul_peak_flops_per_second"] = matmul_peaks(peer, before=peaks_before)
+        for result in document["results"]:
+            add_fractions_of_peak([result["ours"], result.get("peer", {})], peaks, result["precision"])
+            add_targets(result)
+    finally:
+        peer.close()
+    document["machine"]["load_average_at_end"] = os.getloadavg()
+    text = json.dumps(document, indent=1)
+    print(text)
     if FLAGS.output:
-        with open(FLAGS.output, "a", encoding="utf-8") as f:
-            f.writelines(json.dumps(r) + "\n" for r in results)
+        with open(FLAGS.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":

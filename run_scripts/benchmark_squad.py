@@ -1,5 +1,7 @@
-"""SQuAD throughput: fine-tuning and inference sequences/s, and SavedModel latency/throughput. JSON lines on stdout.
+"""SQuAD throughput: fine-tuning and inference sequences/s against Hugging Face PyTorch measured in the same run, and
+SavedModel latency/throughput. JSON lines on stdout.
 
+    python run_scripts/benchmark_squad.py             # small, fp32: fine-tune step (batch 8) and inference (batch 32)
     python run_scripts/benchmark_squad.py --model_sizes small,base --precisions fp32,bf16 --xla false,true
     python run_scripts/benchmark_squad.py --model_sizes small --steps 3 --saved_model true
     python run_scripts/benchmark_squad.py --model_sizes small --heads plain,joint --saved_model false   # joint vs plain
@@ -8,8 +10,15 @@
 head, beam ``--beam_size``, with its v2 answer class). Each record names the head and the CPU (model, ISA flags);
 ``ratio_to_plain`` compares a head with ``plain`` measured in the same run.
 
+Peer (``--peer_python``, ``run_scripts/benchmark_peers.py``): for the plain head in fp32, Hugging Face's
+``ElectraForQuestionAnswering`` with the same shapes (fine-tuning: AdamW and clipping; inference:
+``torch.inference_mode``) runs in a second process; ``--rounds`` rounds of ``--steps`` timed steps alternate,
+ours then the peer's, and ``speedup_over_peer`` is the median of the per-round ratios. The first record gives the
+CPU (model, ISA flags) and this machine's measured fp32/bf16 matmul peak; ``achieved_over_peak`` divides each
+side's model FLOP/s by it. Targets (issue 13, small, fp32, CPU): inference ≥ 1.5× and fine-tuning ≥ 1.2× the peer.
+
 Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Each
-configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) and then ``--steps`` timed ones.
+configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) first.
 """
 from __future__ import annotations
 
@@ -24,6 +33,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+TARGETS = {"inference": 1.5, "fine_tune": 1.2}   # speedup over the peer, small / seq 384 / fp32, CPU
 
 
 def _bools(text: str) -> list[bool]:
@@ -53,15 +65,18 @@ def _time(fn, warmup: int, steps: int) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model_sizes", default="small,base")
-    parser.add_argument("--precisions", default="fp32,bf16")
-    parser.add_argument("--xla", default="false,true")
+    parser.add_argument("--model_sizes", default="small")
+    parser.add_argument("--precisions", default="fp32")
+    parser.add_argument("--xla", default="false", help="XLA settings (true is slower on CPU)")
     parser.add_argument("--max_seq_length", type=int, default=384)
     parser.add_argument("--train_batch_size", type=int, default=8)
     parser.add_argument("--predict_batch_size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds, ours then the peer's")
     parser.add_argument("--warmup_steps", type=int, default=2)
-    parser.add_argument("--saved_model", type=_bools, default=[True], help="also time the exported SavedModel")
+    parser.add_argument("--peer_python", default=sys.executable,
+                        help="Python with torch + transformers for the Hugging Face peer; 'none' to skip it")
+    parser.add_argument("--saved_model", type=_bools, default=[False], help="also time the exported SavedModel")
     parser.add_argument("--saved_model_batches", default="1,64")
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--heads", default="plain", help="comma-separated: plain, plain_v2, joint")
@@ -72,23 +87,64 @@ def main(argv=None) -> int:
     import numpy as np
     import tensorflow as tf
 
+    from benchmark_peers import Peer, add_fractions_of_peak, alternate, matmul_peaks
+    from electra.machine import cpu_info
+    device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
+    common = {"device": device, "host": platform.node(), "tf": tf.__version__, "seq": args.max_seq_length}
+    peer = Peer(None if args.peer_python.lower() == "none" else args.peer_python)
+    try:
+        peaks = matmul_peaks(peer)
+        print(json.dumps({**common, "task": "machine", "cpu": cpu_info(), "platform": platform.platform(),
+                          "load_average": os.getloadavg(), "tf_enable_onednn_opts": os.environ.get(
+                              "TF_ENABLE_ONEDNN_OPTS"), "peer": peer.info, "matmul_peak_flops_per_second": peaks}),
+              flush=True)
+        return _run(args, common, peer, peaks, tf, keras, np, alternate, add_fractions_of_peak)
+    finally:
+        peer.close()
+
+
+def _run(args, common, peer, peaks, tf, keras, np, alternate, add_fractions_of_peak) -> int:
+    import dataclasses
+
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
     from electra.squad.optimization import make_finetuning_optimizer
     from electra.tasks.squad import SquadTask, span_loss
-    from electra.training.trainer import Trainer
     from electra.training.flops import encoder_forward_flops
-
-    from electra.machine import cpu_info
-    device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
-    common = {"device": device, "host": platform.node(), "tf": tf.__version__, "seq": args.max_seq_length,
-              "cpu": cpu_info()}
+    from electra.training.trainer import Trainer
     plain_rates: dict = {}
     rng = np.random.default_rng(0)
     seq = args.max_seq_length
 
     def emit(record):
         print(json.dumps({**common, **record}), flush=True)
+
+    def compare(run, task, batch, ours_step, flops):
+        """Alternating rounds against the peer (plain head, fp32) or ours alone; the record to emit."""
+        use_peer = peer.available and run["head"] == "plain" and run["precision"] == "fp32"
+        if use_peer:
+            peer.call("setup", task=f"squad_{'train' if task == 'fine_tune' else 'infer'}",
+                      model=dataclasses.asdict(config), batch=batch, seq=seq, lr=1e-5)
+            peer.call("run", steps=args.warmup_steps)
+        for _ in range(args.warmup_steps):
+            ours_step()
+
+        def timed_round(steps):
+            return _time(ours_step, 0, steps)
+        timing = alternate(timed_round, peer if use_peer else None, args.rounds, args.steps)
+        seconds = timing["ours_median_seconds_per_step"]
+        ours = {"step_s": seconds, "seq_per_s": batch / seconds, "achieved_flops_per_second": flops / seconds}
+        record = {**run, "task": task, "batch": batch, **ours, "model_flops_per_step": flops, "timing": timing}
+        if use_peer:
+            peer_s = timing["peer_median_seconds_per_step"]
+            record["peer"] = {"step_s": peer_s, "seq_per_s": batch / peer_s,
+                              "achieved_flops_per_second": flops / peer_s}
+            record["speedup_over_peer"] = timing["speedup_over_peer"]
+            if run["model_size"] == "small" and seq == 384:
+                target = TARGETS[task]
+                record["target"] = {"speedup_over_peer": target, "met": record["speedup_over_peer"] >= target}
+        add_fractions_of_peak([record, record.get("peer", {})], peaks, run["precision"])
+        return record
 
     heads = {"plain": dict(), "plain_v2": dict(answerability=True),
              "joint": dict(joint=True, answerability=True, beam_size=args.beam_size)}
@@ -107,20 +163,15 @@ def main(argv=None) -> int:
                               SquadTask.metric_names, xla=xla)
             batch = {k: tf.constant(v) for k, v in
                      _batch(rng, args.train_batch_size, seq, model.config.vocab_size, True).items()}
-            seconds = _time(lambda: float(trainer.train_step([batch])["loss"]), args.warmup_steps,
-                            args.steps)
-            flops = 3 * per_sequence * args.train_batch_size
-            emit(_with_ratio({**run, "task": "fine_tune", "batch": args.train_batch_size, "step_s": seconds,
-                              "seq_per_s": args.train_batch_size / seconds, "model_flops_per_step": flops,
-                              "achieved_flops_per_second": flops / seconds}, plain_rates))
+            emit(_with_ratio(compare(run, "fine_tune", args.train_batch_size,
+                                     lambda: float(trainer.train_step([batch])["loss"]),
+                                     3 * per_sequence * args.train_batch_size), plain_rates))
         infer = tf.function(lambda b: model(b, training=False), jit_compile=xla)
         batch = {k: tf.constant(v) for k, v in
                  _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False).items()}
-        seconds = _time(lambda: infer(batch)["start_logits"].numpy(), args.warmup_steps, args.steps)
-        flops = per_sequence * args.predict_batch_size
-        emit(_with_ratio({**run, "task": "inference", "batch": args.predict_batch_size, "step_s": seconds,
-                          "seq_per_s": args.predict_batch_size / seconds, "model_flops_per_step": flops,
-                          "achieved_flops_per_second": flops / seconds}, plain_rates))
+        emit(_with_ratio(compare(run, "inference", args.predict_batch_size,
+                                 lambda: infer(batch)["start_logits"].numpy(),
+                                 per_sequence * args.predict_batch_size), plain_rates))
         if args.saved_model[0] and not xla:
             _saved_model(model, run, args, rng, emit)
     return 0

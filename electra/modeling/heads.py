@@ -71,7 +71,9 @@ class GeneratorHead(keras.layers.Layer):
     def call(self, hidden):
         hidden = self.layer_norm(self.dense(hidden))
         table = tf.cast(self.embeddings.word_embeddings, hidden.dtype)
-        logits = tf.matmul(hidden, table, transpose_b=True)
+        leading = tf.shape(hidden)[:-1]
+        logits = tf.matmul(tf.reshape(hidden, [-1, self.config.embedding_size]), table, transpose_b=True)
+        logits = tf.reshape(logits, tf.concat([leading, [self.config.embedding_vocab_size]], axis=0))
         vocab = self.config.vocab_size
         return tf.cast(logits[..., :vocab], tf.float32) + tf.cast(self.output_bias[:vocab], tf.float32)
 

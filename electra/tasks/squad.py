@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from electra.configs import ModelConfig, SquadConfig, preset
 from electra.io import file_sha256, write_json
+from electra.machine import resolve_xla
 from electra.squad.data import load_features, load_json
 from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate
@@ -166,7 +167,7 @@ class SquadTask:
                                                 version_2_with_negative=c.data.version_2_with_negative,
                                                 cache_dir=self.cache_dir, **self.windows)
         features = self._eval_features
-        outputs = predict_logits(model, features, c.data.predict_batch_size, xla=c.trainer.xla)
+        outputs = predict_logits(model, features, c.data.predict_batch_size, xla=resolve_xla(c.trainer.xla))
         return decode(features, outputs, n_best_size=c.decoding.n_best_size,
                       max_answer_length=c.decoding.max_answer_length,
                       version_2_with_negative=c.data.version_2_with_negative,

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from electra.cli import differences, to_dict
 from electra.io import write_json
+from electra.machine import bf16_warning, resolve_xla
 from electra.training.checkpointing import TrainingState
 from electra.training.logs import RunLog
 from electra.training.trainer import Trainer
@@ -143,7 +144,7 @@ class Experiment:
         self.model = task.build_model(seed=s.seed + d.rank)
         self.optimizer = task.build_optimizer(self.model, self.total_steps)
         self.trainer = Trainer(self.model, self.optimizer, task.loss, task.metric_names, d, self.accumulation,
-                               s.xla)
+                               resolve_xla(s.xla))
 
     def _input(self, seed: int):
         dataset = self.task.train_dataset(self.distributor.rank, self.distributor.size, seed)
@@ -196,6 +197,10 @@ class Experiment:
             runlog.event(step, "config_changed", "resumed with changed settings: " + "; ".join(changed))
         for corruption in getattr(task, "corruption", ()):
             runlog.event(step, "corrupt_records_skipped", str(corruption))
+        slow_bf16 = bf16_warning(s.precision) if d.is_chief else None
+        if slow_bf16:
+            log.warning(slow_bf16)
+            runlog.event(step, "precision_warning", slow_bf16)
         if s.eval_at_start and restore_path is None and d.is_chief:
             # The initial model's numbers, logged as an ordinary eval record at the start step (0). Evaluation uses
             # no training RNG and no input position, so the run trains exactly as without it; a resumed run skips

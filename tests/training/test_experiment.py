@@ -2,6 +2,7 @@
 reaches every config field, recipe files, and exact resume of a fine-tuning run killed mid-epoch."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -189,3 +190,18 @@ def test_fine_tuning_killed_mid_epoch_resumes_exactly(tmp_path):
     summary_a = json.loads((tmp_path / "full" / "summary.json").read_text())
     summary_b = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert summary_a["weights_sha256"] == summary_b["weights_sha256"]
+
+
+def test_bf16_on_a_cpu_without_native_bf16_logs_the_measured_slowdown(pretraining_data, tmp_path, monkeypatch):
+    from electra import machine
+    plain_cpu = {"model": "Plain CPU", "logical_cpus": 2, "isa": {"avx2": True, "avx512_bf16": False,
+                                                                  "amx_bf16": False}, "amx": False}
+    monkeypatch.setattr(machine, "cpu_info", lambda: plain_cpu)
+    model_config = tiny_model_config(tmp_path / "m.json")
+    _pretrain(pretraining_data, tmp_path / "bf16", model_config, precision="bf16", total_steps=2, log_every=1,
+              checkpoint_every=2)
+    (event,) = [r for r in read_log(str(tmp_path / "bf16")) if r.get("event") == "precision_warning"]
+    ratio = float(re.search(r"took (\d+\.\d+)x as long in bf16", event["message"]).group(1))
+    assert ratio > 0 and "Plain CPU" in event["message"]
+    _pretrain(pretraining_data, tmp_path / "fp32", model_config, total_steps=2, log_every=1, checkpoint_every=2)
+    assert not [r for r in read_log(str(tmp_path / "fp32")) if r.get("event") == "precision_warning"]

@@ -1,0 +1,70 @@
+"""The same-run comparison machinery of the benchmarks: alternating rounds, the ratio, and a peer that is absent."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "run_scripts"))
+
+import benchmark_peers  # noqa: E402
+
+
+class _FakePeer:
+    available = True
+
+    def __init__(self, seconds):
+        self.seconds, self.calls = list(seconds), []
+
+    def call(self, cmd, **args):
+        self.calls.append((cmd, args))
+        return {"seconds": [self.seconds.pop(0)] * args["steps"]}
+
+
+def test_alternate_interleaves_and_takes_the_median_of_per_round_ratios():
+    order = []
+    ours = iter([1.0, 2.0, 1.0])
+    peer = _FakePeer([3.0, 3.0, 1.5])
+
+    def our_round(steps):
+        order.append("ours")
+        return next(ours)
+    original = peer.call
+    peer.call = lambda cmd, **a: order.append("peer") or original(cmd, **a)
+    out = benchmark_peers.alternate(our_round, peer, rounds=3, steps=2)
+    assert order == ["ours", "peer"] * 3
+    assert out["ours_median_seconds_per_step"] == 1.0 and out["peer_median_seconds_per_step"] == 3.0
+    assert out["speedup_over_peer"] == 1.5          # ratios 3, 1.5, 1.5: not 3.0 / 1.0 of the two medians
+
+
+def test_without_a_peer_only_ours_is_reported():
+    out = benchmark_peers.alternate(lambda steps: 2.0, None, rounds=2, steps=1)
+    assert out["ours_seconds_per_step"] == [2.0, 2.0] and "speedup_over_peer" not in out
+
+
+def test_a_python_without_torch_reports_the_peer_unavailable(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import sys; sys.modules[\"torch\"] = None; "
+                    f"sys.argv = sys.argv[1:]; exec(open(sys.argv[0]).read())' \"$@\"\n")
+    fake.chmod(0o755)
+    peer = benchmark_peers.Peer(str(fake))
+    assert not peer.available and "torch" in peer.info["reason"]
+    assert not benchmark_peers.Peer(None).available
+
+
+@pytest.mark.slow
+def test_pretraining_benchmark_writes_the_machine_the_peak_and_our_fraction_of_it(tmp_path):
+    path = tmp_path / "out.json"
+    subprocess.run([sys.executable, "run_scripts/benchmark_pretraining.py", "--sizes=tiny", "--seq_lengths=32",
+                    "--batch_size=4", "--rounds=2", "--steps=1", "--warmup_steps=1", "--peer_python=none",
+                    f"--output={path}"], cwd=ROOT, check=True, capture_output=True)
+    document = json.loads(path.read_text())
+    assert document["machine"]["cpu"]["isa"].keys() >= {"avx2", "avx512_bf16", "amx_bf16"}
+    assert document["peer"]["available"] is False
+    peak = document["matmul_peak_flops_per_second"]["best"]["fp32"]
+    (result,) = document["results"]
+    ours = result["ours"]
+    assert ours["achieved_over_peak"] == pytest.approx(ours["achieved_flops_per_second"] / peak)
+    assert len(result["timing"]["ours_seconds_per_step"]) == 2 and "targets" not in result
