@@ -51,7 +51,7 @@ class Dense(keras.layers.Dense):
 
 def dense(units: int, config: ModelConfig, name: str, dtype=None, activation_name: str | None = None):
     return Dense(units, kernel_initializer=initializer(config), name=name, dtype=dtype,
-                              activation=None if activation_name is None else activation(activation_name))
+                 activation=None if activation_name is None else activation(activation_name))
 
 
 def layer_norm(config: ModelConfig, name: str = "LayerNorm", dtype=None) -> keras.layers.LayerNormalization:
