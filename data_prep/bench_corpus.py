@@ -13,15 +13,14 @@ documents, and the fraction of sentence lines (and of bytes) that repeat an earl
 """
 from __future__ import annotations
 
-import ast
 import gzip
 import hashlib
 import os
 import sys
 import sysconfig
-import warnings
 from collections.abc import Iterator
 
+from data_prep.corpus import docstring_paragraphs
 from data_prep.text import clean_text, paragraph_to_sentences
 
 _TEXT_SUFFIXES = (".md", ".rst", ".txt")
@@ -30,19 +29,8 @@ _SHORT = 30   # characters: shorter sentences may repeat
 
 
 def _docstring_paragraphs(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(f.read())
-    except (SyntaxError, UnicodeDecodeError, ValueError, OSError, RecursionError, MemoryError):
-        return []
-    paragraphs = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
-            doc = ast.get_docstring(node)
-            if doc:
-                paragraphs += [p for p in doc.split("\n\n") if not p.lstrip().startswith((">>>", "$", "..."))]
-    return paragraphs
+    """The file's docstring paragraphs without doctest and shell examples."""
+    return [p for p in docstring_paragraphs(path) if not p.startswith((">>>", "$", "..."))]
 
 
 def _text_paragraphs(path: str) -> list[str]:

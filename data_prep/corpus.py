@@ -178,12 +178,15 @@ def stdlib_sources() -> list[str]:
 
 def docstring_paragraphs(path: str) -> list[str]:
     """The paragraphs (blank-line separated, re-flowed) of every module, class and function docstring of a Python
-    source file, read with ``ast`` (nothing is imported or run); ``[]`` for a file that does not parse."""
+    source file, read with ``ast`` (nothing is imported or run); ``[]`` for a file that cannot be read or parsed
+    (any Python file, as ``data_prep.bench_corpus`` reads site-packages: its warnings are silenced)."""
     import ast
+    import warnings
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             tree = ast.parse(f.read())
-    except (SyntaxError, UnicodeDecodeError, ValueError):
+    except (SyntaxError, UnicodeDecodeError, ValueError, OSError, RecursionError, MemoryError):
         return []
     paragraphs = []
     for node in ast.walk(tree):

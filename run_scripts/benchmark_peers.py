@@ -230,6 +230,17 @@ def alternate(ours, peer: Peer | None, rounds: int, steps: int) -> dict:
     return out
 
 
+def machine_record() -> dict:
+    """The machine a benchmark ran on: CPU model and ISA flags, platform, load average, time, and the oneDNN switch
+    TensorFlow read at start-up."""
+    import platform
+
+    from electra.machine import cpu_info
+    return {"cpu": cpu_info(), "platform": platform.platform(), "load_average": os.getloadavg(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+
+
 def matmul_peaks(peer: Peer | None, size: int = 2048, before: dict | None = None) -> dict:
     """This machine's measured fp32 and bf16 matrix-product FLOP/s, with TensorFlow (ours) and PyTorch (the peer,
     when available); ``best`` is the highest of each dtype, the denominator of ``achieved/peak``. With ``before``

@@ -47,13 +47,6 @@ FLAGS = flags.FLAGS
 TARGETS = {"speedup_over_peer": 1.5, "fraction_of_peak": 0.5}   # small / seq 128 / batch 32 / fp32 on CPU
 
 
-def machine():
-    from electra.machine import cpu_info
-    return {"cpu": cpu_info(), "platform": platform.platform(), "load_average": os.getloadavg(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "tf_enable_onednn_opts": os.environ.get(
-                "TF_ENABLE_ONEDNN_OPTS")}
-
-
 def random_batch(config, batch, seq, masking, tf):
     from electra.data import mask_tokens
     ids = tf.random.stateless_uniform([batch, seq], [1, 2], 5, config.vocab_size, tf.int32)
@@ -140,6 +133,7 @@ def add_targets(result: dict) -> None:
 
 def reader_rate(tf, keras):
     """Masked batches/s from TFRecords vs optimizer steps/s of the tiny model on the same batch size."""
+    from benchmark_peers import machine_record
     import numpy as np
     from electra.configs import preset
     from electra.data import MaskingConfig
@@ -183,7 +177,7 @@ def reader_rate(tf, keras):
     model_rate = 20 / (time.perf_counter() - start)
     return {"benchmark": "pretraining_reader", "seq_length": seq, "batch_size": batch, "reader_batches_per_second":
             reader, "tiny_model_steps_per_second": model_rate, "reader_over_model": reader / model_rate,
-            "machine": machine()}
+            "machine": machine_record()}
 
 
 def main(argv):
@@ -193,9 +187,9 @@ def main(argv):
     if FLAGS.reader:
         print(json.dumps(reader_rate(tf, keras)))
         return
-    from benchmark_peers import Peer, add_fractions_of_peak, matmul_peaks
+    from benchmark_peers import Peer, add_fractions_of_peak, machine_record, matmul_peaks
     peer = Peer(None if FLAGS.peer_python.lower() == "none" else FLAGS.peer_python)
-    document = {"benchmark": "pretraining_train_step", "machine": machine(),
+    document = {"benchmark": "pretraining_train_step", "machine": machine_record(),
                 "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
                 "peer": peer.info}
     try:

@@ -83,28 +83,29 @@ def main(argv=None) -> int:
     parser.add_argument("--beam_size", type=int, default=5)
     args = parser.parse_args(argv)
 
-    import keras
-    import numpy as np
     import tensorflow as tf
 
-    from benchmark_peers import Peer, add_fractions_of_peak, alternate, matmul_peaks
-    from electra.machine import cpu_info
+    from benchmark_peers import Peer, machine_record, matmul_peaks
     device = "GPU" if tf.config.list_physical_devices("GPU") else f"CPU ({os.cpu_count()} cores)"
     common = {"device": device, "host": platform.node(), "tf": tf.__version__, "seq": args.max_seq_length}
     peer = Peer(None if args.peer_python.lower() == "none" else args.peer_python)
     try:
         peaks = matmul_peaks(peer)
-        print(json.dumps({**common, "task": "machine", "cpu": cpu_info(), "platform": platform.platform(),
-                          "load_average": os.getloadavg(), "tf_enable_onednn_opts": os.environ.get(
-                              "TF_ENABLE_ONEDNN_OPTS"), "peer": peer.info, "matmul_peak_flops_per_second": peaks}),
-              flush=True)
-        return _run(args, common, peer, peaks, tf, keras, np, alternate, add_fractions_of_peak)
+        print(json.dumps({**common, "task": "machine", **machine_record(), "peer": peer.info,
+                          "matmul_peak_flops_per_second": peaks}), flush=True)
+        return _run(args, common, peer, peaks)
     finally:
         peer.close()
 
 
-def _run(args, common, peer, peaks, tf, keras, np, alternate, add_fractions_of_peak) -> int:
+def _run(args, common, peer, peaks) -> int:
     import dataclasses
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmark_peers import add_fractions_of_peak, alternate
 
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
