@@ -3,6 +3,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
+import electra  # noqa: E402,F401  (before keras/TensorFlow: the oneDNN setting users get)
+
 import json  # noqa: E402
 import pathlib  # noqa: E402
 
