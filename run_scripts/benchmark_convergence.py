@@ -51,7 +51,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
 
 from electra.io import file_sha256  # noqa: E402
 from electra.tasks.pretraining import roc_auc  # noqa: E402  (exact, ties counted 1/2; the one both sides use)

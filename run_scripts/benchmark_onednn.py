@@ -9,21 +9,22 @@ naming the CPU and its ISA flags.
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from electra.machine import cpu_info  # noqa: E402
+import electra  # noqa: E402,F401  (like every entry script; TensorFlow itself loads only in the workers)
+from benchmark_peers import machine_record  # noqa: E402
 
 WORKER = r'''
-import json, sys, time
-sys.path.insert(0, sys.argv[1])
+import json, os, sys, time
+sys.path[:0] = [sys.argv[1], os.path.join(sys.argv[1], "run_scripts")]
 import electra  # noqa: F401  (keeps the TF_ENABLE_ONEDNN_OPTS this worker was started with)
 import numpy as np
 import tensorflow as tf
+from benchmark_squad import _batch
 from electra.configs import preset
 from electra.modeling import ElectraForQuestionAnswering
 from electra.squad.optimization import make_finetuning_optimizer
@@ -32,19 +33,8 @@ from electra.training.trainer import Trainer
 
 rng = np.random.default_rng(0)
 model = ElectraForQuestionAnswering(preset("small"))
-
-
-def batch(size, training):
-    ids = rng.integers(5, model.config.vocab_size, size=(size, 384)).astype(np.int32)
-    out = {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}
-    out["segment_ids"][:, 64:] = 1
-    if training:
-        out.update(start_positions=np.full(size, 100, np.int32), end_positions=np.full(size, 103, np.int32),
-                   is_impossible=np.zeros(size, np.int32))
-    return {k: tf.constant(v) for k, v in out.items()}
-
-
-infer_batch, train_batch = batch(32, False), batch(8, True)
+infer_batch, train_batch = ({k: tf.constant(v) for k, v in _batch(rng, n, 384, model.config.vocab_size, train).items()}
+                             for n, train in ((32, False), (8, True)))
 trainer = Trainer(model, make_finetuning_optimizer(model, 1e-5), lambda m, b: span_loss(m(b, training=True), b),
                   SquadTask.metric_names, xla=False)
 infer = tf.function(lambda b: model(b, training=False))
@@ -78,8 +68,8 @@ def main(argv=None) -> int:
                 pass
             if not line:
                 raise RuntimeError("a benchmark worker exited before it was ready (its stderr is above)")
-        out = {"machine": {"cpu": cpu_info(), "platform": platform.platform(), "load_average": os.getloadavg()},
-               "rounds": args.rounds, "steps_per_round": args.steps}
+        machine = {k: v for k, v in machine_record().items() if k != "tf_enable_onednn_opts"}   # set per worker
+        out = {"machine": machine, "rounds": args.rounds, "steps_per_round": args.steps}
         for task in ("inference", "fine_tune"):
             seconds = {setting: [] for setting in workers}
             for _ in range(args.rounds):

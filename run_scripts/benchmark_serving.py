@@ -25,7 +25,6 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
 
 from electra.machine import cpu_info  # noqa: E402
 

@@ -19,7 +19,6 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
 
 from electra.squad.heldout import HELD_OUT_ARTICLES, TRAIN_ARTICLES  # noqa: E402,F401  (re-exported for the tests)
 

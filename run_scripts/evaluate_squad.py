@@ -10,7 +10,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
 
 from electra.squad.metrics import evaluate_files  # noqa: E402
 
