@@ -33,20 +33,85 @@ def activation(name: str):
     raise ValueError(f"unknown activation {name!r}")
 
 
+KERNEL_GRAD_BLOCK = 256   # see ``dense_product``; 0 turns the blocking off
+
+
+def _block_sizes(units: int) -> list[int]:
+    block = KERNEL_GRAD_BLOCK
+    return [block] * (units // block) + ([units % block] if units % block else [])
+
+
+def _kernel_grad_blocks(units_in: int, units_out: int) -> tuple[list[int], list[int]] | None:
+    """The block sizes along (rows, columns) that the kernel gradient of a ``[units_in, units_out]`` kernel is
+    computed in, or None for one product. Only narrow, long kernels on a CPU are blocked (see
+    ``dense_product``)."""
+    block = KERNEL_GRAD_BLOCK
+    if not block or min(units_in, units_out) > block or max(units_in, units_out) < 4 * block:
+        return None
+    if tf.config.list_logical_devices("GPU"):
+        return None
+    if units_out >= units_in:
+        return [units_in], _block_sizes(units_out)
+    return _block_sizes(units_in), [units_out]
+
+
+def dense_product(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
+    """``inputs [T, in] @ kernel [in, out] + bias`` whose kernel gradient ``inputsᵀ · dy`` is computed in blocks
+    of at most ``KERNEL_GRAD_BLOCK`` rows or columns when the kernel is narrow and long (``[256, 1024]`` and
+    ``[1024, 256]`` in ELECTRA-small's feed-forward layers, and in base's generator).
+
+    Why: on CPU, oneDNN runs that product — a ``[256, 1024]`` result summed over ``T`` = batch × sequence tokens
+    (thousands) — at about half the speed of the same FLOPs in the forward product, whichever way it is
+    transposed; four ``[256, 256]`` products over the same tokens run at forward speed (2-core AVX2 EPYC:
+    26–27 ms against 18 ms at T = 4096, ``run_scripts/benchmark_pretraining.py`` measures the whole step). Each
+    block is an exact slice of the one product, so only the order of floating-point additions can differ. Wider
+    kernels (base's 768 × 3072) run at full speed unblocked and are left alone, as is every kernel on a GPU."""
+    blocks = _kernel_grad_blocks(*kernel.shape)
+    if blocks is None:
+        product = tf.matmul(inputs, kernel)
+        return product if bias is None else tf.nn.bias_add(product, bias)
+
+    @tf.custom_gradient
+    def blocked(inputs, kernel, *bias_):
+        def grad(dy):
+            d_inputs = tf.matmul(dy, kernel, transpose_b=True)
+            rows, cols = blocks
+            if len(cols) > 1:
+                d_kernel = tf.concat([tf.matmul(inputs, part, transpose_a=True)
+                                      for part in tf.split(dy, cols, axis=1)], axis=1)
+            else:
+                d_kernel = tf.concat([tf.matmul(part, dy, transpose_a=True)
+                                      for part in tf.split(inputs, rows, axis=1)], axis=0)
+            return (d_inputs, d_kernel, *[tf.reduce_sum(dy, axis=0) for _ in bias_])
+
+        product = tf.matmul(inputs, kernel)
+        return (tf.nn.bias_add(product, bias_[0]) if bias_ else product), grad
+
+    return blocked(inputs, kernel) if bias is None else blocked(inputs, kernel, bias)
+
+
 class Dense(keras.layers.Dense):
     """``keras.layers.Dense`` computed as one 2-D GEMM ``[B*S, in] × [in, out]`` whatever the input's rank.
 
     On a ``[B, S, in]`` input the TensorFlow backend emits a broadcasting ``BatchMatMulV2`` whose kernel gradient
     is B small GEMMs followed by a reduction over B; flattening first makes forward and both gradients single
     GEMMs. With it, the fused Q/K/V product below and the compiled optimizer update, ELECTRA-small's fp32 train
-    step on a 2-core AVX2 CPU went from 4.5 to 3.5 s (``run_scripts/benchmark_pretraining.py``)."""
+    step on a 2-core AVX2 CPU went from 4.5 to 3.5 s (``run_scripts/benchmark_pretraining.py``). The product is
+    ``dense_product`` (the kernel gradient of narrow, long kernels in blocks)."""
 
     def call(self, inputs, training=None):
-        if inputs.shape.rank is None or inputs.shape.rank <= 2:
-            return super().call(inputs, training=training)
-        leading = tf.shape(inputs)[:-1]
-        flat = super().call(tf.reshape(inputs, [-1, inputs.shape[-1]]), training=training)
-        return tf.reshape(flat, tf.concat([leading, [self.units]], axis=0))
+        if inputs.shape.rank is None or self.lora_enabled or self.quantization_mode:
+            return super().call(inputs, training=training)     # what Keras does (no blocking)
+        leading = None
+        if inputs.shape.rank is not None and inputs.shape.rank > 2:
+            leading = tf.shape(inputs)[:-1]
+            inputs = tf.reshape(inputs, [-1, inputs.shape[-1]])
+        dtype = self.compute_dtype
+        outputs = dense_product(tf.cast(inputs, dtype), tf.cast(self.kernel, dtype),
+                                tf.cast(self.bias, dtype) if self.use_bias else None)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs if leading is None else tf.reshape(outputs, tf.concat([leading, [self.units]], axis=0))
 
 
 def dense(units: int, config: ModelConfig, name: str, dtype=None, activation_name: str | None = None):
