@@ -78,3 +78,37 @@ def test_dense_layer_uses_it_and_keeps_keras_semantics():
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
     for got, want in zip(grads, grads_ref):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("shape", [(8, 4, 64, 64), (3, 5, 7)])   # an even and an odd number of elements
+def test_dropout_16bit_mask_scale_and_rate(shape):
+    x = tf.random.stateless_uniform(shape, [3, 4], minval=0.5, maxval=1.5)
+    seed = tf.constant([7, 11], tf.int64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layers.dropout_16bit(x, 0.1, seed)
+    grad = tape.gradient(y, x).numpy()
+    threshold = round(0.1 * 65536)
+    scale = 65536 / (65536 - threshold)
+    y, x = y.numpy(), x.numpy()
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] * scale, rtol=1e-6)
+    np.testing.assert_allclose(grad, kept * scale, rtol=1e-6)
+    np.testing.assert_array_equal(layers.dropout_16bit(x, 0.1, seed).numpy(), y)       # stateless: same seed
+    assert not np.array_equal(layers.dropout_16bit(x, 0.1, seed + 1).numpy(), y)
+    n, drop = kept.size, threshold / 65536
+    assert abs((n - kept.sum()) / n - drop) < 5 * np.sqrt(drop * (1 - drop) / n) + 1e-9
+
+
+def test_dropout_layer_draws_from_its_keras_seed_generator():
+    layer = layers.Dropout(0.25, seed=5)
+    x = tf.ones([64, 256])
+    np.testing.assert_array_equal(layer(x, training=False).numpy(), x.numpy())
+    state = layer.seed_generator.state.numpy().copy()
+    first = layer(x, training=True).numpy()
+    assert (layer.seed_generator.state.numpy() != state).any()        # one draw per call, as Keras' Dropout
+    second = layer(x, training=True).numpy()
+    assert not np.array_equal(first, second)
+    layer.seed_generator.state.assign(state)                            # a restored RNG state repeats the masks
+    np.testing.assert_array_equal(layer(x, training=True).numpy(), first)
+    assert set(np.unique(first)) == {0.0, np.float32(65536 / (65536 - round(0.25 * 65536)))}
