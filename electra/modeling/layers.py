@@ -103,7 +103,7 @@ class Dense(keras.layers.Dense):
         if inputs.shape.rank is None or self.lora_enabled or self.quantization_mode:
             return super().call(inputs, training=training)     # what Keras does (no blocking)
         leading = None
-        if inputs.shape.rank is not None and inputs.shape.rank > 2:
+        if inputs.shape.rank > 2:
             leading = tf.shape(inputs)[:-1]
             inputs = tf.reshape(inputs, [-1, inputs.shape[-1]])
         dtype = self.compute_dtype
