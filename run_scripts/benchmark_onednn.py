@@ -24,19 +24,15 @@ sys.path[:0] = [sys.argv[1], os.path.join(sys.argv[1], "run_scripts")]
 import electra  # noqa: F401  (keeps the TF_ENABLE_ONEDNN_OPTS this worker was started with)
 import numpy as np
 import tensorflow as tf
-from benchmark_squad import _batch
+from benchmark_squad import _batch, fine_tune_trainer
 from electra.configs import preset
 from electra.modeling import ElectraForQuestionAnswering
-from electra.squad.optimization import make_finetuning_optimizer
-from electra.tasks.squad import SquadTask, span_loss
-from electra.training.trainer import Trainer
 
 rng = np.random.default_rng(0)
 model = ElectraForQuestionAnswering(preset("small"))
 infer_batch, train_batch = ({k: tf.constant(v) for k, v in _batch(rng, n, 384, model.config.vocab_size, train).items()}
                              for n, train in ((32, False), (8, True)))
-trainer = Trainer(model, make_finetuning_optimizer(model, 1e-5), lambda m, b: span_loss(m(b, training=True), b),
-                  SquadTask.metric_names, xla=False)
+trainer = fine_tune_trainer(model)
 infer = tf.function(lambda b: model(b, training=False))
 steps = {"inference": lambda: infer(infer_batch)["start_logits"].numpy(),
          "fine_tune": lambda: float(trainer.train_step([train_batch])["loss"])}

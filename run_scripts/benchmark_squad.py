@@ -55,6 +55,15 @@ def _batch(rng, batch: int, seq: int, vocab: int, training: bool):
     return out
 
 
+def fine_tune_trainer(model, precision: str = "fp32", xla: bool = False):
+    """The fine-tuning step both SQuAD benchmarks time: the fine-tuning optimizer at 1e-5 and the span loss."""
+    from electra.squad.optimization import make_finetuning_optimizer
+    from electra.tasks.squad import SquadTask, span_loss
+    from electra.training.trainer import Trainer
+    optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
+    return Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b), SquadTask.metric_names, xla=xla)
+
+
 def _time(fn, warmup: int, steps: int) -> float:
     for _ in range(warmup):
         fn()
@@ -110,10 +119,7 @@ def _run(args, common, peer, peaks) -> int:
 
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
-    from electra.squad.optimization import make_finetuning_optimizer
-    from electra.tasks.squad import SquadTask, span_loss
     from electra.training.flops import encoder_forward_flops
-    from electra.training.trainer import Trainer
     plain_rates: dict = {}
     rng = np.random.default_rng(0)
     seq = args.max_seq_length
@@ -160,9 +166,7 @@ def _run(args, common, peer, peaks) -> int:
         per_sequence = encoder_forward_flops(config.discriminator, config.embedding_size, seq, seq) \
             + 2 * config.hidden_size * 2 * seq  # span head
         if not args.skip_training:
-            optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
-            trainer = Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b),
-                              SquadTask.metric_names, xla=xla)
+            trainer = fine_tune_trainer(model, precision, xla)
             batch = {k: tf.constant(v) for k, v in
                      _batch(rng, args.train_batch_size, seq, model.config.vocab_size, True).items()}
             emit(_with_ratio(compare(run, "fine_tune", args.train_batch_size,

@@ -251,7 +251,7 @@ class TransformerBlock(keras.layers.Layer):
         projections = (self.query, self.key, self.value)
         kernel = tf.concat([tf.cast(layer.kernel, dtype) for layer in projections], axis=1)   # [H, 3H]
         qkv_bias = tf.concat([tf.cast(layer.bias, dtype) for layer in projections], axis=0)  # [3H]
-        qkv = tf.nn.bias_add(tf.matmul(flat, kernel), qkv_bias)                                # [B*S, 3H]
+        qkv = dense_product(flat, kernel, qkv_bias)                                            # [B*S, 3H]
         qkv = tf.reshape(qkv, [batch, seq, 3, self.heads, self.head_size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))                              # 3 × [B, N, S, D]
         scores = tf.matmul(q * tf.cast(self.head_size ** -0.5, dtype), k, transpose_b=True)  # [B, N, S, S]
