@@ -33,61 +33,33 @@ def activation(name: str):
     raise ValueError(f"unknown activation {name!r}")
 
 
-KERNEL_GRAD_BLOCK = 256   # see ``dense_product``; 0 turns the blocking off
+def gelu_with_gradient(x: tf.Tensor) -> tf.Tensor:
+    """Exact GELU ``x · Φ(x)`` whose gradient ``Φ(x) + x · φ(x)`` is written out: fewer element-wise passes
+    backward than TensorFlow derives from ``tf.nn.gelu``'s formula. Used where a gradient is taken (training);
+    inference keeps ``tf.nn.gelu``, which oneDNN fuses into the preceding product."""
+    @tf.custom_gradient
+    def gelu(x):
+        cdf = 0.5 * (1.0 + tf.math.erf(x * 0.7071067811865476))
+
+        def grad(upstream):
+            return upstream * (cdf + x * (tf.exp(-0.5 * tf.square(x)) * 0.3989422804014327))
+        return x * cdf, grad
+    return gelu(x)
 
 
-def _block_sizes(units: int) -> list[int]:
-    block = KERNEL_GRAD_BLOCK
-    return [block] * (units // block) + ([units % block] if units % block else [])
+FFN_BLOCK = 256   # see ``TransformerBlock.feed_forward``; 0 turns the blocking off
 
 
-def _kernel_grad_blocks(units_in: int, units_out: int) -> tuple[list[int], list[int]] | None:
-    """The block sizes along (rows, columns) that the kernel gradient of a ``[units_in, units_out]`` kernel is
-    computed in, or None for one product. Only narrow, long kernels on a CPU are blocked (see
-    ``dense_product``)."""
-    block = KERNEL_GRAD_BLOCK
-    if not block or min(units_in, units_out) > block or max(units_in, units_out) < 4 * block:
+def ffn_blocks(hidden: int, intermediate: int) -> list[int] | None:
+    """The sizes of the blocks of intermediate units a training feed-forward layer is computed in, or None for one
+    product each way: on a CPU (no GPU visible), narrow, long feed-forward layers (hidden ≤ ``FFN_BLOCK``,
+    intermediate ≥ 4 · ``FFN_BLOCK``) are blocked."""
+    block = FFN_BLOCK
+    if not block or hidden > block or intermediate < 4 * block:
         return None
     if tf.config.list_logical_devices("GPU"):
         return None
-    if units_out >= units_in:
-        return [units_in], _block_sizes(units_out)
-    return _block_sizes(units_in), [units_out]
-
-
-def dense_product(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
-    """``inputs [T, in] @ kernel [in, out] + bias`` whose kernel gradient ``inputsᵀ · dy`` is computed in blocks
-    of at most ``KERNEL_GRAD_BLOCK`` rows or columns when the kernel is narrow and long (``[256, 1024]`` and
-    ``[1024, 256]`` in ELECTRA-small's feed-forward layers, and in base's generator).
-
-    Why: on CPU, oneDNN runs that product — a ``[256, 1024]`` result summed over ``T`` = batch × sequence tokens
-    (thousands) — at about half the speed of the same FLOPs in the forward product, whichever way it is
-    transposed; four ``[256, 256]`` products over the same tokens run at forward speed (2-core AVX2 EPYC:
-    26–27 ms against 18 ms at T = 4096, ``run_scripts/benchmark_pretraining.py`` measures the whole step). Each
-    block is an exact slice of the one product, so only the order of floating-point additions can differ. Wider
-    kernels (base's 768 × 3072) run at full speed unblocked and are left alone, as is every kernel on a GPU."""
-    blocks = _kernel_grad_blocks(*kernel.shape)
-    if blocks is None:
-        product = tf.matmul(inputs, kernel)
-        return product if bias is None else tf.nn.bias_add(product, bias)
-
-    @tf.custom_gradient
-    def blocked(inputs, kernel, *bias_):
-        def grad(dy):
-            d_inputs = tf.matmul(dy, kernel, transpose_b=True)
-            rows, cols = blocks
-            if len(cols) > 1:
-                d_kernel = tf.concat([tf.matmul(inputs, part, transpose_a=True)
-                                      for part in tf.split(dy, cols, axis=1)], axis=1)
-            else:
-                d_kernel = tf.concat([tf.matmul(part, dy, transpose_a=True)
-                                      for part in tf.split(inputs, rows, axis=1)], axis=0)
-            return (d_inputs, d_kernel, *[tf.reduce_sum(dy, axis=0) for _ in bias_])
-
-        product = tf.matmul(inputs, kernel)
-        return (tf.nn.bias_add(product, bias_[0]) if bias_ else product), grad
-
-    return blocked(inputs, kernel) if bias is None else blocked(inputs, kernel, bias)
+    return [block] * (intermediate // block) + ([intermediate % block] if intermediate % block else [])
 
 
 class Dense(keras.layers.Dense):
@@ -96,22 +68,33 @@ class Dense(keras.layers.Dense):
     On a ``[B, S, in]`` input the TensorFlow backend emits a broadcasting ``BatchMatMulV2`` whose kernel gradient
     is B small GEMMs followed by a reduction over B; flattening first makes forward and both gradients single
     GEMMs. With it, the fused Q/K/V product below and the compiled optimizer update, ELECTRA-small's fp32 train
-    step on a 2-core AVX2 CPU went from 4.5 to 3.5 s (``run_scripts/benchmark_pretraining.py``). The product is
-    ``dense_product`` (the kernel gradient of narrow, long kernels in blocks)."""
+    step on a 2-core AVX2 CPU went from 4.5 to 3.5 s (``run_scripts/benchmark_pretraining.py``)."""
 
     def call(self, inputs, training=None):
         if inputs.shape.rank is None or self.lora_enabled or self.quantization_mode:
-            return super().call(inputs, training=training)     # what Keras does (no blocking)
+            return super().call(inputs, training=training)
         leading = None
         if inputs.shape.rank > 2:
             leading = tf.shape(inputs)[:-1]
             inputs = tf.reshape(inputs, [-1, inputs.shape[-1]])
-        dtype = self.compute_dtype
-        outputs = dense_product(tf.cast(inputs, dtype), tf.cast(self.kernel, dtype),
-                                tf.cast(self.bias, dtype) if self.use_bias else None)
+        outputs = tf.matmul(tf.cast(inputs, self.compute_dtype), tf.cast(self.kernel, self.compute_dtype))
+        if self.use_bias:
+            outputs = tf.nn.bias_add(outputs, tf.cast(self.bias, self.compute_dtype))
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs if leading is None else tf.reshape(outputs, tf.concat([leading, [self.units]], axis=0))
+
+
+def _keep_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf.Tensor, float]:
+    """``(keep [shape] bool, scale)`` of ``dropout_16bit``; ``rate`` must round to at least one 65536th."""
+    threshold = int(round(rate * 65536))
+    if seed.dtype != tf.int32:     # XLA wants int32 seeds (as Keras' own dropout)
+        seed = tf.cast(tf.math.floormod(seed, tf.constant(2 ** 31 - 1, seed.dtype)), tf.int32)
+    count = tf.reduce_prod(shape)
+    bits = tf.random.stateless_uniform([(count + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32)
+    numbers = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:count]
+    keep = tf.reshape(numbers, shape) >= tf.constant(threshold, tf.uint16)
+    return keep, 65536.0 / (65536 - threshold)
 
 
 def dropout_16bit(inputs: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
@@ -120,17 +103,38 @@ def dropout_16bit(inputs: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
     32-bit float per element. An element is kept when its number is at least ``t = round(rate * 65536)``, so the
     drop probability is ``t / 65536`` (0.100006 for 0.1), and kept elements are scaled by ``65536 / (65536 - t)``,
     which keeps the expectation exactly ``inputs``. ``seed``: ``[2]`` integers (a stateless seed)."""
-    threshold = int(round(rate * 65536))
-    if threshold <= 0:
+    if int(round(rate * 65536)) <= 0:
         return inputs
-    if seed.dtype != tf.int32:     # XLA wants int32 seeds (as Keras' own dropout)
-        seed = tf.cast(tf.math.floormod(seed, tf.constant(2 ** 31 - 1, seed.dtype)), tf.int32)
-    count = tf.size(inputs)
-    bits = tf.random.stateless_uniform([(count + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32)
-    numbers = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:count]
-    keep = tf.reshape(numbers, tf.shape(inputs)) >= tf.constant(threshold, tf.uint16)
-    scale = tf.cast(65536.0 / (65536 - threshold), inputs.dtype)
-    return tf.where(keep, inputs * scale, tf.zeros_like(inputs))
+    keep, scale = _keep_mask(tf.shape(inputs), rate, seed)
+    return tf.where(keep, inputs * tf.cast(scale, inputs.dtype), tf.zeros_like(inputs))
+
+
+def softmax_dropout(logits: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf.Tensor, float]:
+    """``softmax(logits, -1)`` followed by ``dropout_16bit`` (the same keep mask for the same seed), returned as
+    ``(probabilities with the dropped ones zeroed, scale)``: the caller applies the ``1 / (1 - rate)`` scale to a
+    smaller tensor (in attention, the values ``[B, N, S, D]`` rather than the probabilities ``[B, N, S, S]``).
+
+    Why: with dropout ``y = keep · p``, the softmax gradient ``p · (dp − Σ dp·p)`` is ``g·y − p · Σ g·y`` for
+    the incoming gradient ``g``. Written so, the backward pass over ``[B, N, S, S]`` is three element-wise passes
+    and a row sum instead of six and a row sum (TensorFlow's separate dropout and softmax gradients), and the
+    forward pass one select instead of a multiply, a zero fill and a select. In attention on a CPU that is most
+    of the element-wise work of the step (ELECTRA-small, seq 384: 12 layers' attention forward + backward
+    439 → 379 ms on a 2-core AVX2 EPYC)."""
+    if int(round(rate * 65536)) <= 0:
+        return tf.nn.softmax(logits, axis=-1), 1.0
+    keep, scale = _keep_mask(tf.shape(logits), rate, seed)
+
+    @tf.custom_gradient
+    def fused(logits):
+        probs = tf.nn.softmax(logits, axis=-1)
+        kept = tf.where(keep, probs, tf.zeros([], probs.dtype))
+
+        def grad(upstream):
+            product = upstream * kept
+            return product - probs * tf.reduce_sum(product, axis=-1, keepdims=True)
+        return kept, grad
+
+    return fused(logits), scale
 
 
 class Dropout(keras.layers.Dropout):
@@ -146,14 +150,54 @@ class Dropout(keras.layers.Dropout):
             return super().call(inputs, training=training)
         return dropout_16bit(inputs, self.rate, self.seed_generator.next())
 
+    def softmax(self, logits: tf.Tensor, training=False) -> tuple[tf.Tensor, float]:
+        """``softmax(logits, -1)`` then this dropout, as ``softmax_dropout``'s ``(probabilities, scale)``."""
+        if not training or not self.rate:
+            return tf.nn.softmax(logits, axis=-1), 1.0
+        return softmax_dropout(logits, self.rate, self.seed_generator.next())
+
 
 def dense(units: int, config: ModelConfig, name: str, dtype=None, activation_name: str | None = None):
     return Dense(units, kernel_initializer=initializer(config), name=name, dtype=dtype,
                  activation=None if activation_name is None else activation(activation_name))
 
 
+def layer_norm_with_gradient(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """LayerNorm over the last axis of ``x [T, H]`` (fp32), ``γ · x̂ + β`` with ``x̂ = (x − μ) / σ``, whose
+    gradient is written out: ``dx = (g − mean(g) − x̂ · mean(g · x̂)) / σ`` for ``g = γ · dy``, in fewer
+    element-wise passes than TensorFlow derives from Keras' formula (which broadcasts the scale and shift to
+    ``[T, H]`` and differentiates through them)."""
+    @tf.custom_gradient
+    def norm(x, gamma, beta):
+        mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+        inv = tf.math.rsqrt(variance + epsilon)
+        normed = (x - mean) * inv
+        def grad(upstream):
+            d_normed = upstream * gamma
+            d_x = inv * (d_normed - tf.reduce_mean(d_normed, -1, keepdims=True)
+                         - normed * tf.reduce_mean(d_normed * normed, -1, keepdims=True))
+            return d_x, tf.reduce_sum(upstream * normed, 0), tf.reduce_sum(upstream, 0)
+        return normed * gamma + beta, grad
+    return norm(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
+
+
+class LayerNormalization(keras.layers.LayerNormalization):
+    """``keras.layers.LayerNormalization`` over the last axis whose training gradient is
+    ``layer_norm_with_gradient``'s; inference, other axes and RMS scaling are Keras' own."""
+
+    def call(self, inputs, training=None):
+        if not training or self.rms_scaling or not (self.center and self.scale) \
+                or self.axis not in (-1, [-1], [inputs.shape.rank - 1]):
+            return super().call(inputs)
+        shape = tf.shape(inputs)
+        x = tf.reshape(tf.cast(inputs, tf.float32), [-1, inputs.shape[-1]])          # [T, H], fp32 as Keras
+        y = layer_norm_with_gradient(x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
+                                     self.epsilon)
+        return tf.cast(tf.reshape(y, shape), self.compute_dtype)
+
+
 def layer_norm(config: ModelConfig, name: str = "LayerNorm", dtype=None) -> keras.layers.LayerNormalization:
-    return keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name=name, dtype=dtype)
+    return LayerNormalization(epsilon=config.layer_norm_eps, name=name, dtype=dtype)
 
 
 def dense_variables(prefix: str, layer: keras.layers.Dense) -> NamedVariables:
@@ -198,7 +242,7 @@ class Embeddings(keras.layers.Layer):
         positions = self.position_embeddings[:seq_length][tf.newaxis]
         types = tf.gather(self.token_type_embeddings, segment_ids)
         x = tf.cast(words + positions + types, self.compute_dtype)
-        return self.dropout(self.layer_norm(x), training=training)
+        return self.dropout(self.layer_norm(x, training=training), training=training)
 
     def named_variables(self) -> NamedVariables:
         return {"word_embeddings": self.word_embeddings,
@@ -232,6 +276,7 @@ class TransformerBlock(keras.layers.Layer):
         self.attention_dropout = Dropout(config.attention_probs_dropout_prob, dtype=dt)
         self.hidden_dropout = Dropout(config.hidden_dropout_prob, dtype=dt)
         self.hidden_size, self.intermediate_size = h, encoder.intermediate_size
+        self.activation_name = config.hidden_act
 
     def build(self, input_shape=None):
         h = (None, None, self.hidden_size)
@@ -251,18 +296,46 @@ class TransformerBlock(keras.layers.Layer):
         projections = (self.query, self.key, self.value)
         kernel = tf.concat([tf.cast(layer.kernel, dtype) for layer in projections], axis=1)   # [H, 3H]
         qkv_bias = tf.concat([tf.cast(layer.bias, dtype) for layer in projections], axis=0)  # [3H]
-        qkv = dense_product(flat, kernel, qkv_bias)                                            # [B*S, 3H]
+        qkv = tf.nn.bias_add(tf.matmul(flat, kernel), qkv_bias)                                # [B*S, 3H]
         qkv = tf.reshape(qkv, [batch, seq, 3, self.heads, self.head_size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))                              # 3 × [B, N, S, D]
         scores = tf.matmul(q * tf.cast(self.head_size ** -0.5, dtype), k, transpose_b=True)  # [B, N, S, S]
-        probs = tf.nn.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32), axis=-1)
-        probs = self.attention_dropout(tf.cast(probs, dtype), training=training)
+        # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v [B, N, S, D]
+        probs, scale = self.attention_dropout.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32),
+                                                      training=training)                       # [B, N, S, S]
+        if scale != 1.0:
+            v = v * tf.cast(scale, dtype)
+        probs = tf.cast(probs, dtype)
         context = tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3])                             # [B, S, N, D]
         context = tf.reshape(context, [-1, self.hidden_size])
         attended = self.hidden_dropout(self.attention_output(context), training=training)
-        flat = self.attention_layer_norm(attended + flat)
-        ffn = self.hidden_dropout(self.output_dense(self.intermediate(flat)), training=training)
-        return tf.reshape(self.output_layer_norm(ffn + flat), shape)
+        flat = self.attention_layer_norm(attended + flat, training=training)
+        ffn = self.hidden_dropout(self.feed_forward(flat, training), training=training)
+        return tf.reshape(self.output_layer_norm(ffn + flat, training=training), shape)
+
+    def feed_forward(self, flat: tf.Tensor, training=False) -> tf.Tensor:
+        """intermediate → activation → output dense, ``[T, H]`` → ``[T, H]`` for ``T`` = batch × sequence tokens.
+
+        Inference is the two Dense layers (oneDNN fuses bias and GELU into the first product). Training computes
+        the same arithmetic as ``Σ_b act(x · W1_b + b1_b) · W2_b`` over blocks ``b`` of intermediate units, with
+        GELU's gradient written out (``gelu_with_gradient``). On a CPU, narrow, long layers (``ffn_blocks``:
+        ELECTRA-small's 256 → 1024 → 256, base's generator) use blocks of 256; everything else one block. Why:
+        oneDNN computes the kernel gradients ``xᵀ · dy`` of whole ``[256, 1024]`` and ``[1024, 256]`` kernels
+        (sums over thousands of tokens) at about half the speed of the forward products on a 2-core AVX2 EPYC
+        (19–21 ms against 12–14 ms as four 256-wide products at T = 3072); blocking the layer, rather than only
+        its kernel gradients, also avoids copying the ``[T, 1024]`` activations into blocks. Wider layers (base's
+        768 → 3072) run at full speed whole, and GPUs are not blocked."""
+        if not training or self.intermediate.lora_enabled or self.intermediate.quantization_mode:
+            return self.output_dense(self.intermediate(flat))
+        blocks = ffn_blocks(self.hidden_size, self.intermediate_size) or [self.intermediate_size]
+        dtype = self.compute_dtype
+        kernels_in = tf.split(tf.cast(self.intermediate.kernel, dtype), blocks, axis=1)    # [H, b] each
+        biases_in = tf.split(tf.cast(self.intermediate.bias, dtype), blocks)
+        kernels_out = tf.split(tf.cast(self.output_dense.kernel, dtype), blocks, axis=0)   # [b, H] each
+        act = gelu_with_gradient if self.activation_name == "gelu" else activation(self.activation_name)
+        parts = [tf.matmul(act(tf.nn.bias_add(tf.matmul(flat, k_in), b_in)), k_out)        # [T, H] each
+                 for k_in, b_in, k_out in zip(kernels_in, biases_in, kernels_out)]
+        return tf.nn.bias_add(tf.add_n(parts), tf.cast(self.output_dense.bias, dtype))
 
     def named_variables(self) -> NamedVariables:
         return {**dense_variables("attention/self/query", self.query),

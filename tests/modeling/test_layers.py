@@ -1,83 +1,177 @@
-"""``electra.modeling.layers.dense_product``: the blocked kernel gradient is the one product's gradient."""
+"""``electra.modeling.layers``: the training formulations (blocked feed-forward layer, fused softmax + dropout,
+written-out GELU and LayerNorm gradients) equal the plain ones they replace, forward and backward."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from electra.configs import EncoderConfig, ModelConfig
 from electra.modeling import layers
 
 
-@pytest.mark.parametrize("units_in, units_out, expected", [
-    (256, 1024, ([256], [256, 256, 256, 256])),        # ELECTRA-small's intermediate kernel
-    (1024, 256, ([256, 256, 256, 256], [256])),        # ... and its output kernel
-    (200, 1100, ([200], [256, 256, 256, 256, 76])),    # a last block that is not full
-    (256, 768, None),                                  # Q/K/V-sized: not long enough
-    (768, 3072, None),                                 # base: not narrow
-    (64, 256, None),                                   # the small generator's FFN
+def _assert_close(got, want, rtol=1e-5, atol=0.0):
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=max(atol, rtol * float(np.abs(want).max())))
+
+
+@pytest.mark.parametrize("hidden, intermediate, expected", [
+    (256, 1024, [256, 256, 256, 256]),      # ELECTRA-small's feed-forward layer (and base's generator)
+    (200, 1100, [256, 256, 256, 256, 76]),  # a last block that is not full
+    (256, 768, None),                       # not long enough
+    (768, 3072, None),                      # base: not narrow
+    (64, 256, None),                        # the small generator
 ])
-def test_which_kernels_are_blocked(units_in, units_out, expected):
-    assert layers._kernel_grad_blocks(units_in, units_out) == expected
+def test_which_feed_forward_layers_are_blocked(hidden, intermediate, expected):
+    assert layers.ffn_blocks(hidden, intermediate) == expected
 
 
-def _gradients(units_in, units_out, use_bias, block):
-    rng = np.random.default_rng(units_in + units_out)
-    x = tf.constant(rng.normal(size=(96, units_in)), tf.float32)
-    kernel = tf.Variable(rng.normal(size=(units_in, units_out)) * 0.05, dtype=tf.float32)
-    bias = tf.Variable(rng.normal(size=(units_out,)), dtype=tf.float32) if use_bias else None
-    weights = tf.constant(rng.normal(size=(96, units_out)), tf.float32)
-    old, layers.KERNEL_GRAD_BLOCK = layers.KERNEL_GRAD_BLOCK, block
-    try:
+def _block(hidden, intermediate, act="gelu", heads=4, attention_dropout=0.0, hidden_dropout=0.0, seed=0):
+    config = ModelConfig(hidden_size=hidden, intermediate_size=intermediate, hidden_act=act,
+                         attention_probs_dropout_prob=attention_dropout, hidden_dropout_prob=hidden_dropout)
+    keras.utils.set_random_seed(seed)
+    block = layers.TransformerBlock(config, EncoderConfig(hidden, 1, heads, intermediate))
+    block.build()
+    rng = np.random.default_rng(seed)
+    for v in block.trainable_variables:     # biases and LayerNorm parameters away from 0 and 1 too
+        v.assign(v + rng.normal(size=v.shape).astype(np.float32) * 0.05)
+    return block
+
+
+@pytest.mark.parametrize("hidden, intermediate, act", [
+    (256, 1024, "gelu"), (200, 1100, "gelu_new"), (64, 256, "gelu"), (64, 256, "relu")])
+def test_training_feed_forward_equals_the_two_dense_layers(hidden, intermediate, act):
+    """The training formulation (blocks on a CPU, GELU's gradient written out) against the inference one
+    (``intermediate`` then ``output_dense``, Keras-autodiff gradients), and the number of products it runs."""
+    block = _block(hidden, intermediate, act)
+    x = tf.constant(np.random.default_rng(1).normal(size=(96, hidden)), tf.float32)
+    weights = tf.constant(np.random.default_rng(2).normal(size=(96, hidden)), tf.float32)
+    variables = [block.intermediate.kernel, block.intermediate.bias, block.output_dense.kernel,
+                 block.output_dense.bias]
+
+    def run(training):
         @tf.function
-        def run():
+        def f():
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                out = layers.dense_product(x, tf.convert_to_tensor(kernel),
-                                           None if bias is None else tf.convert_to_tensor(bias))
+                out = block.feed_forward(x, training=training)
                 loss = tf.reduce_sum(tf.tanh(out) * weights)
-            return out, tape.gradient(loss, [x, kernel] + ([bias] if use_bias else []))
-        graph = run.get_concrete_function().graph
-        matmuls = sum(op.type in ("MatMul", "BatchMatMulV2") for op in graph.get_operations())
-        out, grads = run()
+            return out, tape.gradient(loss, [x, *variables])
+        matmuls = sum(op.type == "MatMul" for op in f.get_concrete_function().graph.get_operations())
+        out, grads = f()
         return out.numpy(), [g.numpy() for g in grads], matmuls
-    finally:
-        layers.KERNEL_GRAD_BLOCK = old
 
-
-@pytest.mark.parametrize("units_in, units_out", [(256, 1024), (1024, 256), (200, 1100)])
-@pytest.mark.parametrize("use_bias", [True, False])
-def test_blocked_kernel_gradient_equals_one_product(units_in, units_out, use_bias):
-    out, grads, matmuls = _gradients(units_in, units_out, use_bias, block=256)
-    ref_out, ref_grads, ref_matmuls = _gradients(units_in, units_out, use_bias, block=0)
-    assert ref_matmuls == 3                  # forward, input gradient, kernel gradient
-    rows, cols = layers._kernel_grad_blocks(units_in, units_out)
-    assert matmuls == 2 + max(len(rows), len(cols))   # ... the kernel gradient in blocks
-    np.testing.assert_array_equal(out, ref_out)
+    out, grads, matmuls = run(training=True)
+    ref_out, ref_grads, ref_matmuls = run(training=False)
+    assert ref_matmuls == 6                          # two products, each with an input and a kernel gradient
+    assert matmuls == 6 * len(layers.ffn_blocks(hidden, intermediate) or [intermediate])
+    _assert_close(out, ref_out)
     for got, want in zip(grads, ref_grads):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+        _assert_close(got, want, rtol=2e-5)
 
 
-def test_dense_layer_uses_it_and_keeps_keras_semantics():
-    """A ``[B, S, in]`` input through ``layers.Dense`` (GELU, bias) equals Keras' own Dense with the same
-    weights, forward and gradients."""
+def test_gelu_with_gradient_equals_tf_gelu():
+    x = tf.constant(np.linspace(-8, 8, 4001), tf.float32)
+    upstream = tf.constant(np.random.default_rng(0).normal(size=4001), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, ref = layers.gelu_with_gradient(x), tf.nn.gelu(x, approximate=False)
+    _assert_close(ours.numpy(), ref.numpy(), rtol=1e-6)
+    _assert_close(tape.gradient(ours, x, upstream).numpy(), tape.gradient(ref, x, upstream).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_layer_norm_training_gradient_equals_keras(policy):
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(2, 24, 256)), tf.float32)
-    ours = layers.Dense(1024, activation=layers.activation("gelu"))
-    keras_dense = keras.layers.Dense(1024, activation=layers.activation("gelu"))
-    ours.build(x.shape)
-    keras_dense.build(x.shape)
-    keras_dense.set_weights(ours.get_weights())
+    ours = layers.LayerNormalization(epsilon=1e-12, dtype=policy)
+    ref = keras.layers.LayerNormalization(epsilon=1e-12, dtype=policy)
+    gamma, beta = rng.normal(size=(2, 48)).astype(np.float32)
+    for layer in (ours, ref):
+        layer.build((None, None, 48))
+        layer.gamma.assign(gamma)
+        layer.beta.assign(beta)
+    x = tf.constant(rng.normal(size=(3, 20, 48)) * 4 + 2, tf.float32)
+    upstream = tf.constant(rng.normal(size=(3, 20, 48)), tf.float32)
     results = []
-    for layer in (ours, keras_dense):
+    for layer, training in ((ours, True), (ref, True), (ours, False)):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            y = layer(x)
-            loss = tf.reduce_sum(y * y)
-        results.append((y.numpy(), [g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_variables])]))
-    (y, grads), (y_ref, grads_ref) = results
-    assert y.shape == (2, 24, 1024)
-    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+        results.append((y, tape.gradient(loss, [x, layer.gamma, layer.beta])))
+    (y, grads), (y_ref, grads_ref), (y_inference, _) = results
+    assert y.dtype == y_ref.dtype == (tf.bfloat16 if policy == "mixed_bfloat16" else tf.float32)
+    rtol = 1e-5 if policy == "float32" else 1e-2
+    _assert_close(tf.cast(y, tf.float32).numpy(), tf.cast(y_ref, tf.float32).numpy(), rtol=rtol)
+    np.testing.assert_array_equal(y_inference.numpy(), y_ref.numpy())      # inference is Keras' own
     for got, want in zip(grads, grads_ref):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+        _assert_close(got.numpy(), want.numpy(), rtol=rtol)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 40, 40), (3, 5, 7)])   # an even and an odd number of elements
+def test_softmax_dropout_is_softmax_then_dropout_16bit(shape):
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(size=shape) * 3, tf.float32)
+    upstream = tf.constant(rng.normal(size=shape), tf.float32)
+    seed = tf.constant([7, 11], tf.int64)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        kept, scale = layers.softmax_dropout(logits, 0.1, seed)
+        scaled = kept * scale
+        ref = layers.dropout_16bit(tf.nn.softmax(logits, axis=-1), 0.1, seed)
+    assert scale == 65536 / (65536 - round(0.1 * 65536))
+    np.testing.assert_array_equal(scaled.numpy(), ref.numpy())      # the same mask, the same values
+    assert 0 < np.mean(kept.numpy() == 0) < 0.2
+    _assert_close(tape.gradient(scaled, logits, upstream).numpy(), tape.gradient(ref, logits, upstream).numpy())
+    probs, scale = layers.softmax_dropout(logits, 0.0, seed)
+    assert scale == 1.0
+    np.testing.assert_array_equal(probs.numpy(), tf.nn.softmax(logits, axis=-1).numpy())
+
+
+def _reference_block(block, hidden, bias):
+    """The block as Keras and TensorFlow write it: separate Q/K/V products, softmax then dropout, the two Dense
+    layers of the feed-forward layer, Keras' LayerNormalization; dropout masks drawn in the block's order."""
+    def keras_norm(layer, x):
+        return keras.layers.LayerNormalization.call(layer, x)
+
+    def heads(x):
+        return tf.transpose(tf.reshape(x, [x.shape[0], -1, block.heads, block.head_size]), [0, 2, 1, 3])
+
+    q, k, v = (heads(layer(hidden)) for layer in (block.query, block.key, block.value))
+    scores = tf.matmul(q, k, transpose_b=True) / np.sqrt(block.head_size) + bias
+    probs = tf.nn.softmax(scores, axis=-1)
+    probs = layers.dropout_16bit(probs, block.attention_dropout.rate, block.attention_dropout.seed_generator.next())
+    context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]), hidden.shape)
+    drop = block.hidden_dropout
+    attended = layers.dropout_16bit(block.attention_output(context), drop.rate, drop.seed_generator.next())
+    x = keras_norm(block.attention_layer_norm, attended + hidden)
+    ffn = layers.dropout_16bit(block.output_dense(block.intermediate(x)), drop.rate, drop.seed_generator.next())
+    return keras_norm(block.output_layer_norm, ffn + x)
+
+
+def test_transformer_block_training_step_equals_the_plain_formulation():
+    """Forward and gradients of a whole block in training (dropout on, blocked feed-forward layer, fused softmax
+    + dropout, written-out gradients) against the plain formulation with the same dropout masks."""
+    block = _block(256, 1024, attention_dropout=0.1, hidden_dropout=0.1, seed=3)
+    rng = np.random.default_rng(4)
+    hidden = tf.constant(rng.normal(size=(2, 40, 256)), tf.float32)
+    mask = np.ones((2, 40), np.int32)
+    mask[1, 30:] = 0
+    bias = layers.attention_bias(tf.constant(mask))
+    upstream = tf.constant(rng.normal(size=(2, 40, 256)), tf.float32)
+    generators = [block.attention_dropout.seed_generator, block.hidden_dropout.seed_generator]
+    states = [g.state.numpy().copy() for g in generators]
+    results = []
+    for fn in (lambda: block(hidden, bias, training=True), lambda: _reference_block(block, hidden, bias)):
+        for g, state in zip(generators, states):
+            g.state.assign(state)
+        with tf.GradientTape() as tape:
+            tape.watch(hidden)
+            out = fn()
+        results.append((out.numpy(), tape.gradient(out, [hidden, *block.trainable_variables], upstream)))
+    (out, grads), (ref_out, ref_grads) = results
+    _assert_close(out, ref_out, rtol=2e-5)
+    assert len(grads) == len(block.trainable_variables) + 1 == 17
+    for got, want in zip(grads, ref_grads):     # (the key bias's gradient is 0 up to rounding: atol)
+        _assert_close(got.numpy(), want.numpy(), rtol=1e-4, atol=2e-6)
 
 
 @pytest.mark.parametrize("shape", [(8, 4, 64, 64), (3, 5, 7)])   # an even and an odd number of elements
@@ -112,3 +206,30 @@ def test_dropout_layer_draws_from_its_keras_seed_generator():
     layer.seed_generator.state.assign(state)                            # a restored RNG state repeats the masks
     np.testing.assert_array_equal(layer(x, training=True).numpy(), first)
     assert set(np.unique(first)) == {0.0, np.float32(65536 / (65536 - round(0.25 * 65536)))}
+    layer.seed_generator.state.assign(state)                            # softmax() draws the same mask
+    probs, scale = layer.softmax(tf.zeros([64, 256]), training=True)
+    np.testing.assert_array_equal(probs.numpy() * scale * 256 != 0, first != 0)
+
+
+def test_dense_layer_keeps_keras_semantics():
+    """A ``[B, S, in]`` input through ``layers.Dense`` (one 2-D product) equals Keras' own Dense with the same
+    weights, forward and gradients."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, 24, 256)), tf.float32)
+    ours = layers.Dense(1024, activation=layers.activation("gelu"))
+    keras_dense = keras.layers.Dense(1024, activation=layers.activation("gelu"))
+    ours.build(x.shape)
+    keras_dense.build(x.shape)
+    keras_dense.set_weights(ours.get_weights())
+    results = []
+    for layer in (ours, keras_dense):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        results.append((y.numpy(), [g.numpy() for g in tape.gradient(loss, [x, *layer.trainable_variables])]))
+    (y, grads), (y_ref, grads_ref) = results
+    assert y.shape == (2, 24, 1024)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, grads_ref):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
