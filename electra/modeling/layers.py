@@ -85,9 +85,14 @@ class Dense(keras.layers.Dense):
         return outputs if leading is None else tf.reshape(outputs, tf.concat([leading, [self.units]], axis=0))
 
 
+def _drop_threshold(rate: float) -> int:
+    """Dropped when the 16-bit number is below this (0: nothing is dropped)."""
+    return int(round(rate * 65536))
+
+
 def _keep_mask(shape: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf.Tensor, float]:
     """``(keep [shape] bool, scale)`` of ``dropout_16bit``; ``rate`` must round to at least one 65536th."""
-    threshold = int(round(rate * 65536))
+    threshold = _drop_threshold(rate)
     if seed.dtype != tf.int32:     # XLA wants int32 seeds (as Keras' own dropout)
         seed = tf.cast(tf.math.floormod(seed, tf.constant(2 ** 31 - 1, seed.dtype)), tf.int32)
     count = tf.reduce_prod(shape)
@@ -103,10 +108,10 @@ def dropout_16bit(inputs: tf.Tensor, rate: float, seed: tf.Tensor) -> tf.Tensor:
     32-bit float per element. An element is kept when its number is at least ``t = round(rate * 65536)``, so the
     drop probability is ``t / 65536`` (0.100006 for 0.1), and kept elements are scaled by ``65536 / (65536 - t)``,
     which keeps the expectation exactly ``inputs``. ``seed``: ``[2]`` integers (a stateless seed)."""
-    if int(round(rate * 65536)) <= 0:
+    if _drop_threshold(rate) <= 0:
         return inputs
     keep, scale = _keep_mask(tf.shape(inputs), rate, seed)
-    return tf.where(keep, inputs * tf.cast(scale, inputs.dtype), tf.zeros_like(inputs))
+    return tf.where(keep, inputs * tf.cast(scale, inputs.dtype), tf.zeros([], inputs.dtype))
 
 
 def softmax_dropout(logits: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf.Tensor, float]:
@@ -120,7 +125,7 @@ def softmax_dropout(logits: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf
     forward pass one select instead of a multiply, a zero fill and a select. In attention on a CPU that is most
     of the element-wise work of the step (ELECTRA-small, seq 384: 12 layers' attention forward + backward
     439 → 379 ms on a 2-core AVX2 EPYC)."""
-    if int(round(rate * 65536)) <= 0:
+    if _drop_threshold(rate) <= 0:
         return tf.nn.softmax(logits, axis=-1), 1.0
     keep, scale = _keep_mask(tf.shape(logits), rate, seed)
 
@@ -332,7 +337,7 @@ class TransformerBlock(keras.layers.Layer):
         kernels_in = tf.split(tf.cast(self.intermediate.kernel, dtype), blocks, axis=1)    # [H, b] each
         biases_in = tf.split(tf.cast(self.intermediate.bias, dtype), blocks)
         kernels_out = tf.split(tf.cast(self.output_dense.kernel, dtype), blocks, axis=0)   # [b, H] each
-        act = gelu_with_gradient if self.activation_name == "gelu" else activation(self.activation_name)
+        act = gelu_with_gradient if self.activation_name == "gelu" else self.intermediate.activation
         parts = [tf.matmul(act(tf.nn.bias_add(tf.matmul(flat, k_in), b_in)), k_out)        # [T, H] each
                  for k_in, b_in, k_out in zip(kernels_in, biases_in, kernels_out)]
         return tf.nn.bias_add(tf.add_n(parts), tf.cast(self.output_dense.bias, dtype))
