@@ -74,8 +74,10 @@ class GeneratorHead(keras.layers.Layer):
         leading = tf.shape(hidden)[:-1]
         logits = tf.matmul(tf.reshape(hidden, [-1, self.config.embedding_size]), table, transpose_b=True)
         logits = tf.reshape(logits, tf.concat([leading, [self.config.embedding_vocab_size]], axis=0))
-        vocab = self.config.vocab_size
-        return tf.cast(logits[..., :vocab], tf.float32) + tf.cast(self.output_bias[:vocab], tf.float32)
+        vocab, bias = self.config.vocab_size, self.output_bias
+        if vocab != self.config.embedding_vocab_size:      # (a slice of the whole logits costs a copy each way)
+            logits, bias = logits[..., :vocab], bias[:vocab]
+        return tf.cast(logits, tf.float32) + tf.cast(bias, tf.float32)
 
     def named_variables(self) -> NamedVariables:
         return {**dense_variables("dense", self.dense), **layer_norm_variables("LayerNorm", self.layer_norm),

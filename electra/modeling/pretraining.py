@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from electra.configs import ModelConfig
 from electra.modeling.heads import DiscriminatorHead, GeneratorHead
-from electra.modeling.layers import Encoder, NamedVariables, prefixed
+from electra.modeling.layers import Encoder, NamedVariables, prefixed, uniform_like
 
 FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
 
@@ -44,10 +44,7 @@ def gumbel_sample(logits: tf.Tensor, temperature: float, seed) -> tf.Tensor:
     ``seed``: a ``keras.random.SeedGenerator`` (advances; training) or an int tensor ``[2]`` (stateless; validation).
     """
     logits = tf.stop_gradient(tf.cast(logits, tf.float32)) / temperature
-    if isinstance(seed, keras.random.SeedGenerator):
-        uniform = keras.random.uniform(tf.shape(logits), minval=0.0, maxval=1.0, seed=seed)
-    else:
-        uniform = tf.random.stateless_uniform(tf.shape(logits), seed=tf.cast(seed, tf.int64))
+    uniform = uniform_like(logits, seed.next() if isinstance(seed, keras.random.SeedGenerator) else seed)
     gumbel = -tf.math.log(-tf.math.log(uniform + 1e-9) + 1e-9)
     return tf.argmax(logits + gumbel, axis=-1, output_type=tf.int32)
 

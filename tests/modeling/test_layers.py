@@ -194,6 +194,25 @@ def test_dropout_16bit_mask_scale_and_rate(shape):
     assert abs((n - kept.sum()) / n - drop) < 5 * np.sqrt(drop * (1 - drop) / n) + 1e-9
 
 
+def test_dropout_16bit_mask_is_the_same_eagerly_in_a_graph_and_under_xla():
+    """The mask depends on the seed only: drawn eagerly, in a ``tf.function`` and inside an XLA-compiled step (the
+    trainer's ``--xla``), the same elements are dropped, and the gradient uses that mask."""
+    x = tf.random.stateless_uniform([6, 50, 33], [1, 2], minval=0.5, maxval=1.5)
+    seed = tf.constant([5, 9], tf.int64)
+
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layers.dropout_16bit(x, 0.2, seed)
+        return y, tape.gradient(y, x)
+    eager = run(x)
+    for fn in (tf.function(run), tf.function(run, jit_compile=True)):
+        for got, want in zip(fn(x), eager):
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    y, grad = (t.numpy() for t in eager)
+    np.testing.assert_array_equal(grad != 0, y != 0)
+
+
 def test_dropout_layer_draws_from_its_keras_seed_generator():
     layer = layers.Dropout(0.25, seed=5)
     x = tf.ones([64, 256])
