@@ -33,7 +33,7 @@ def activation(name: str):
     raise ValueError(f"unknown activation {name!r}")
 
 
-FUSE_ELEMENTWISE = True   # see ``gelu_with_gradient``; False: the same formulas as separate TensorFlow ops
+FUSE_GELU = True   # see ``gelu_with_gradient``; False: the same formulas as separate TensorFlow ops (for A/B timing)
 _SQRT_HALF, _INV_SQRT_2PI = 0.7071067811865476, 0.3989422804014327
 
 
@@ -55,12 +55,12 @@ _gelu_backward_fused = tf.function(_gelu_backward, jit_compile=True)
 
 def gelu_with_gradient(x: tf.Tensor) -> tf.Tensor:
     """Exact GELU ``x · Φ(x)`` whose gradient ``Φ(x) + x · φ(x)`` is written out, each direction compiled by XLA
-    into one element-wise loop (``FUSE_ELEMENTWISE``). TensorFlow runs the same formulas as 4 (forward) and 8
+    into one element-wise loop (``FUSE_GELU``). TensorFlow runs the same formulas as 4 (forward) and 8
     (backward) separate passes over ``[T, I]``; ELECTRA-small's 60 GELUs per pretraining step on a 2-core AVX2
     EPYC: 2.1 → 1.0 ms forward and 4.4 → 1.9 ms backward each at ``[4096, 256]``. Φ is recomputed backward
     instead of kept. Used where a gradient is taken (training); inference keeps ``tf.nn.gelu``, which oneDNN
     fuses into the preceding product, and exported graphs hold no XLA."""
-    forward, backward = ((_gelu_forward_fused, _gelu_backward_fused) if FUSE_ELEMENTWISE
+    forward, backward = ((_gelu_forward_fused, _gelu_backward_fused) if FUSE_GELU
                          else (_gelu_forward, _gelu_backward))
 
     @tf.custom_gradient
