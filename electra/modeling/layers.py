@@ -33,7 +33,6 @@ def activation(name: str):
     raise ValueError(f"unknown activation {name!r}")
 
 
-FUSE_GELU = True   # see ``gelu_with_gradient``; False: the same formulas as separate TensorFlow ops (for A/B timing)
 _SQRT_HALF, _INV_SQRT_2PI = 0.7071067811865476, 0.3989422804014327
 
 
@@ -55,19 +54,16 @@ _gelu_backward_fused = tf.function(_gelu_backward, jit_compile=True)
 
 def gelu_with_gradient(x: tf.Tensor) -> tf.Tensor:
     """Exact GELU ``x · Φ(x)`` whose gradient ``Φ(x) + x · φ(x)`` is written out, each direction compiled by XLA
-    into one element-wise loop (``FUSE_GELU``). TensorFlow runs the same formulas as 4 (forward) and 8
+    into one element-wise loop. TensorFlow runs the same formulas as 4 (forward) and 8
     (backward) separate passes over ``[T, I]``; ELECTRA-small's 60 GELUs per pretraining step on a 2-core AVX2
     EPYC: 2.1 → 1.0 ms forward and 4.4 → 1.9 ms backward each at ``[4096, 256]``. Φ is recomputed backward
     instead of kept. Used where a gradient is taken (training); inference keeps ``tf.nn.gelu``, which oneDNN
     fuses into the preceding product, and exported graphs hold no XLA."""
-    forward, backward = ((_gelu_forward_fused, _gelu_backward_fused) if FUSE_GELU
-                         else (_gelu_forward, _gelu_backward))
-
     @tf.custom_gradient
     def gelu(x):
         def grad(upstream):
-            return backward(x, upstream)
-        return forward(x), grad
+            return _gelu_backward_fused(x, upstream)
+        return _gelu_forward_fused(x), grad
     return gelu(x)
 
 
@@ -147,12 +143,14 @@ def uniform_like(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 def _dropped(inputs: tf.Tensor, seed: tf.Tensor, threshold: int, scale: float) -> tuple[tf.Tensor, tf.Tensor]:
     """``(keep · inputs · scale, keep)``: drawing the mask, comparing and selecting in one XLA loop."""
     keep = _numbers_16bit(tf.shape(inputs), seed) >= tf.constant(threshold, tf.uint16)
-    return tf.where(keep, inputs * tf.cast(scale, inputs.dtype), tf.zeros([], inputs.dtype)), keep
+    return _masked(inputs, keep, scale), keep
 
 
-@tf.function(jit_compile=True)
-def _kept(upstream: tf.Tensor, keep: tf.Tensor, scale: float) -> tf.Tensor:
-    return tf.where(keep, upstream * tf.cast(scale, upstream.dtype), tf.zeros([], upstream.dtype))
+def _masked(x: tf.Tensor, keep: tf.Tensor, scale: float) -> tf.Tensor:
+    return tf.where(keep, x * tf.cast(scale, x.dtype), tf.zeros([], x.dtype))
+
+
+_kept = tf.function(_masked, jit_compile=True)   # the dropout's gradient: the upstream through the kept mask
 
 
 def _scale(threshold: int) -> float:
