@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
+import operator
 import os
 import queue
 import random
@@ -35,7 +36,7 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, compress, count
 
 import numpy as np
 
@@ -293,7 +294,7 @@ def _document_batches(inputs, errors: str, min_sentences: int = 4096) -> Iterato
     for path, stride, offset in inputs:
         document, in_document = 0, False
         for lines in iter_line_blocks(path, errors):
-            blanks = [i for i, line in enumerate(lines) if not line or line.isspace()]
+            blanks = list(compress(count(), map(operator.not_, map(str.strip, lines))))   # empty or whitespace
             start = 0
             for blank in [*blanks, len(lines)]:
                 if blank > start:                       # lines[start:blank]: text of the current document
@@ -345,7 +346,7 @@ def build_file(task: FileTask, progress: Callable[[int], None] | None = None) ->
                 stats["sentences"] += len(sentences)
                 stats["tokens"] += len(ids)
                 # the bytes of the lines read: each sentence and its newline, one newline per document end
-                size = sum(map(len, map(str.encode, sentences))) + len(sentences) + len(ends)
+                size = (len("\n".join(sentences).encode()) + 1 if sentences else 0) + len(ends)
                 stats["input_bytes"] += size
                 if progress is not None:
                     progress(size)
@@ -399,8 +400,8 @@ def build_pretraining_dataset(inputs, vocab: str, output_dir: str, max_seq_lengt
     except TokenizerError as e:
         raise DataPrepError(str(e)) from e
     files = expand_inputs(inputs, "pretraining input")
-    input_bytes, non_empty = check_utf8(files, errors)
-    if non_empty == 0:
+    input_bytes, has_text = check_utf8(files, errors)
+    if not has_text:
         raise DataPrepError(f"no text in the pretraining input ({len(files)} file(s), all empty): "
                             f"{', '.join(files[:5])}{' …' if len(files) > 5 else ''}")
     vocab_file = getattr(tokenizer, "vocab_file", None) or tokenizer.model_file

@@ -103,16 +103,16 @@ def iter_line_blocks(path: str, errors: str = "strict") -> Iterator[list[str]]:
         raise DataPrepError(f"{path}: cannot read ({type(e).__name__}: {e})") from e
 
 
-def check_utf8(paths: Iterable[str], errors: str = "strict") -> tuple[int, int]:
+def check_utf8(paths: Iterable[str], errors: str = "strict") -> tuple[int, bool]:
     """Read every file once (fast; no tokenization): raises on invalid UTF-8 under ``strict``.
-    Returns (characters + one per line end, non-empty lines)."""
-    total_bytes = non_empty = 0
+    Returns (characters + one per line end, whether any line holds more than whitespace)."""
+    total = 0
+    has_text = False
     for path in paths:
         for lines in iter_line_blocks(path, errors):
-            total_bytes += sum(map(len, lines)) + len(lines)
-            # a line is empty when it is all whitespace (line.strip() == ""), counted in bulk
-            non_empty += len(lines) - sum(1 for line in lines if not line or line.isspace())
-    return total_bytes, non_empty
+            total += sum(map(len, lines)) + len(lines)
+            has_text = has_text or any(map(str.strip, lines))      # (stops at the first line with text)
+    return total, has_text
 
 
 def temp_path(path: str) -> str:

@@ -135,41 +135,42 @@ def _example(entries: list[bytes]) -> bytes:
     return _field(1, b"".join(entries))                   # Example.features
 
 
-_VARINT_BYTES = np.zeros((0, 1), dtype=np.uint8)   # value → its varint, zero-padded (values below len)
-_VARINT_SIZES = np.zeros(0, dtype=np.int64)         # value → its varint's length
+_VARINT_WORDS = np.zeros(0, dtype="<u4")     # value → its varint's bytes, zero-padded to 4, as one little-endian word
+_VARINT_SIZES = np.zeros(0, dtype=np.uint8)  # value → its varint's length
+_VARINT_KEEP = np.arange(4) < np.arange(5)[:, None]   # length → which of the 4 bytes are the varint's
 
 
 def _varint_table(top: int) -> tuple[np.ndarray, np.ndarray]:
-    """The varints of 0 … top (at least), as a table: token ids are small, so a row lookup beats arithmetic."""
-    global _VARINT_BYTES, _VARINT_SIZES
+    """The varints of 0 … top (at least; top < 2**28, at most 4 bytes), as a table: token ids are small, so a
+    row lookup beats arithmetic."""
+    global _VARINT_WORDS, _VARINT_SIZES
     if len(_VARINT_SIZES) <= top:
         values = np.arange(max(top + 1, 1 << 15), dtype=np.int64)
-        width = (int(values[-1]).bit_length() + 6) // 7
-        sizes = np.ones(len(values), dtype=np.int64)
-        for k in range(1, width):
+        sizes = np.ones(len(values), dtype=np.uint8)
+        for k in range(1, 4):
             sizes += values >= (1 << (7 * k))
-        table = np.zeros((len(values), width), dtype=np.uint8)
-        for k in range(width):   # 7-bit groups, low first; the continuation bit on all but the last
+        table = np.zeros((len(values), 4), dtype=np.uint8)
+        for k in range(4):   # 7-bit groups, low first; the continuation bit on all but the last
             table[:, k] = ((values >> (7 * k)) & 0x7F) | np.where(k < sizes - 1, 0x80, 0)
-        table[np.arange(width) >= sizes[:, None]] = 0
-        _VARINT_BYTES, _VARINT_SIZES = table, sizes
-    return _VARINT_BYTES, _VARINT_SIZES
+        table[~_VARINT_KEEP[sizes]] = 0
+        _VARINT_WORDS, _VARINT_SIZES = table.view("<u4").reshape(-1), sizes
+    return _VARINT_WORDS, _VARINT_SIZES
 
 
 def _varint_rows(values: np.ndarray) -> tuple[bytes, np.ndarray]:
     """Rows of non-negative ints (2-D array) → (their varints, row after row, as one bytes; bytes per row).
-    Vectorized: every value's varint from a table, then only the bytes each one needs are kept (boolean indexing
-    keeps row-major order)."""
+    Vectorized: every value's varint from a table as 4 bytes, then only the bytes each one needs are kept
+    (boolean indexing keeps row-major order)."""
     if values.size == 0 or int(values.max()) < 0x80:
         return values.astype(np.uint8).tobytes(), np.full(len(values), values.shape[1], dtype=np.int64)
     if int(values.max()) >= 1 << 22:           # not token ids of any vocabulary: no table that large
         encoded = [_VARINTS.encode(row) for row in values.tolist()]
         return b"".join(encoded), np.array([len(e) for e in encoded], dtype=np.int64)
-    table, table_sizes = _varint_table(int(values.max()))
-    sizes = table_sizes[values]
-    width = int(sizes.max())
-    groups = table[values, :width]
-    return groups[np.arange(width) < sizes[..., None]].tobytes(), sizes.sum(axis=1)
+    words, table_sizes = _varint_table(int(values.max()))
+    flat = values.reshape(-1).astype(np.int32)
+    sizes = table_sizes[flat]
+    varints = words[flat].view(np.uint8).reshape(-1, 4)[_VARINT_KEEP[sizes]]
+    return varints.tobytes(), sizes.reshape(values.shape).sum(axis=1, dtype=np.int64)
 
 
 def encode_pretraining_examples(input_ids: np.ndarray, input_mask: np.ndarray,

@@ -57,3 +57,39 @@ def test_same_ids_as_googles_pure_python_full_tokenizer():
     texts = [t for t in TEXTS if "\u0130" not in t]   # 'İ': BERT's lower() gives two characters (see tokenization)
     ids, lengths = FlatEncoder(tokenizer).encode(texts)
     assert (ids.tolist(), lengths.tolist()) == _flat([peer.convert_tokens_to_ids(peer.tokenize(t)) for t in texts])
+
+
+def test_many_distinct_chunks_grow_the_tables_and_keep_the_ids():
+    """Enough distinct ASCII chunks (1–40 bytes: the numpy key table and the dictionary for longer ones) to grow
+    the hash tables several times and collide in them, over several batches with repeats."""
+    tokenizer = load_tokenizer(BERT_VOCAB)
+    encoder = FlatEncoder(tokenizer)
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.,;:'()-\"!?/"))
+    words = ["".join(rng.choice(letters, size=int(n))) for n in rng.integers(1, 41, size=60_000)]
+    sentences = [" ".join(words[i:i + 12]) for i in range(0, len(words), 12)]
+    for batch in (sentences[:2000], sentences, sentences[::-3] + ["  ", "the end."]):
+        ids, lengths = encoder.encode(batch)
+        assert (ids.tolist(), lengths.tolist()) == _flat(tokenizer.encode_batch(batch))
+
+
+def test_key_table_gives_each_key_one_entry_and_numbers_new_keys_in_order():
+    from data_prep.flat_encoder import _KeyTable
+    rng = np.random.default_rng(1)
+    table, known, first = _KeyTable(bits=2), {}, 0       # 4 slots: grows and probes from the first batch on
+    for size in (3, 50, 2000, 20_000):
+        # small key values: many repeats within and across batches
+        low = rng.integers(0, 3 * size, size=size, dtype=np.uint64)
+        high = rng.integers(0, 2, size=size, dtype=np.uint64)
+        entries = table.find(low, high)
+        expected = np.array([known.get((int(a), int(b)), -1) for a, b in zip(low, high)])
+        assert (entries == expected).all()
+        absent = np.flatnonzero(entries < 0)
+        entries[absent], added = table.add(low[absent], high[absent], first)
+        assert len({(int(a), int(b)) for a, b in added}) == len(added)
+        for number, (a, b) in enumerate(added.tolist(), start=first):
+            assert (a, b) not in known
+            known[(a, b)] = number
+        first += len(added)
+        assert entries.tolist() == [known[(int(a), int(b))] for a, b in zip(low, high)]
+        assert 2 * table.count <= len(table.entry) and table.count == len(known)
