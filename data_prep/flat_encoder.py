@@ -27,10 +27,11 @@ Sentences outside the fast path go through ``tokenizer.encode_batch`` itself, as
 """
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Sequence
 from functools import partial
-from itertools import chain, compress
+from itertools import chain, compress, count
 
 import numpy as np
 
@@ -206,7 +207,7 @@ class FlatEncoder:
             return self._encode_ascii(joined, len(texts))
         # Mixed batch: ASCII texts as bytes, other fast-path texts as str, the rest through encode_batch.
         allowed = self._fast[0]
-        other = [i for i, text in enumerate(texts) if not text.isascii()]   # few in most text
+        other = list(compress(count(), map(operator.not_, map(str.isascii, texts))))   # few in most text
         is_ascii = np.ones(len(texts), dtype=bool)
         is_ascii[other] = False
         fast = np.array([i for i in other if allowed(texts[i]) is None], dtype=np.int64)
