@@ -346,22 +346,27 @@ def _fast_path_parts(tokenizer):
         model = tokenizer._rust.model
         words = re.compile(f"{tokenization._FAST_WORDS.__self__.pattern}|{_SENTENCE_END}").findall
         controls = bytes(c for c in range(128) if tokenization._FAST_CONTROLS.match(chr(c)))
+        kinds = _word_kinds(words)
+        if kinds is None:
+            return None
         return (tokenization._FAST_ALLOWED, tokenizer._fast_normalize, words,
                 partial(_wordpiece, tokenizer._vocab.get, model.max_input_chars_per_word, model.tokenize), controls,
-                _word_kinds(words))
+                kinds)
     except (ImportError, AttributeError):   # a tokenizer without that fast path: the plain route is still right
         return None
 
 
-def _word_kinds(words: Callable[[str], list[str]]) -> np.ndarray:
+def _word_kinds(words: Callable[[str], list[str]]) -> np.ndarray | None:
     """What the word pattern ``words`` makes of each byte: two of it form one word (_RUN), two words (_SINGLE)
-    or none (_SKIPPED); the zero byte is _END (the pattern's alternative for ``_SENTENCE_END``)."""
+    or none (_SKIPPED); the zero byte is _END (the pattern's alternative for ``_SENTENCE_END``). None if the
+    _RUN bytes do not all run together (a pattern this reading does not cover: the plain route is taken)."""
     kinds = np.full(256, _SKIPPED, dtype=np.uint8)
     for byte in range(1, 128):
         pair = chr(byte) * 2
         kinds[byte] = {(pair,): _RUN, (chr(byte), chr(byte)): _SINGLE}.get(tuple(words(pair)), _SKIPPED)
     kinds[0] = _END
-    return kinds
+    run = "".join(chr(b) for b in np.flatnonzero(kinds == _RUN))
+    return kinds if words(run) == [run] else None
 
 
 def _wordpiece(vocabulary_get, max_chars: int, tokenize, words: list[str]) -> tuple[list[int], list[int]]:

@@ -93,3 +93,15 @@ def test_key_table_gives_each_key_one_entry_and_numbers_new_keys_in_order():
         first += len(added)
         assert entries.tolist() == [known[(int(a), int(b))] for a, b in zip(low, high)]
         assert 2 * table.count <= len(table.entry) and table.count == len(known)
+
+
+def test_word_kinds_follow_the_tokenizer_pattern_and_refuse_what_they_cannot_express():
+    import re
+
+    from data_prep.flat_encoder import _END, _RUN, _SINGLE, _SKIPPED, _fast_path_parts, _word_kinds
+    kinds = _fast_path_parts(load_tokenizer(BERT_VOCAB))[5]
+    assert kinds[0] == _END and kinds[ord("a")] == kinds[ord("Z")] == kinds[ord("7")] == _RUN
+    assert kinds[ord(".")] == kinds[ord("'")] == kinds[ord("~")] == _SINGLE
+    assert kinds[ord(" ")] == kinds[0x7F] == kinds[0xC3] == _SKIPPED
+    # letters and digits as two separate runs: "a1" would be two words, which the kinds cannot say
+    assert _word_kinds(re.compile("[a-z]+|[0-9]+|[.]|\x00").findall) is None
