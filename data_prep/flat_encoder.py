@@ -247,8 +247,9 @@ class FlatEncoder:
         entries = self._range_entries(data, starts, sizes, self._short_chunks, self._chunk_index,
                                       self._add_ascii_chunks)
         ids, ends = self._chunks.gather(entries)
-        # ids up to each text's end: the chunks before its \n
-        text_ends = np.concatenate([[0], ends])[np.searchsorted(starts, np.flatnonzero(text == _NEWLINE))]
+        # ids up to each text's end: the chunks before its \n (the \n are among the whitespace found above)
+        newlines = spaces[1:][text[spaces[1:]] == _NEWLINE]
+        text_ends = np.concatenate([[0], ends])[np.searchsorted(starts, newlines)]
         return ids, np.diff(text_ends, prepend=0)
 
     def _range_entries(self, data: bytes, starts: np.ndarray, sizes: np.ndarray, table: _KeyTable, index: _Index,
@@ -343,15 +344,13 @@ def _fast_path_parts(tokenizer):
         from electra import tokenization
         if not isinstance(tokenizer, tokenization.WordPieceTokenizer):
             return None
-        model = tokenizer._rust.model
         words = re.compile(f"{tokenization._FAST_WORDS.__self__.pattern}|{_SENTENCE_END}").findall
         controls = bytes(c for c in range(128) if tokenization._FAST_CONTROLS.match(chr(c)))
         kinds = _word_kinds(words)
         if kinds is None:
             return None
         return (tokenization._FAST_ALLOWED, tokenizer._fast_normalize, words,
-                partial(_wordpiece, tokenizer._vocab.get, model.max_input_chars_per_word, model.tokenize), controls,
-                kinds)
+                partial(_wordpiece, tokenizer.wordpiece_ids), controls, kinds)
     except (ImportError, AttributeError):   # a tokenizer without that fast path: the plain route is still right
         return None
 
@@ -369,12 +368,9 @@ def _word_kinds(words: Callable[[str], list[str]]) -> np.ndarray | None:
     return kinds if words(run) == [run] else None
 
 
-def _wordpiece(vocabulary_get, max_chars: int, tokenize, words: list[str]) -> tuple[list[int], list[int]]:
-    """WordPiece of each word → (ids per word, all ids). A word that is itself in the vocabulary (and not over
-    the length limit) is its own single piece — WordPiece's greedy longest match takes the whole word first — so
-    only the others go to the Rust model."""
-    pieces = [[i] if len(word) <= max_chars and (i := vocabulary_get(word)) is not None
-              else [t.id for t in tokenize(word)] for word in words]
+def _wordpiece(wordpiece_ids: Callable[[str], list[int]], words: list[str]) -> tuple[list[int], list[int]]:
+    """The tokenizer's ``wordpiece_ids`` of each word → (ids per word, all ids)."""
+    pieces = list(map(wordpiece_ids, words))
     return [len(p) for p in pieces], list(chain.from_iterable(pieces))
 
 

@@ -199,6 +199,7 @@ class WordPieceTokenizer(Tokenizer):
                                                      strip_accents=self.lower_case, lowercase=False)
         rust.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         self._rust = rust
+        self._max_word_chars = max_input_chars_per_word
         self._word_cache: dict[str, list[int]] = {}
 
     @property
@@ -215,10 +216,20 @@ class WordPieceTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         return self.encode_batch([text])[0]
 
+    def wordpiece_ids(self, word: str) -> list[int]:
+        """The WordPiece ids of one already-split word. A word that is itself in the vocabulary (within the length
+        limit) is its own single piece — WordPiece's greedy longest match takes the whole word first — so only
+        the others go to the Rust model."""
+        if len(word) <= self._max_word_chars:
+            whole = self._vocab.get(word)
+            if whole is not None:
+                return [whole]
+        return [t.id for t in self._rust.model.tokenize(word)]
+
     def _word_ids(self, word: str) -> list[int]:
         if len(self._word_cache) >= _WORD_CACHE_LIMIT:
             self._word_cache.clear()
-        ids = self._word_cache[word] = [t.id for t in self._rust.model.tokenize(word)]
+        ids = self._word_cache[word] = self.wordpiece_ids(word)
         return ids
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
