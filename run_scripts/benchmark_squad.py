@@ -17,7 +17,8 @@ ours then the peer's, and ``speedup_over_peer`` is the median of the per-round r
 CPU (model, ISA flags) and this machine's measured fp32/bf16 matmul peak; ``achieved_over_peak`` divides each
 side's model FLOP/s by it. Targets (issue 13, small, fp32, CPU): inference ≥ 1.5× and fine-tuning ≥ 1.2× the peer.
 
-Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Each
+Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Inference
+is ``electra.squad.inference.inference_function``, what ``predict_logits`` runs (oneDNN LayerNorms on a CPU). Each
 configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) first.
 """
 from __future__ import annotations
@@ -119,6 +120,7 @@ def _run(args, common, peer, peaks) -> int:
 
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
+    from electra.squad.inference import inference_function
     from electra.training.flops import encoder_forward_flops
     plain_rates: dict = {}
     rng = np.random.default_rng(0)
@@ -172,9 +174,9 @@ def _run(args, common, peer, peaks) -> int:
             emit(_with_ratio(compare(run, "fine_tune", args.train_batch_size,
                                      lambda: float(trainer.train_step([batch])["loss"]),
                                      3 * per_sequence * args.train_batch_size), plain_rates))
-        infer = tf.function(lambda b: model(b, training=False), jit_compile=xla)
-        batch = {k: tf.constant(v) for k, v in
-                 _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False).items()}
+        arrays = _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False)
+        infer = inference_function(model, arrays, xla)     # what predict_logits runs
+        batch = {k: tf.constant(v) for k, v in arrays.items()}
         emit(_with_ratio(compare(run, "inference", args.predict_batch_size,
                                  lambda: infer(batch)["start_logits"].numpy(),
                                  per_sequence * args.predict_batch_size), plain_rates))

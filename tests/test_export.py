@@ -2,6 +2,7 @@
 the TF1 graph loader and ``saved_model_cli`` (TF Serving's path), OpenVINO and ONNX Runtime (via tf2onnx)."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -134,6 +135,18 @@ def test_graph_mode_tf1_loader(exported):
         short = {signature.inputs[k].name: v[:, :128] for k, v in inputs.items()}
         with pytest.raises(ValueError, match=r"serving_default_input_ids:0, which has shape \(None, 384\)"):
             session.run(signature.outputs["start_logits"].name, short)
+
+
+def test_exported_graph_keeps_portable_layer_norms(exported):
+    """In-process inference traces its LayerNorms in the form only TensorFlow's oneDNN rewrite fuses
+    (``electra.modeling.layers.fused_inference_norms``); the export must not: its graph holds Keras' ops, which
+    OpenVINO and ONNX Runtime recognize, and no ``FusedBatchNormV3``."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(exported[1]) / "saved_model.pb").read_bytes())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
+    assert "Rsqrt" in ops and "FusedBatchNormV3" not in ops
 
 
 def test_graph_mode_checks_length_inside_the_graph(exported):

@@ -16,6 +16,7 @@ logits for the plain head, log-probabilities for the joint head. An export recor
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Callable, Iterable, Mapping
 
@@ -34,11 +35,9 @@ def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> 
     ``[N, K]`` int32, ``end_top_log_probs`` / ``end_top_index`` ``[N, K, K]``). Float outputs are float32, indices
     stay int32. ``electra.squad.postprocess.decode`` turns them into answers."""
     import tensorflow as tf
-    def forward(batch):
-        return model(batch, training=False)
-    call = tf.function(forward, jit_compile=xla, reduce_retracing=True)
-    outputs: dict[str, list] = {}
     inputs = features.model_inputs() if hasattr(features, "model_inputs") else features
+    call = inference_function(model, {k: np.asarray(v) for k, v in inputs.items()}, xla)
+    outputs: dict[str, list] = {}
     n = len(next(iter(inputs.values())))
     for i in range(0, n, batch_size):
         chunk = {k: tf.constant(v[i:i + batch_size]) for k, v in inputs.items()}
@@ -46,6 +45,23 @@ def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> 
             v = np.asarray(v)
             outputs.setdefault(k, []).append(v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v)
     return {k: np.concatenate(v) for k, v in outputs.items()}
+
+
+def inference_function(model, example: Mapping[str, np.ndarray], xla: bool = False):
+    """``model(batch, training=False)`` as one ``tf.function`` for batches shaped as ``example``'s arrays
+    (``[N, S]``) with any ``N``, traced once. Traced inside ``fused_inference_norms`` without XLA, so on a CPU with
+    oneDNN its LayerNorms run as one kernel each (``electra.modeling.layers.layer_norm_for_onednn``; the batch
+    dimension stays unknown, as that rewrite needs). What ``predict_logits`` and the SQuAD benchmark run."""
+    import tensorflow as tf
+
+    from electra.modeling.layers import fused_inference_norms
+    signature = {k: tf.TensorSpec([None, *np.shape(v)[1:]], tf.as_dtype(np.asarray(v).dtype))
+                 for k, v in example.items()}
+
+    def forward(batch):
+        with fused_inference_norms() if not xla else contextlib.nullcontext():
+            return model(batch, training=False)
+    return tf.function(forward, jit_compile=xla, input_signature=[signature])
 
 
 def _text_error(qid: str, field: str, value) -> str | None:

@@ -1,5 +1,7 @@
 """``electra.modeling.layers``: the training formulations (blocked feed-forward layer, fused softmax + dropout,
 written-out GELU and LayerNorm gradients) equal the plain ones they replace, forward and backward."""
+import pathlib
+
 import keras
 import numpy as np
 import pytest
@@ -252,3 +254,81 @@ def test_dense_layer_keeps_keras_semantics():
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
     for got, want in zip(grads, grads_ref):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+def _executed_ops(fn, *args) -> list[str]:
+    """The kernels TensorFlow ran for one call of ``fn`` (after its graph rewrites), from a profiler trace."""
+    import tempfile
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    fn(*args)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        fn(*args)
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        for path in pathlib.Path(logdir).rglob("*.xplane.pb"):
+            space.ParseFromString(path.read_bytes())
+    names = []
+    for plane in space.planes:
+        metadata = {k: v.name for k, v in plane.event_metadata.items()}
+        for line in plane.lines:
+            if line.name.startswith("tf_Compute"):
+                names += [metadata.get(event.metadata_id, "") for event in line.events]
+    return [name.rsplit(":", 1)[-1] for name in names if ":" in name]
+
+
+def _norm_pair(rng, width=48):
+    ours, ref = layers.LayerNormalization(epsilon=1e-12), keras.layers.LayerNormalization(epsilon=1e-12)
+    gamma, beta = rng.normal(size=(2, width)).astype(np.float32)
+    for layer in (ours, ref):
+        layer.build((None, None, width))
+        layer.gamma.assign(gamma)
+        layer.beta.assign(beta)
+    return ours, ref
+
+
+@pytest.mark.parametrize("shape", [(60, 48), (3, 20, 48)])
+def test_fused_inference_norms_equal_keras_and_run_as_one_onednn_kernel(shape):
+    """Inside ``fused_inference_norms``, a graph with an unknown batch runs each inference LayerNorm as oneDNN's
+    ``_MklLayerNorm`` (the rewrite the form is written for: if a TensorFlow upgrade stops matching it, this fails)
+    with Keras' values; outside it, or in training, the graph holds Keras' ops and no ``FusedBatchNormV3``."""
+    assert layers.onednn_enabled()                      # importing electra turned it on (tests/test_machine.py)
+    rng = np.random.default_rng(0)
+    ours, ref = _norm_pair(rng, shape[-1])
+    x = tf.constant(rng.normal(size=shape) * 4 + 2, tf.float32)
+    spec = tf.TensorSpec([None, *shape[1:]], tf.float32)
+
+    def fused(x):
+        with layers.fused_inference_norms():
+            return ours(x, training=False)
+    fused = tf.function(fused, input_signature=[spec])
+    plain = tf.function(lambda x: ours(x, training=False), input_signature=[spec])
+    want = ref(x).numpy()
+    _assert_close(fused(x).numpy(), want, rtol=2e-6)
+    _assert_close(plain(x).numpy(), want, rtol=1e-6)
+    ran = _executed_ops(fused, x)
+    assert "_MklLayerNorm" in ran and "Mean" not in ran, ran
+    graph_ops = {op.type for op in fused.get_concrete_function().graph.get_operations()}
+    assert "FusedBatchNormV3" in graph_ops
+    assert "FusedBatchNormV3" not in {op.type for op in plain.get_concrete_function().graph.get_operations()}
+
+    with layers.fused_inference_norms(), tf.GradientTape() as tape:   # training keeps its own gradient
+        tape.watch(x)
+        y = ours(x, training=True)
+    _assert_close(y.numpy(), want, rtol=1e-5)
+    assert tape.gradient(y, x) is not None
+
+
+def test_fused_inference_norms_leave_other_precisions_to_keras():
+    rng = np.random.default_rng(1)
+    layer = layers.LayerNormalization(epsilon=1e-12, dtype="mixed_bfloat16")
+    layer.build((None, 48))
+    x = tf.constant(rng.normal(size=(10, 48)), tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 48], tf.float32)])
+    def f(x):
+        with layers.fused_inference_norms():
+            return layer(x)
+    assert "FusedBatchNormV3" not in {op.type for op in f.get_concrete_function().graph.get_operations()}
+    np.testing.assert_array_equal(f(x).numpy(), layer(x).numpy())
