@@ -35,6 +35,16 @@ def native_bf16(info: dict | None = None) -> bool:
     return bool(info["isa"].get("avx512_bf16") or info["isa"].get("amx_bf16"))
 
 
+def onednn_enabled() -> bool:
+    """Whether this TensorFlow process runs oneDNN's CPU kernels and graph rewrites (``TF_ENABLE_ONEDNN_OPTS``, read
+    when TensorFlow loaded; importing ``electra`` first turns it on, see the package docstring)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return False
+
+
 def matmul_flops_per_second(dtype: str = "fp32", size: int = 2048, repeats: int = 5) -> float:
     """The best FLOP/s of a ``[size, size] × [size, size]`` TensorFlow matrix product on the CPU in ``fp32`` or
     ``bf16`` (after one untimed run): the machine's measured matmul peak, the denominator of ``achieved/peak``."""

@@ -231,14 +231,14 @@ def alternate(ours, peer: Peer | None, rounds: int, steps: int) -> dict:
 
 
 def machine_record() -> dict:
-    """The machine a benchmark ran on: CPU model and ISA flags, platform, load average, time, and the oneDNN switch
-    TensorFlow read at start-up."""
+    """The machine a benchmark ran on: CPU model and ISA flags, platform, load average, time, the oneDNN switch
+    TensorFlow read at start-up and whether oneDNN is in fact on."""
     import platform
 
-    from electra.machine import cpu_info
+    from electra.machine import cpu_info, onednn_enabled
     return {"cpu": cpu_info(), "platform": platform.platform(), "load_average": os.getloadavg(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")}
+            "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), "onednn": onednn_enabled()}
 
 
 def matmul_peaks(peer: Peer | None, size: int = 2048, before: dict | None = None) -> dict:

@@ -77,16 +77,21 @@ def _tensorflow_import_log(env_value):
     env["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if env_value is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = env_value
-    done = subprocess.run([sys.executable, "-c", "import electra, tensorflow as tf; tf.constant(1)"],
+    code = ("import sys, electra, tensorflow as tf; from electra.machine import onednn_enabled; tf.constant(1); "
+            "print('onednn_enabled', onednn_enabled(), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stderr
 
 
 def test_importing_electra_turns_tensorflow_onednn_on_and_an_explicit_zero_is_kept():
-    """TensorFlow itself says which way it loaded: 'oneDNN custom operations are on' at import."""
-    assert "oneDNN custom operations are on" in _tensorflow_import_log(None)
+    """TensorFlow itself says which way it loaded: 'oneDNN custom operations are on' at import, and
+    ``electra.machine.onednn_enabled`` agrees."""
+    default = _tensorflow_import_log(None)
+    assert "oneDNN custom operations are on" in default and "onednn_enabled True" in default
     import electra.machine
     isa = electra.machine.cpu_info()["isa"]
     if not any(isa.get(f) for f in ("avx_vnni", "avx512_vnni", "avx512_bf16", "amx_tile")):  # else TF turns it on
-        assert "oneDNN custom operations are on" not in _tensorflow_import_log("0")
+        off = _tensorflow_import_log("0")
+        assert "oneDNN custom operations are on" not in off and "onednn_enabled False" in off

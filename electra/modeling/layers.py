@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from electra.configs import EncoderConfig, ModelConfig
+from electra.machine import onednn_enabled
 
 NamedVariables = dict[str, keras.Variable]
 
@@ -252,25 +253,15 @@ def layer_norm_with_gradient(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, ep
     return norm(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
 
 
-def onednn_enabled() -> bool:
-    """Whether TensorFlow runs its oneDNN CPU kernels and graph rewrites (``TF_ENABLE_ONEDNN_OPTS``, read when
-    TensorFlow loaded; ``electra`` turns it on, see the package docstring)."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
-        return bool(_pywrap_util_port.IsMklEnabled())
-    except (ImportError, AttributeError):
-        return False
-
-
 _FUSED_NORMS = contextvars.ContextVar("electra_fused_inference_norms", default=False)
 
 
 @contextlib.contextmanager
 def fused_inference_norms():
     """Within it, inference LayerNorms are traced as ``layer_norm_for_onednn``, which oneDNN runs as one kernel
-    — on a CPU with oneDNN on (``onednn_enabled``) and no GPU visible; elsewhere it changes nothing. For graphs
-    TensorFlow itself runs (``electra.squad.inference.inference_function``); exported graphs keep Keras' ops,
-    which OpenVINO and ONNX Runtime fuse their own way."""
+    — on a CPU with oneDNN on (``electra.machine.onednn_enabled``) and no GPU visible; elsewhere it changes
+    nothing. For graphs TensorFlow itself runs (``electra.squad.inference.inference_function``); exported graphs
+    keep Keras' ops, which OpenVINO and ONNX Runtime fuse their own way."""
     token = _FUSED_NORMS.set(onednn_enabled() and not tf.config.list_logical_devices("GPU"))
     try:
         yield
