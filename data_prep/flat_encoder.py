@@ -80,6 +80,13 @@ class _KeyTable:
         return ((mixed ^ (mixed >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9) >> np.uint64(64 - self.bits)
                 ).astype(np.int64)
 
+    def _look(self, slot, todo, low, high):
+        """One probe for the keys ``todo`` at their current ``slot``s → (slots, entries there, occupied, same key)."""
+        at = slot[todo]
+        entry = self.entry[at]
+        occupied = entry >= 0
+        return at, entry, occupied, occupied & (self.low[at] == low[todo]) & (self.high[at] == high[todo])
+
     def find(self, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """The entry of every key, -1 where the key is absent."""
         found = np.full(len(low), -1, dtype=np.int64)
@@ -87,10 +94,7 @@ class _KeyTable:
         todo = np.arange(len(low))
         mask = (1 << self.bits) - 1
         while len(todo):
-            at = slot[todo]
-            entry = self.entry[at]
-            occupied = entry >= 0
-            hit = occupied & (self.low[at] == low[todo]) & (self.high[at] == high[todo])
+            _, entry, occupied, hit = self._look(slot, todo, low, high)
             found[todo[hit]] = entry[hit]
             todo = todo[occupied & ~hit]                             # another key there: probe the next slot
             slot[todo] = (slot[todo] + 1) & mask
@@ -114,10 +118,7 @@ class _KeyTable:
         mask = (1 << self.bits) - 1
         added, number = [], first
         while len(todo):
-            at = slot[todo]
-            entry = self.entry[at]
-            occupied = entry >= 0
-            same = occupied & (self.low[at] == low[todo]) & (self.high[at] == high[todo])
+            at, entry, occupied, same = self._look(slot, todo, low, high)
             entries[todo[same]] = entry[same]
             wanting, wanted = todo[~occupied], at[~occupied]
             ticket = given[wanting] if given is not None else number + np.arange(len(wanting))
