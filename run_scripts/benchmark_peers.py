@@ -213,13 +213,18 @@ class Peer:
         self.process = None
 
 
-def alternate(ours, peer: Peer | None, rounds: int, steps: int) -> dict:
-    """``rounds`` rounds of ``steps`` timed steps, ours then the peer's in each round. ``ours(steps)`` returns
-    seconds per step over the round. Returns the per-round seconds per step of both and the median of the
-    per-round ratios peer/ours (> 1: ours is faster)."""
-    ours_rounds, peer_rounds = [], []
+def alternate(ours, peer: Peer | None, rounds: int, steps: int, others: dict | None = None) -> dict:
+    """``rounds`` rounds of ``steps`` timed steps: ours, then each of ``others`` (name -> a round function like
+    ours: the same work in another runtime), then the peer's. ``ours(steps)`` returns seconds per step over the
+    round. Returns the per-round seconds per step of all and the median of the per-round ratios peer/ours
+    (> 1: ours is faster); for each of ``others`` the median of its per-round ratios ours/it
+    (``speed_relative_to_ours``, > 1: it is faster than ours) and peer/it."""
+    others = others or {}
+    ours_rounds, peer_rounds, other_rounds = [], [], {name: [] for name in others}
     for _ in range(rounds):
         ours_rounds.append(ours(steps))
+        for name, other in others.items():
+            other_rounds[name].append(other(steps))
         if peer is not None and peer.available:
             peer_rounds.append(statistics.fmean(peer.call("run", steps=steps)["seconds"]))
     out = {"rounds": rounds, "steps_per_round": steps, "ours_seconds_per_step": ours_rounds,
@@ -227,6 +232,14 @@ def alternate(ours, peer: Peer | None, rounds: int, steps: int) -> dict:
     if peer_rounds:
         out.update(peer_seconds_per_step=peer_rounds, peer_median_seconds_per_step=statistics.median(peer_rounds),
                    speedup_over_peer=statistics.median(p / o for p, o in zip(peer_rounds, ours_rounds)))
+    if others:
+        out["others"] = {}
+        for name, seconds in other_rounds.items():
+            entry = {"seconds_per_step": seconds, "median_seconds_per_step": statistics.median(seconds),
+                     "speed_relative_to_ours": statistics.median(o / s for o, s in zip(ours_rounds, seconds))}
+            if peer_rounds:
+                entry["speedup_over_peer"] = statistics.median(p / s for p, s in zip(peer_rounds, seconds))
+            out["others"][name] = entry
     return out
 
 

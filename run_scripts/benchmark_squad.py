@@ -20,6 +20,11 @@ side's model FLOP/s by it. Targets (issue 13, small, fp32, CPU): inference ≥ 1
 Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Inference
 is ``electra.squad.inference.inference_function``, what ``predict_logits`` runs (oneDNN LayerNorms on a CPU). Each
 configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) first.
+
+``--runtimes`` (plain head, fp32, no XLA): the same inference batch through the model exported as users serve it,
+timed in the same rounds: TensorFlow's SavedModel signature (TF Serving's graph, Keras' LayerNorm ops),
+OpenVINO (CPU, f32) and ONNX Runtime (CPU), each with ``speed_relative_to_ours`` (> 1: faster than ours) and
+``speedup_over_peer``. A dedicated inference runtime on the same weights shows how much of the machine is left.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CP
 
 
 TARGETS = {"inference": 1.5, "fine_tune": 1.2}   # speedup over the peer, small / seq 384 / fp32, CPU
+RUNTIMES = ("saved_model", "openvino", "onnxruntime")
 
 
 def _bools(text: str) -> list[bool]:
@@ -91,8 +97,14 @@ def main(argv=None) -> int:
     parser.add_argument("--saved_model_batches", default="1,64")
     parser.add_argument("--skip_training", action="store_true")
     parser.add_argument("--heads", default="plain", help="comma-separated: plain, plain_v2, joint")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES),
+                        help="inference of the exported model timed in the same rounds (plain head, fp32, no XLA): "
+                             "comma-separated saved_model, openvino, onnxruntime; 'none' to skip")
     parser.add_argument("--beam_size", type=int, default=5)
     args = parser.parse_args(argv)
+    unknown = sorted({r for r in args.runtimes.split(",") if r} - {"none", *RUNTIMES})
+    if unknown:
+        parser.error(f"--runtimes: unknown {unknown}; choose from {', '.join(RUNTIMES)} or none")
 
     import tensorflow as tf
 
@@ -129,19 +141,23 @@ def _run(args, common, peer, peaks) -> int:
     def emit(record):
         print(json.dumps({**common, **record}), flush=True)
 
-    def compare(run, task, batch, ours_step, flops):
-        """Alternating rounds against the peer (plain head, fp32) or ours alone; the record to emit."""
+    def compare(run, task, batch, ours_step, flops, others=None):
+        """Alternating rounds against the peer (plain head, fp32) or ours alone, with ``others`` (name -> one
+        step in another runtime) timed in the same rounds; the record to emit."""
+        others = others or {}
         use_peer = peer.available and run["head"] == "plain" and run["precision"] == "fp32"
         if use_peer:
             peer.call("setup", task=f"squad_{'train' if task == 'fine_tune' else 'infer'}",
                       model=dataclasses.asdict(config), batch=batch, seq=seq, lr=1e-5)
             peer.call("run", steps=args.warmup_steps)
-        for _ in range(args.warmup_steps):
-            ours_step()
+        for step in [ours_step, *others.values()]:
+            for _ in range(args.warmup_steps):
+                step()
 
-        def timed_round(steps):
-            return _time(ours_step, 0, steps)
-        timing = alternate(timed_round, peer if use_peer else None, args.rounds, args.steps)
+        def round_of(step):
+            return lambda steps: _time(step, 0, steps)
+        timing = alternate(round_of(ours_step), peer if use_peer else None, args.rounds, args.steps,
+                           {name: round_of(step) for name, step in others.items()})
         seconds = timing["ours_median_seconds_per_step"]
         ours = {"step_s": seconds, "seq_per_s": batch / seconds, "achieved_flops_per_second": flops / seconds}
         record = {**run, "task": task, "batch": batch, **ours, "model_flops_per_step": flops, "timing": timing}
@@ -153,7 +169,13 @@ def _run(args, common, peer, peaks) -> int:
             if run["model_size"] == "small" and seq == 384:
                 target = TARGETS[task]
                 record["target"] = {"speedup_over_peer": target, "met": record["speedup_over_peer"] >= target}
-        add_fractions_of_peak([record, record.get("peer", {})], peaks, run["precision"])
+        for name, entry in timing.get("others", {}).items():
+            record.setdefault("runtimes", {})[name] = {
+                "seq_per_s": batch / entry["median_seconds_per_step"],
+                "achieved_flops_per_second": flops / entry["median_seconds_per_step"],
+                **{k: entry[k] for k in ("speed_relative_to_ours", "speedup_over_peer") if k in entry}}
+        add_fractions_of_peak([record, record.get("peer", {}), *record.get("runtimes", {}).values()], peaks,
+                              run["precision"])
         return record
 
     heads = {"plain": dict(), "plain_v2": dict(answerability=True),
@@ -177,12 +199,34 @@ def _run(args, common, peer, peaks) -> int:
         arrays = _batch(rng, args.predict_batch_size, seq, model.config.vocab_size, False)
         infer = inference_function(model, arrays, xla)     # what predict_logits runs
         batch = {k: tf.constant(v) for k, v in arrays.items()}
+        others = {}
+        if head == "plain" and precision == "fp32" and not xla:
+            others = {name: (lambda fn=fn: fn(arrays)) for name, fn in _runtimes(args, size).items()}
         emit(_with_ratio(compare(run, "inference", args.predict_batch_size,
                                  lambda: infer(batch)["start_logits"].numpy(),
-                                 per_sequence * args.predict_batch_size), plain_rates))
+                                 per_sequence * args.predict_batch_size, others), plain_rates))
         if args.saved_model[0] and not xla:
             _saved_model(model, run, args, rng, emit)
     return 0
+
+
+def _runtimes(args, size: str) -> dict:
+    """The exported model's inference in the runtimes users serve it with (``benchmark_serving``'s exports:
+    TensorFlow's SavedModel signature, OpenVINO CPU f32 with the latency hint, ONNX Runtime's CPU provider):
+    name -> callable(inputs) -> (start, end) NumPy arrays. Empty, with a message on stderr, when a runtime's
+    package is missing."""
+    wanted = [r for r in args.runtimes.split(",") if r and r != "none"]
+    if not wanted:
+        return {}
+    from benchmark_serving import build_runtimes
+    try:
+        with tempfile.TemporaryDirectory(prefix="benchmark_squad-") as work_dir:   # the runtimes hold the models
+            built, _ = build_runtimes(work_dir, size, args.max_seq_length, 0, "f32")
+    except ImportError as error:
+        print(f"--runtimes skipped: {error}", file=sys.stderr)
+        return {}
+    built["saved_model"] = built.pop("tensorflow")
+    return {name: built[name] for name in wanted}
 
 
 def _with_ratio(record: dict, plain_rates: dict) -> dict:

@@ -1,6 +1,7 @@
 """The same-run comparison machinery of the benchmarks: alternating rounds, the ratio, and a peer that is absent."""
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -39,6 +40,22 @@ def test_alternate_interleaves_and_takes_the_median_of_per_round_ratios():
     assert out["speedup_over_peer"] == 1.5          # ratios 3, 1.5, 1.5: not 3.0 / 1.0 of the two medians
 
 
+def test_other_runtimes_run_in_the_same_rounds_and_are_compared_round_by_round():
+    order = []
+    ours, onnx = iter([1.0, 2.0, 1.0]), iter([0.5, 2.0, 2.0])
+    peer = _FakePeer([3.0, 3.0, 1.5])
+    original = peer.call
+    peer.call = lambda cmd, **a: order.append("peer") or original(cmd, **a)
+    out = benchmark_peers.alternate(lambda steps: order.append("ours") or next(ours), peer, rounds=3, steps=2,
+                                    others={"onnx": lambda steps: order.append("onnx") or next(onnx)})
+    assert order == ["ours", "onnx", "peer"] * 3
+    onnx_entry = out["others"]["onnx"]
+    assert onnx_entry["seconds_per_step"] == [0.5, 2.0, 2.0] and onnx_entry["median_seconds_per_step"] == 2.0
+    assert onnx_entry["speed_relative_to_ours"] == 1.0      # ours/it per round: 2, 1, 0.5
+    assert onnx_entry["speedup_over_peer"] == 1.5           # peer/it per round: 6, 1.5, 0.75
+    assert out["speedup_over_peer"] == 1.5                  # ours against the peer is unchanged by the others
+
+
 def test_without_a_peer_only_ours_is_reported():
     out = benchmark_peers.alternate(lambda steps: 2.0, None, rounds=2, steps=1)
     assert out["ours_seconds_per_step"] == [2.0, 2.0] and "speedup_over_peer" not in out
@@ -68,3 +85,22 @@ def test_pretraining_benchmark_writes_the_machine_the_peak_and_our_fraction_of_i
     ours = result["ours"]
     assert ours["achieved_over_peak"] == pytest.approx(ours["achieved_flops_per_second"] / peak)
     assert len(result["timing"]["ours_seconds_per_step"]) == 2 and "targets" not in result
+
+
+@pytest.mark.slow
+def test_squad_benchmark_times_the_exported_model_in_the_serving_runtimes_in_the_same_rounds():
+    result = subprocess.run([sys.executable, "run_scripts/benchmark_squad.py", "--model_sizes=tiny",
+                             "--max_seq_length=32", "--predict_batch_size=2", "--rounds=2", "--steps=1",
+                             "--warmup_steps=1", "--skip_training", "--peer_python=none"],
+                            cwd=ROOT, check=True, capture_output=True, text=True)
+    machine, inference = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert machine["task"] == "machine" and inference["task"] == "inference"
+    peak = machine["matmul_peak_flops_per_second"]["best"]["fp32"]
+    assert set(inference["runtimes"]) == {"saved_model", "openvino", "onnxruntime"}
+    for name, runtime in inference["runtimes"].items():
+        seconds = inference["timing"]["others"][name]["seconds_per_step"]
+        assert len(seconds) == 2 and runtime["seq_per_s"] == pytest.approx(2 / statistics.median(seconds))
+        assert runtime["achieved_over_peak"] == pytest.approx(runtime["achieved_flops_per_second"] / peak)
+        ratios = [o / s for o, s in zip(inference["timing"]["ours_seconds_per_step"], seconds)]
+        assert runtime["speed_relative_to_ours"] == pytest.approx(statistics.median(ratios))
+        assert "speedup_over_peer" not in runtime
