@@ -49,18 +49,29 @@ def _stats(times: list[float]) -> dict:
 
 
 def build_runtimes(work_dir: str, model_size: str, max_seq_length: int, seed: int, openvino_precision: str):
-    """Export one model and return ``{runtime: callable(inputs) -> (start, end)}``."""
+    """Export one model of preset ``model_size`` (random weights from ``seed``) and return
+    ``({runtime: callable(inputs) -> (start, end)}, settings)``."""
     import keras
-    import numpy as np
-    import tensorflow as tf
 
     from electra.configs import preset
-    from electra.export import export_onnx, export_openvino, export_saved_model
     from electra.modeling import ElectraForQuestionAnswering
 
     keras.utils.set_random_seed(seed)
-    config = preset(model_size, max_position_embeddings=512)
-    model = ElectraForQuestionAnswering(config)
+    runtimes, settings = serving_runtimes(ElectraForQuestionAnswering(preset(model_size, max_position_embeddings=512)),
+                                          work_dir, max_seq_length, openvino_precision)
+    return runtimes, {"model_size": model_size, **settings}
+
+
+def serving_runtimes(model, work_dir: str, max_seq_length: int, openvino_precision: str = "f32"):
+    """Export ``model`` into ``work_dir`` (SavedModel, OpenVINO IR, ONNX) and return
+    ``({runtime: callable(inputs) -> (start, end)}, settings)``; the runtimes hold what they need in memory, so
+    ``work_dir`` may be removed afterwards."""
+    import numpy as np
+    import tensorflow as tf
+
+    from electra.export import export_onnx, export_openvino, export_saved_model
+
+    config = model.config
     vocab = os.path.join(work_dir, "vocab.txt")
     with open(vocab, "w", encoding="utf-8") as f:
         f.write("".join(f"[unused{i}]\n" for i in range(config.vocab_size)))
@@ -69,7 +80,6 @@ def build_runtimes(work_dir: str, model_size: str, max_seq_length: int, seed: in
     ir = export_openvino(saved_model, os.path.join(work_dir, "openvino"))
     onnx_path = export_onnx(saved_model, os.path.join(work_dir, "model.onnx"))
     parameters = int(model.count_params())
-    del model
 
     loaded = tf.saved_model.load(saved_model)
     serve = loaded.signatures["serving_default"]
@@ -99,7 +109,7 @@ def build_runtimes(work_dir: str, model_size: str, max_seq_length: int, seed: in
 
     run_tf.keep_alive = loaded
     runtimes = {"tensorflow": run_tf, "openvino": run_openvino, "onnxruntime": run_onnxruntime}
-    settings = {"model_size": model_size, "max_seq_length": max_seq_length, "batch": 1,
+    settings = {"max_seq_length": max_seq_length, "batch": 1,
                 "layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
                 "parameters": parameters,
                 "openvino_hint": "LATENCY",

@@ -21,8 +21,8 @@ Random token ids at ``--max_seq_length`` (384): the numbers measure the model, n
 is ``electra.squad.inference.inference_function``, what ``predict_logits`` runs (oneDNN LayerNorms on a CPU). Each
 configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) first.
 
-``--runtimes`` (plain head, fp32, no XLA): the same inference batch through the model exported as users serve it,
-timed in the same rounds: TensorFlow's SavedModel signature (TF Serving's graph, Keras' LayerNorm ops),
+``--runtimes`` (plain head, fp32, no XLA): the same inference batch through the same model exported as users
+serve it, timed in the same rounds: TensorFlow's SavedModel signature (TF Serving's graph, Keras' LayerNorm ops),
 OpenVINO (CPU, f32) and ONNX Runtime (CPU), each with ``speed_relative_to_ours`` (> 1: faster than ours) and
 ``speedup_over_peer``. A dedicated inference runtime on the same weights shows how much of the machine is left.
 """
@@ -201,7 +201,7 @@ def _run(args, common, peer, peaks) -> int:
         batch = {k: tf.constant(v) for k, v in arrays.items()}
         others = {}
         if head == "plain" and precision == "fp32" and not xla:
-            others = {name: (lambda fn=fn: fn(arrays)) for name, fn in _runtimes(args, size).items()}
+            others = {name: (lambda fn=fn: fn(arrays)) for name, fn in _runtimes(args, model).items()}
         emit(_with_ratio(compare(run, "inference", args.predict_batch_size,
                                  lambda: infer(batch)["start_logits"].numpy(),
                                  per_sequence * args.predict_batch_size, others), plain_rates))
@@ -210,18 +210,18 @@ def _run(args, common, peer, peaks) -> int:
     return 0
 
 
-def _runtimes(args, size: str) -> dict:
-    """The exported model's inference in the runtimes users serve it with (``benchmark_serving``'s exports:
+def _runtimes(args, model) -> dict:
+    """``model`` exported and run in the runtimes users serve it with (``benchmark_serving.serving_runtimes``:
     TensorFlow's SavedModel signature, OpenVINO CPU f32 with the latency hint, ONNX Runtime's CPU provider):
     name -> callable(inputs) -> (start, end) NumPy arrays. Empty, with a message on stderr, when a runtime's
     package is missing."""
     wanted = [r for r in args.runtimes.split(",") if r and r != "none"]
     if not wanted:
         return {}
-    from benchmark_serving import build_runtimes
+    from benchmark_serving import serving_runtimes
     try:
         with tempfile.TemporaryDirectory(prefix="benchmark_squad-") as work_dir:   # the runtimes hold the models
-            built, _ = build_runtimes(work_dir, size, args.max_seq_length, 0, "f32")
+            built, _ = serving_runtimes(model, work_dir, args.max_seq_length)
     except ImportError as error:
         print(f"--runtimes skipped: {error}", file=sys.stderr)
         return {}

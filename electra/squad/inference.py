@@ -36,7 +36,7 @@ def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> 
     stay int32. ``electra.squad.postprocess.decode`` turns them into answers."""
     import tensorflow as tf
     inputs = features.model_inputs() if hasattr(features, "model_inputs") else features
-    call = inference_function(model, {k: np.asarray(v) for k, v in inputs.items()}, xla)
+    call = inference_function(model, inputs, xla)
     outputs: dict[str, list] = {}
     n = len(next(iter(inputs.values())))
     for i in range(0, n, batch_size):
