@@ -25,12 +25,17 @@ configuration runs ``--warmup_steps`` untimed steps (tracing, XLA compilation) f
 serve it, timed in the same rounds: TensorFlow's SavedModel signature (TF Serving's graph, Keras' LayerNorm ops),
 OpenVINO (CPU, f32) and ONNX Runtime (CPU), each with ``speed_relative_to_ours`` (> 1: faster than ours) and
 ``speedup_over_peer``. A dedicated inference runtime on the same weights shows how much of the machine is left.
+
+``--matmul_bound`` (same cases, on by default): the forward pass's matrix products alone, nothing else, with
+TensorFlow's kernels (``matmul_bound``), timed in the same rounds as ``matmul_bound`` with the same ratios. Its
+``speedup_over_peer`` is the most any implementation built on these kernels could show against the peer here.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -44,6 +49,7 @@ import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CP
 
 TARGETS = {"inference": 1.5, "fine_tune": 1.2}   # speedup over the peer, small / seq 384 / fp32, CPU
 RUNTIMES = ("saved_model", "openvino", "onnxruntime")
+MATMUL_BOUND = "matmul_bound"
 
 
 def _bools(text: str) -> list[bool]:
@@ -69,6 +75,62 @@ def fine_tune_trainer(model, precision: str = "fp32", xla: bool = False):
     from electra.training.trainer import Trainer
     optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
     return Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b), SquadTask.metric_names, xla=xla)
+
+
+def forward_products(config, batch: int, seq: int) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+    """The matrix products of one forward pass of ``ElectraForQuestionAnswering`` (plain span head) on ``[batch,
+    seq]``, in order: (name, left operand shape, right operand shape as multiplied, ``[..., K, N]``). The
+    benchmark's model FLOPs are theirs (``product_flops``); ``matmul_bound`` runs them alone."""
+    c = config.discriminator
+    h, f, n, d, e = c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_size, config.embedding_size
+    t = batch * seq
+    products = [("embeddings_project", (t, e), (e, h))] if e != h else []
+    for _ in range(c.num_hidden_layers):
+        products += [("query_key_value", (t, h), (h, 3 * h)), ("scores", (batch, n, seq, d), (batch, n, d, seq)),
+                     ("context", (batch, n, seq, seq), (batch, n, seq, d)), ("attention_output", (t, h), (h, h)),
+                     ("intermediate", (t, h), (h, f)), ("output_dense", (t, f), (f, h))]
+    return products + [("span_head", (t, h), (h, 2))]
+
+
+def product_flops(products) -> float:
+    """Multiply-adds × 2 of ``forward_products``' products: each of the left operand's elements meets ``N`` columns."""
+    return float(sum(2 * math.prod(left) * right[-1] for _, left, right in products))
+
+
+def matmul_bound(config, batch: int, seq: int):
+    """One step of nothing but the forward pass's matrix products (``forward_products``: the same shapes, count,
+    order and FLOPs), TensorFlow's CPU kernels, each layer's products fed by the one before. No softmax,
+    LayerNorm, GELU, bias, mask, transpose or embedding lookup: the speed no implementation of this forward pass
+    built on these kernels can pass. V is the QKV product's output reshaped (which copies nothing); Q and K are
+    fixed per layer, since without a softmax scores made from the layer's input would make each layer cubic in
+    it, and the activations would vanish or overflow within a few layers. Weights are scaled so that activations
+    stay near 1. Returns the ``tf.function`` ``() -> [batch * seq, 2]``."""
+    import tensorflow as tf
+    c = config.discriminator
+    h, f, n, d, e = c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_size, config.embedding_size
+    t = batch * seq
+    generator = tf.random.Generator.from_seed(0)
+
+    def normal(shape, fan_in=1):
+        return tf.Variable(generator.normal(shape, stddev=fan_in ** -0.5))
+    embedded = normal([t, e])
+    project = normal([e, h], e) if e != h else None
+    # context entries grow as √(D · S) (scores √D, summed over S keys): the output kernel takes that back out
+    layers = [(normal([h, 3 * h], h), normal([batch, n, seq, d]), normal([batch, n, seq, d]),
+               normal([h, h], h * d * seq), normal([h, f], h), normal([f, h], f)) for _ in range(c.num_hidden_layers)]
+    head = normal([h, 2], h)
+
+    @tf.function
+    def forward():
+        x = embedded if project is None else tf.matmul(embedded, project)                       # [T, H]
+        for qkv_kernel, q, k, output_kernel, intermediate_kernel, output_dense_kernel in layers:
+            v = tf.unstack(tf.reshape(tf.matmul(x, qkv_kernel), [3, batch, n, seq, d]))[2]     # [B, N, S, D]
+            context = tf.matmul(tf.matmul(q, k, transpose_b=True), v)                          # [B, N, S, D]
+            x = tf.matmul(tf.matmul(tf.reshape(context, [t, h]), output_kernel), intermediate_kernel)
+            x = tf.matmul(x, output_dense_kernel)                                              # [T, H]
+        return tf.matmul(x, head)                                                              # [T, 2]
+
+    return forward
 
 
 def _time(fn, warmup: int, steps: int) -> float:
@@ -100,6 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--runtimes", default=",".join(RUNTIMES),
                         help="inference of the exported model timed in the same rounds (plain head, fp32, no XLA): "
                              "comma-separated saved_model, openvino, onnxruntime; 'none' to skip")
+    parser.add_argument("--matmul_bound", type=_bools, default=[True],
+                        help="also time the forward pass's matrix products alone in the same rounds (plain head, "
+                             "fp32, no XLA): the speed no implementation on TensorFlow's kernels can pass")
     parser.add_argument("--beam_size", type=int, default=5)
     args = parser.parse_args(argv)
     unknown = sorted({r for r in args.runtimes.split(",") if r} - {"none", *RUNTIMES})
@@ -133,7 +198,6 @@ def _run(args, common, peer, peaks) -> int:
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
     from electra.squad.inference import inference_function
-    from electra.training.flops import encoder_forward_flops
     plain_rates: dict = {}
     rng = np.random.default_rng(0)
     seq = args.max_seq_length
@@ -170,12 +234,15 @@ def _run(args, common, peer, peaks) -> int:
                 target = TARGETS[task]
                 record["target"] = {"speedup_over_peer": target, "met": record["speedup_over_peer"] >= target}
         for name, entry in timing.get("others", {}).items():
-            record.setdefault("runtimes", {})[name] = {
-                "seq_per_s": batch / entry["median_seconds_per_step"],
-                "achieved_flops_per_second": flops / entry["median_seconds_per_step"],
-                **{k: entry[k] for k in ("speed_relative_to_ours", "speedup_over_peer") if k in entry}}
-        add_fractions_of_peak([record, record.get("peer", {}), *record.get("runtimes", {}).values()], peaks,
-                              run["precision"])
+            side = {"seq_per_s": batch / entry["median_seconds_per_step"],
+                    "achieved_flops_per_second": flops / entry["median_seconds_per_step"],
+                    **{k: entry[k] for k in ("speed_relative_to_ours", "speedup_over_peer") if k in entry}}
+            if name == MATMUL_BOUND:
+                record[name] = side
+            else:
+                record.setdefault("runtimes", {})[name] = side
+        add_fractions_of_peak([record, record.get("peer", {}), *record.get("runtimes", {}).values(),
+                               record.get(MATMUL_BOUND, {})], peaks, run["precision"])
         return record
 
     heads = {"plain": dict(), "plain_v2": dict(answerability=True),
@@ -187,8 +254,7 @@ def _run(args, common, peer, peaks) -> int:
         model = ElectraForQuestionAnswering(preset(size), dtype=PRECISIONS[precision], **heads[head])
         run = {"model_size": size, "precision": precision, "xla": xla, "head": head}
         config = model.config
-        per_sequence = encoder_forward_flops(config.discriminator, config.embedding_size, seq, seq) \
-            + 2 * config.hidden_size * 2 * seq  # span head
+        per_sequence = product_flops(forward_products(config, 1, seq))
         if not args.skip_training:
             trainer = fine_tune_trainer(model, precision, xla)
             batch = {k: tf.constant(v) for k, v in
@@ -202,6 +268,9 @@ def _run(args, common, peer, peaks) -> int:
         others = {}
         if head == "plain" and precision == "fp32" and not xla:
             others = {name: (lambda fn=fn: fn(arrays)) for name, fn in _runtimes(args, model).items()}
+            if args.matmul_bound[0]:
+                bound = matmul_bound(config, args.predict_batch_size, seq)
+                others[MATMUL_BOUND] = lambda: bound().numpy()
         emit(_with_ratio(compare(run, "inference", args.predict_batch_size,
                                  lambda: infer(batch)["start_logits"].numpy(),
                                  per_sequence * args.predict_batch_size, others), plain_rates))

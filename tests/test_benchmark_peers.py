@@ -71,6 +71,36 @@ def test_a_python_without_torch_reports_the_peer_unavailable(tmp_path):
     assert not benchmark_peers.Peer(None).available
 
 
+_REFAULTS = """
+import resource, sys
+sys.path.insert(0, "run_scripts")
+import benchmark_peers
+if sys.argv[1] == "reuse":
+    print(benchmark_peers.reuse_freed_memory(), file=sys.stderr)
+size = 64 << 20
+block = bytearray(size)                    # a large block, written page by page, then freed
+del block
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+block = bytearray(size)                    # the next step's block of the same size
+block[::4096] = b"\\1" * (size // 4096)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt and Linux page-fault counts")
+def test_the_peers_malloc_setting_reuses_a_freed_large_block_instead_of_faulting_in_fresh_pages():
+    def refaults(mode):
+        run = subprocess.run([sys.executable, "-c", _REFAULTS, mode], cwd=ROOT, check=True, capture_output=True,
+                             text=True)
+        return int(run.stdout), run.stderr
+    pages = (64 << 20) // 4096
+    default, _ = refaults("default")
+    reused, said = refaults("reuse")
+    assert default > pages // 2                  # glibc gave the block back to the kernel: every page faults again
+    assert reused < pages // 20 and said.startswith("glibc heap reused")
+    assert benchmark_peers.fresh_page_microseconds(megabytes=8, repeats=1) >= 0
+
+
 @pytest.mark.slow
 def test_pretraining_benchmark_writes_the_machine_the_peak_and_our_fraction_of_it(tmp_path):
     path = tmp_path / "out.json"
@@ -79,6 +109,7 @@ def test_pretraining_benchmark_writes_the_machine_the_peak_and_our_fraction_of_i
                     f"--output={path}"], cwd=ROOT, check=True, capture_output=True)
     document = json.loads(path.read_text())
     assert document["machine"]["cpu"]["isa"].keys() >= {"avx2", "avx512_bf16", "amx_bf16"}
+    assert document["machine"]["fresh_page_microseconds"] >= 0
     assert document["peer"]["available"] is False
     peak = document["matmul_peak_flops_per_second"]["best"]["fp32"]
     (result,) = document["results"]
@@ -104,3 +135,8 @@ def test_squad_benchmark_times_the_exported_model_in_the_serving_runtimes_in_the
         ratios = [o / s for o, s in zip(inference["timing"]["ours_seconds_per_step"], seconds)]
         assert runtime["speed_relative_to_ours"] == pytest.approx(statistics.median(ratios))
         assert "speedup_over_peer" not in runtime
+    bound = inference["matmul_bound"]                  # the products alone, in the same rounds
+    seconds = inference["timing"]["others"]["matmul_bound"]["seconds_per_step"]
+    assert len(seconds) == 2 and bound["seq_per_s"] == pytest.approx(2 / statistics.median(seconds))
+    assert bound["achieved_flops_per_second"] == pytest.approx(inference["model_flops_per_step"] / statistics.median(
+        seconds))

@@ -407,14 +407,20 @@ class TransformerBlock(keras.layers.Layer):
         batch, seq = shape[0], shape[1]
         flat = tf.reshape(hidden, [-1, self.hidden_size])                                      # [B*S, H]
         # One GEMM for Q, K and V over the three checkpoint-named kernels (concatenated per call: the variables,
-        # and so the weight tables, stay as Google and Hugging Face name them).
-        projections = (self.query, self.key, self.value)
-        kernel = tf.concat([tf.cast(layer.kernel, dtype) for layer in projections], axis=1)   # [H, 3H]
-        qkv_bias = tf.concat([tf.cast(layer.bias, dtype) for layer in projections], axis=0)  # [3H]
+        # and so the weight tables, stay as Google and Hugging Face name them). The 1/√D of the scores is folded
+        # into the query's kernel and bias ([H, H] and [H] per call, not [B, N, S, D]); with D a power of 4 it is
+        # a power of 2, so q is bit for bit the same. Why: on a CPU grappler otherwise fuses the scale and the
+        # mask bias into oneDNN's scores product, which then took ~40 % longer than the plain product and a
+        # separate bias add (ELECTRA-small, seq 384: 4 % of the whole forward pass).
+        root = tf.cast(self.head_size ** -0.5, dtype)
+        kernel = tf.concat([tf.cast(self.query.kernel, dtype) * root, tf.cast(self.key.kernel, dtype),
+                            tf.cast(self.value.kernel, dtype)], axis=1)                       # [H, 3H]
+        qkv_bias = tf.concat([tf.cast(self.query.bias, dtype) * root, tf.cast(self.key.bias, dtype),
+                              tf.cast(self.value.bias, dtype)], axis=0)                       # [3H]
         qkv = tf.nn.bias_add(tf.matmul(flat, kernel), qkv_bias)                                # [B*S, 3H]
         qkv = tf.reshape(qkv, [batch, seq, 3, self.heads, self.head_size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))                              # 3 × [B, N, S, D]
-        scores = tf.matmul(q * tf.cast(self.head_size ** -0.5, dtype), k, transpose_b=True)  # [B, N, S, S]
+        scores = tf.matmul(q, k, transpose_b=True)                                             # [B, N, S, S]
         # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v [B, N, S, D]
         probs, scale = self.attention_dropout.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32),
                                                       training=training)                       # [B, N, S, S]

@@ -1,0 +1,71 @@
+"""The SQuAD benchmark's model FLOPs and its matrix-product bound: the products it counts and times are the ones
+in the model's own graph, with the FLOPs of the analytic count."""
+import collections
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra.configs import preset
+from electra.modeling import ElectraForQuestionAnswering
+from electra.training.flops import encoder_forward_flops
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_scripts"))
+
+import benchmark_squad  # noqa: E402
+
+BATCH, SEQ = 2, 48
+
+
+def _graph_products(graph) -> collections.Counter:
+    """(left operand shape, right operand shape as multiplied ``[..., K, N]``) of every matrix product in ``graph``."""
+    found = collections.Counter()
+    for op in graph.get_operations():
+        if op.type not in ("MatMul", "BatchMatMulV2"):
+            continue
+        left, right = (tuple(t.shape.as_list()) for t in op.inputs)
+        flip_left, flip_right = ((op.get_attr("transpose_a"), op.get_attr("transpose_b")) if op.type == "MatMul"
+                                 else (op.get_attr("adj_x"), op.get_attr("adj_y")))
+        if flip_left:
+            left = left[:-2] + left[:-3:-1]
+        if flip_right:
+            right = right[:-2] + right[:-3:-1]
+        found[left, right] += 1
+    return found
+
+
+def _listed(products) -> collections.Counter:
+    return collections.Counter((left, right) for _, left, right in products)
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "base"])
+def test_the_products_have_the_flops_of_the_analytic_count(size):
+    config = preset(size)
+    expected = encoder_forward_flops(config.discriminator, config.embedding_size, BATCH * SEQ, SEQ) \
+        + BATCH * SEQ * 2 * config.hidden_size * 2                                              # span head
+    assert benchmark_squad.product_flops(benchmark_squad.forward_products(config, BATCH, SEQ)) == expected
+
+
+def test_the_products_are_those_of_the_question_answering_models_graph():
+    config = preset("tiny")
+    model = ElectraForQuestionAnswering(config)
+    spec = tf.TensorSpec([BATCH, SEQ], tf.int32)
+    traced = tf.function(lambda ids, mask, segments: model(
+        {"input_ids": ids, "input_mask": mask, "segment_ids": segments})["start_logits"])
+    graph = traced.get_concrete_function(spec, spec, spec).graph
+    listed = _listed(benchmark_squad.forward_products(config, BATCH, SEQ))
+    assert _graph_products(graph) == listed and sum(listed.values()) == 6 * config.num_hidden_layers + 2
+
+
+def test_the_bound_runs_exactly_the_products_chained_and_stays_finite():
+    config = preset("small")
+    bound = benchmark_squad.matmul_bound(config, BATCH, SEQ)
+    graph = bound.get_concrete_function().graph
+    assert _graph_products(graph) == _listed(benchmark_squad.forward_products(config, BATCH, SEQ))
+    assert not {op.type for op in graph.get_operations()} & {"Softmax", "AddV2", "Add", "BiasAdd", "Transpose",
+                                                              "Mul", "GatherV2", "Erf", "Tanh"}
+    logits = bound().numpy()
+    assert logits.shape == (BATCH * SEQ, 2) and np.isfinite(logits).all()
+    assert 0.05 < logits.std() < 20                                 # kept near 1 through 12 layers
