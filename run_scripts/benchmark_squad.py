@@ -27,7 +27,7 @@ OpenVINO (CPU, f32) and ONNX Runtime (CPU), each with ``speed_relative_to_ours``
 ``speedup_over_peer``. A dedicated inference runtime on the same weights shows how much of the machine is left.
 
 ``--matmul_bound`` (same cases, on by default): the forward pass's matrix products alone, nothing else, with
-TensorFlow's kernels (``matmul_bound``), timed in the same rounds as ``matmul_bound`` with the same ratios. Its
+TensorFlow's kernels (``matmul_bound``), timed in the same rounds as the runtimes, with the same ratios. Its
 ``speedup_over_peer`` is the most any implementation built on these kernels could show against the peer here.
 """
 from __future__ import annotations
