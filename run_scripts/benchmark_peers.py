@@ -254,22 +254,28 @@ class Peer:
         self.process = None
 
 
-def alternate(ours, peer: Peer | None, rounds: int, steps: int, others: dict | None = None) -> dict:
+def alternate(ours, peer: Peer | None, rounds: int, steps: int, others: dict | None = None, peak=None) -> dict:
     """``rounds`` rounds of ``steps`` timed steps: ours, then each of ``others`` (name -> a round function like
     ours: the same work in another runtime), then the peer's. ``ours(steps)`` returns seconds per step over the
     round. Returns the per-round seconds per step of all and the median of the per-round ratios peer/ours
     (> 1: ours is faster); for each of ``others`` the median of its per-round ratios ours/it
-    (``speed_relative_to_ours``, > 1: it is faster than ours) and peer/it."""
+    (``speed_relative_to_ours``, > 1: it is faster than ours) and peer/it. ``peak()`` (optional) returns the
+    machine's matrix-product FLOP/s; it runs right after ours in every round (``peak_flops_per_second``), so
+    achieved/peak can be taken round by round, as the ratio to the peer is."""
     others = others or {}
-    ours_rounds, peer_rounds, other_rounds = [], [], {name: [] for name in others}
+    ours_rounds, peer_rounds, peak_rounds, other_rounds = [], [], [], {name: [] for name in others}
     for _ in range(rounds):
         ours_rounds.append(ours(steps))
+        if peak is not None:
+            peak_rounds.append(peak())
         for name, other in others.items():
             other_rounds[name].append(other(steps))
         if peer is not None and peer.available:
             peer_rounds.append(statistics.fmean(peer.call("run", steps=steps)["seconds"]))
     out = {"rounds": rounds, "steps_per_round": steps, "ours_seconds_per_step": ours_rounds,
            "ours_median_seconds_per_step": statistics.median(ours_rounds)}
+    if peak_rounds:
+        out["peak_flops_per_second"] = peak_rounds
     if peer_rounds:
         out.update(peer_seconds_per_step=peer_rounds, peer_median_seconds_per_step=statistics.median(peer_rounds),
                    speedup_over_peer=statistics.median(p / o for p, o in zip(peer_rounds, ours_rounds)))
@@ -312,6 +318,22 @@ def matmul_peaks(peer: Peer | None, size: int = 2048, before: dict | None = None
     peaks["best"] = {d: max(peaks[lib][d] for lib in ("tensorflow", "pytorch") if lib in peaks)
                      for d in ("fp32", "bf16")}
     return peaks
+
+
+def round_peak(peer: Peer | None, dtype: str, repeats: int = 5) -> float:
+    """The best matrix-product FLOP/s of TensorFlow and (when available) the peer's PyTorch in ``dtype``, measured
+    now, as ``matmul_peaks`` measures it: ``alternate``'s ``peak`` for one round (about 1.5 s in fp32)."""
+    from electra.machine import matmul_flops_per_second
+    rates = [matmul_flops_per_second(dtype, repeats=repeats)]
+    if peer is not None and peer.available:
+        rates.append(peer.call("matmul_peak", dtype=dtype, repeats=repeats)["flops_per_second"])
+    return max(rates)
+
+
+def fraction_of_peak_by_round(flops: float, seconds: list[float], peaks: list[float]) -> float:
+    """The median over rounds of (``flops`` / that round's seconds) / that round's peak: achieved/peak measured
+    side by side, so a slow stretch of the machine lowers both sides of each ratio."""
+    return statistics.median(flops / s / p for s, p in zip(seconds, peaks, strict=True))
 
 
 def add_fractions_of_peak(sides: list[dict], peaks: dict, precision: str) -> None:

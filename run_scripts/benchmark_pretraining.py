@@ -9,12 +9,16 @@ For every configuration the script alternates ``--rounds`` rounds of ``--steps``
 peer's (``run_scripts/benchmark_peers.py``, a second process with PyTorch and transformers: the same model
 shapes, AdamW, clipping, batch of random ids), and reports the median of the per-round ratios, so a change of
 clock speed or load during the run moves both sides. It also measures this machine's fp32 and bf16 matrix-product
-peak (TensorFlow and PyTorch) and reports ``achieved/peak`` = model FLOP/s ÷ the best fp32 (or bf16) peak. The
-JSON names the CPU model and its ISA flags: a ratio holds for the machine it was measured on.
+peak (TensorFlow and PyTorch) and reports ``achieved/peak`` two ways: model FLOP/s (median step) ÷ the best fp32
+(or bf16) peak measured before and after the rounds (``achieved_over_peak``), and the median over rounds of each
+round's FLOP/s ÷ the peak measured right after it in that round (``achieved_over_peak_same_round``; on a machine
+whose speed drifts, the first mixes a slow stretch's steps with a fast moment's peak). The JSON names the CPU
+model and its ISA flags: a ratio holds for the machine it was measured on.
 
 Without torch/transformers the peer is reported as unavailable and only our side is measured. Random token ids
 stand in for data (the step's cost does not depend on the values); the first steps (tracing, compilation) are
-untimed. Targets (issue 13, on CPU, small / 128 / 32 / fp32): ≥ 1.5× the peer and ≥ 50 % of the fp32 peak.
+untimed. Targets (issue 13, on CPU, small / 128 / 32 / fp32): ≥ 1.5× the peer and ≥ 50 % of the fp32 peak (checked
+both ways).
 """
 import itertools
 import json
@@ -45,7 +49,10 @@ flags.DEFINE_bool("reader", False, "Measure the TFRecord reader against the tiny
 flags.DEFINE_string("output", None, "Also write the JSON document to this file.")
 FLAGS = flags.FLAGS
 
-TARGETS = {"speedup_over_peer": 1.5, "fraction_of_peak": 0.5}   # small / seq 128 / batch 32 / fp32 on CPU
+# small / seq 128 / batch 32 / fp32 on CPU. The peak fraction is checked two ways: against the best peak of the run
+# (``fraction_of_peak``, the strictest) and against the peak measured right after our steps in each round, median
+# over rounds (``fraction_of_peak_same_round``, side by side, as the ratio to the peer).
+TARGETS = {"speedup_over_peer": 1.5, "fraction_of_peak": 0.5, "fraction_of_peak_same_round": 0.5}
 
 
 def random_batch(config, batch, seq, masking, tf):
@@ -100,21 +107,27 @@ def train_step_rate(size, seq, precision, xla, tf, peer):
         peer.call("setup", task="pretraining", model=dataclasses.asdict(config), batch=FLAGS.batch_size, seq=seq,
                   predictions=predictions)
         peer.call("run", steps=FLAGS.warmup_steps)
-    from benchmark_peers import alternate
-    timing = alternate(timed_round, peer if use_peer else None, FLAGS.rounds, FLAGS.steps)
-    seconds = timing["ours_median_seconds_per_step"]
+    from benchmark_peers import alternate, fraction_of_peak_by_round, round_peak
+    dtype = "bf16" if precision == "bf16" else "fp32"
+    timing = alternate(timed_round, peer if use_peer else None, FLAGS.rounds, FLAGS.steps,
+                       peak=lambda: round_peak(peer, dtype))
+    seconds, peaks = timing["ours_median_seconds_per_step"], timing["peak_flops_per_second"]
     flops = pretraining_step_flops(config, FLAGS.batch_size, seq, predictions)
     out = {"benchmark": "pretraining_train_step", "size": size, "seq_length": seq, "batch_size": FLAGS.batch_size,
            "precision": precision, "xla": xla, "optimizer": FLAGS.optimizer,
            "ours": {"seconds_per_step": seconds, "sequences_per_second": FLAGS.batch_size / seconds,
-                    "model_flops_per_step": flops, "achieved_flops_per_second": flops / seconds},
+                    "model_flops_per_step": flops, "achieved_flops_per_second": flops / seconds,
+                    "achieved_over_peak_same_round": fraction_of_peak_by_round(
+                        flops, timing["ours_seconds_per_step"], peaks)},
            "timing": timing}
     if use_peer:
         peer_seconds = timing["peer_median_seconds_per_step"]
         # Hugging Face's generator computes vocabulary logits at all positions: its own model FLOPs are larger.
         peer_flops = pretraining_step_flops(config, FLAGS.batch_size, seq, seq)
         out["peer"] = {"seconds_per_step": peer_seconds, "sequences_per_second": FLAGS.batch_size / peer_seconds,
-                       "model_flops_per_step": peer_flops, "achieved_flops_per_second": peer_flops / peer_seconds}
+                       "model_flops_per_step": peer_flops, "achieved_flops_per_second": peer_flops / peer_seconds,
+                       "achieved_over_peak_same_round": fraction_of_peak_by_round(
+                           peer_flops, timing["peer_seconds_per_step"], peaks)}
         out["speedup_over_peer"] = timing["speedup_over_peer"]
     elif peer is not None and peer.available:
         out["peer"] = {"skipped": f"the peer is measured in fp32 only (asked: {precision})"}
@@ -125,7 +138,8 @@ def add_targets(result: dict) -> None:
     """The issue's targets, for the configuration they are set for."""
     if (result["size"], result["seq_length"], result["batch_size"], result["precision"]) != ("small", 128, 32, "fp32"):
         return
-    checks = {"fraction_of_peak": result["ours"]["achieved_over_peak"]}
+    checks = {"fraction_of_peak": result["ours"]["achieved_over_peak"],
+              "fraction_of_peak_same_round": result["ours"]["achieved_over_peak_same_round"]}
     if "speedup_over_peer" in result:
         checks["speedup_over_peer"] = result["speedup_over_peer"]
     result["targets"] = {name: {"target": TARGETS[name], "measured": value, "met": value >= TARGETS[name]}

@@ -56,6 +56,25 @@ def test_other_runtimes_run_in_the_same_rounds_and_are_compared_round_by_round()
     assert out["speedup_over_peer"] == 1.5                  # ours against the peer is unchanged by the others
 
 
+def test_the_peak_is_measured_right_after_ours_in_every_round_and_the_fraction_is_taken_round_by_round():
+    order = []
+    ours, peaks = iter([2.0, 4.0, 2.0]), iter([100.0, 50.0, 160.0])
+    peer = _FakePeer([3.0, 3.0, 3.0])
+    original = peer.call
+    peer.call = lambda cmd, **a: order.append("peer") or original(cmd, **a)
+    out = benchmark_peers.alternate(lambda steps: order.append("ours") or next(ours), peer, rounds=3, steps=1,
+                                    peak=lambda: order.append("peak") or next(peaks))
+    assert order == ["ours", "peak", "peer"] * 3
+    assert out["peak_flops_per_second"] == [100.0, 50.0, 160.0]
+    # 100 FLOP a step: per round 50/100, 25/50, 50/160 -> median 0.5, where the median step (2 s) against the
+    # best peak (160) would give 0.3125: the slow round's peak moved with its step
+    fraction = benchmark_peers.fraction_of_peak_by_round(100.0, out["ours_seconds_per_step"],
+                                                         out["peak_flops_per_second"])
+    assert fraction == 0.5
+    with pytest.raises(ValueError):
+        benchmark_peers.fraction_of_peak_by_round(100.0, [1.0, 2.0], [10.0])
+
+
 def test_without_a_peer_only_ours_is_reported():
     out = benchmark_peers.alternate(lambda steps: 2.0, None, rounds=2, steps=1)
     assert out["ours_seconds_per_step"] == [2.0, 2.0] and "speedup_over_peer" not in out
@@ -115,7 +134,12 @@ def test_pretraining_benchmark_writes_the_machine_the_peak_and_our_fraction_of_i
     (result,) = document["results"]
     ours = result["ours"]
     assert ours["achieved_over_peak"] == pytest.approx(ours["achieved_flops_per_second"] / peak)
-    assert len(result["timing"]["ours_seconds_per_step"]) == 2 and "targets" not in result
+    timing = result["timing"]
+    assert len(timing["ours_seconds_per_step"]) == 2 and "targets" not in result
+    assert len(timing["peak_flops_per_second"]) == 2 and all(p > 1e8 for p in timing["peak_flops_per_second"])
+    assert ours["achieved_over_peak_same_round"] == pytest.approx(statistics.median(
+        ours["model_flops_per_step"] / s / p
+        for s, p in zip(timing["ours_seconds_per_step"], timing["peak_flops_per_second"])))
 
 
 @pytest.mark.slow
