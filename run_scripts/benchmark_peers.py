@@ -17,6 +17,10 @@ What the peer runs (the same shapes and hyper-parameters as ours, sent by the pa
 * ``squad_infer``: ``ElectraForQuestionAnswering`` under ``torch.inference_mode()``.
 * ``matmul_peak``: the best FLOP/s of a square fp32 or bf16 matrix product (PyTorch's BLAS).
 
+Precision: fp32, or ``bf16`` as PyTorch's CPU mixed precision (``torch.autocast``: fp32 weights and optimizer,
+the forward pass in bf16), which is what Keras' ``mixed_bfloat16`` policy does on our side. The benchmarks run
+the bf16 peer only where the CPU computes bf16 natively (``peer_skip_reason``).
+
 Memory: the peer keeps freed memory for reuse (``reuse_freed_memory``: glibc's malloc without ``mmap`` for large
 blocks and without trimming), what Intel's PyTorch CPU guides get from jemalloc/tcmalloc, without an extra
 library. PyTorch allocates every large activation afresh, and glibc hands blocks over 32 MB back to the kernel
@@ -38,6 +42,7 @@ import time
 from functools import partial
 
 PEER = "Hugging Face transformers ElectraFor* on PyTorch (eager), torch.optim.AdamW"
+PEER_PRECISIONS = ("fp32", "bf16")   # bf16: torch.autocast on the CPU, fp32 weights (Keras' mixed_bfloat16)
 
 
 # ----------------------------------------------------------------------------------------------- the worker side
@@ -65,8 +70,14 @@ class _Worker:
                      "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(),
                      "python": sys.executable, "malloc": reuse_freed_memory()}
 
-    def setup(self, task: str, model: dict, batch: int, seq: int, predictions: int = 0, lr: float = 1e-4):
+    def setup(self, task: str, model: dict, batch: int, seq: int, predictions: int = 0, lr: float = 1e-4,
+              precision: str = "fp32"):
         torch = self.torch
+        if precision not in PEER_PRECISIONS:
+            raise ValueError(f"the peer runs {PEER_PRECISIONS}, not {precision!r}")
+        # bf16 as PyTorch's own mixed precision on the CPU: fp32 weights and optimizer, the forward pass under
+        # autocast (matrix products in bf16), as Keras' mixed_bfloat16 policy does on our side
+        autocast = partial(torch.autocast, "cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
         from transformers import ElectraForMaskedLM, ElectraForPreTraining, ElectraForQuestionAnswering
         ids = torch.randint(5, model["vocab_size"], (batch, seq))
         mask = torch.ones(batch, seq, dtype=torch.long)
@@ -88,15 +99,16 @@ class _Worker:
             gen.train()
 
             def step():
-                out = gen(input_ids=masked, attention_mask=mask, token_type_ids=segments, labels=labels)
-                with torch.no_grad():
-                    logits = out.logits.gather(1, positions[..., None].expand(-1, -1, out.logits.shape[-1]))
-                    sampled = torch.distributions.Categorical(logits=logits).sample()
-                    fake = masked.clone()
-                    fake.scatter_(1, positions, sampled)
-                    replaced = (fake != ids).float()
-                loss = out.loss + 50.0 * disc(input_ids=fake, attention_mask=mask, token_type_ids=segments,
-                                              labels=replaced).loss
+                with autocast():
+                    out = gen(input_ids=masked, attention_mask=mask, token_type_ids=segments, labels=labels)
+                    with torch.no_grad():
+                        logits = out.logits.gather(1, positions[..., None].expand(-1, -1, out.logits.shape[-1]))
+                        sampled = torch.distributions.Categorical(logits=logits.float()).sample()
+                        fake = masked.clone()
+                        fake.scatter_(1, positions, sampled)
+                        replaced = (fake != ids).float()
+                    loss = out.loss + 50.0 * disc(input_ids=fake, attention_mask=mask, token_type_ids=segments,
+                                                  labels=replaced).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -110,8 +122,9 @@ class _Worker:
                 qa.train()
 
                 def step():
-                    loss = qa(input_ids=ids, attention_mask=mask, token_type_ids=segments, start_positions=starts,
-                              end_positions=starts + 3).loss
+                    with autocast():
+                        loss = qa(input_ids=ids, attention_mask=mask, token_type_ids=segments,
+                                  start_positions=starts, end_positions=starts + 3).loss
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(qa.parameters(), 1.0)
@@ -121,13 +134,13 @@ class _Worker:
                 qa.eval()
 
                 def step():
-                    with torch.inference_mode():
+                    with torch.inference_mode(), autocast():
                         out = qa(input_ids=ids, attention_mask=mask, token_type_ids=segments)
                     return float(out.start_logits[0, 0])
         else:
             raise ValueError(f"unknown peer task {task!r}")
         self.step = step
-        return {"task": task}
+        return {"task": task, "precision": precision}
 
     def run(self, steps: int):
         seconds = []
@@ -318,6 +331,18 @@ def matmul_peaks(peer: Peer | None, size: int = 2048, before: dict | None = None
     peaks["best"] = {d: max(peaks[lib][d] for lib in ("tensorflow", "pytorch") if lib in peaks)
                      for d in ("fp32", "bf16")}
     return peaks
+
+
+def peer_skip_reason(precision: str, cpu: dict | None = None) -> str | None:
+    """Why the peer does not run beside ours in ``precision`` (``None``: it does). It runs fp32 everywhere and
+    bf16 (autocast) where the CPU computes bf16 natively: elsewhere PyTorch's bf16 products crawl (2.4 GFLOP/s
+    against 149 in fp32 on an AVX2 EPYC) and the ratio would only measure that."""
+    from electra.machine import native_bf16
+    if precision == "bf16" and not native_bf16(cpu):
+        return "the peer runs bf16 only on a CPU with native bf16 (AVX-512 BF16 or AMX); this one has neither"
+    if precision not in PEER_PRECISIONS:
+        return f"the peer runs {' and '.join(PEER_PRECISIONS)} (asked: {precision})"
+    return None
 
 
 def round_peak(peer: Peer | None, dtype: str, repeats: int = 5) -> float:

@@ -7,7 +7,8 @@
 
 For every configuration the script alternates ``--rounds`` rounds of ``--steps`` timed steps, ours then the
 peer's (``run_scripts/benchmark_peers.py``, a second process with PyTorch and transformers: the same model
-shapes, AdamW, clipping, batch of random ids), and reports the median of the per-round ratios, so a change of
+shapes, AdamW, clipping, batch of random ids; fp32, and bf16 as ``torch.autocast`` beside our ``mixed_bfloat16``
+where the CPU computes bf16 natively), and reports the median of the per-round ratios, so a change of
 clock speed or load during the run moves both sides. It also measures this machine's fp32 and bf16 matrix-product
 peak (TensorFlow and PyTorch) and reports ``achieved/peak`` two ways: model FLOP/s (median step) ÷ the best fp32
 (or bf16) peak measured before and after the rounds (``achieved_over_peak``), and the median over rounds of each
@@ -102,12 +103,13 @@ def train_step_rate(size, seq, precision, xla, tf, peer):
     from electra.training.flops import pretraining_step_flops
     config, masking, timed_round = our_trainer(size, seq, precision, xla, tf)
     predictions = masking.predictions_for(seq)
-    use_peer = peer is not None and peer.available and precision == "fp32"
+    from benchmark_peers import alternate, fraction_of_peak_by_round, peer_skip_reason, round_peak
+    skip = peer_skip_reason(precision)
+    use_peer = peer is not None and peer.available and skip is None
     if use_peer:
         peer.call("setup", task="pretraining", model=dataclasses.asdict(config), batch=FLAGS.batch_size, seq=seq,
-                  predictions=predictions)
+                  predictions=predictions, precision=precision)
         peer.call("run", steps=FLAGS.warmup_steps)
-    from benchmark_peers import alternate, fraction_of_peak_by_round, round_peak
     dtype = "bf16" if precision == "bf16" else "fp32"
     timing = alternate(timed_round, peer if use_peer else None, FLAGS.rounds, FLAGS.steps,
                        peak=lambda: round_peak(peer, dtype))
@@ -130,7 +132,7 @@ def train_step_rate(size, seq, precision, xla, tf, peer):
                            peer_flops, timing["peer_seconds_per_step"], peaks)}
         out["speedup_over_peer"] = timing["speedup_over_peer"]
     elif peer is not None and peer.available:
-        out["peer"] = {"skipped": f"the peer is measured in fp32 only (asked: {precision})"}
+        out["peer"] = {"skipped": skip}
     return out
 
 

@@ -10,7 +10,8 @@ SavedModel latency/throughput. JSON lines on stdout.
 head, beam ``--beam_size``, with its v2 answer class). Each record names the head and the CPU (model, ISA flags);
 ``ratio_to_plain`` compares a head with ``plain`` measured in the same run.
 
-Peer (``--peer_python``, ``run_scripts/benchmark_peers.py``): for the plain head in fp32, Hugging Face's
+Peer (``--peer_python``, ``run_scripts/benchmark_peers.py``): for the plain head in fp32, and in bf16 (PyTorch's
+``torch.autocast``, against our ``mixed_bfloat16``) on a CPU with native bf16, Hugging Face's
 ``ElectraForQuestionAnswering`` with the same shapes (fine-tuning: AdamW and clipping; inference:
 ``torch.inference_mode``) runs in a second process; ``--rounds`` rounds of ``--steps`` timed steps alternate,
 ours then the peer's, and ``speedup_over_peer`` is the median of the per-round ratios. The first record gives the
@@ -26,9 +27,10 @@ serve it, timed in the same rounds: TensorFlow's SavedModel signature (TF Servin
 OpenVINO (CPU, f32) and ONNX Runtime (CPU), each with ``speed_relative_to_ours`` (> 1: faster than ours) and
 ``speedup_over_peer``. A dedicated inference runtime on the same weights shows how much of the machine is left.
 
-``--matmul_bound`` (same cases, on by default): the forward pass's matrix products alone, nothing else, with
-TensorFlow's kernels (``matmul_bound``), timed in the same rounds as the runtimes, with the same ratios. Its
-``speedup_over_peer`` is the most any implementation built on these kernels could show against the peer here.
+``--matmul_bound`` (plain head, fp32 or bf16, no XLA; on by default): the forward pass's matrix products alone,
+nothing else, with TensorFlow's kernels (``matmul_bound``), in that precision, timed in the same rounds as the
+runtimes, with the same ratios. Its ``speedup_over_peer`` is the most any implementation built on these kernels
+could show against the peer here.
 """
 from __future__ import annotations
 
@@ -97,14 +99,15 @@ def product_flops(products) -> float:
     return float(sum(2 * math.prod(left) * right[-1] for _, left, right in products))
 
 
-def matmul_bound(config, batch: int, seq: int):
+def matmul_bound(config, batch: int, seq: int, precision: str = "fp32"):
     """One step of nothing but the forward pass's matrix products (``forward_products``: the same shapes, count,
     order and FLOPs), TensorFlow's CPU kernels, each layer's products fed by the one before. No softmax,
     LayerNorm, GELU, bias, mask, transpose or embedding lookup: the speed no implementation of this forward pass
     built on these kernels can pass. V is the QKV product's output reshaped (which copies nothing); Q and K are
     fixed per layer, since without a softmax scores made from the layer's input would make each layer cubic in
     it, and the activations would vanish or overflow within a few layers. Weights are scaled so that activations
-    stay near 1. Returns the ``tf.function`` ``() -> [batch * seq, 2]``."""
+    stay near 1. ``precision`` ``bf16``: operands and products in bf16 (what the ``mixed_bfloat16`` model's
+    products compute in). Returns the ``tf.function`` ``() -> [batch * seq, 2]``."""
     import tensorflow as tf
     c = config.discriminator
     h, f, n, d, e = c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_size, config.embedding_size
@@ -112,7 +115,8 @@ def matmul_bound(config, batch: int, seq: int):
     generator = tf.random.Generator.from_seed(0)
 
     def normal(shape, fan_in=1):
-        return tf.Variable(generator.normal(shape, stddev=fan_in ** -0.5))
+        return tf.Variable(tf.cast(generator.normal(shape, stddev=fan_in ** -0.5),
+                                   {"fp32": tf.float32, "bf16": tf.bfloat16}[precision]))
     embedded = normal([t, e])
     project = normal([e, h], e) if e != h else None
     # context entries grow as √(D · S) (scores √D, summed over S keys): the output kernel takes that back out
@@ -164,7 +168,7 @@ def main(argv=None) -> int:
                              "comma-separated saved_model, openvino, onnxruntime; 'none' to skip")
     parser.add_argument("--matmul_bound", type=_bools, default=[True],
                         help="also time the forward pass's matrix products alone in the same rounds (plain head, "
-                             "fp32, no XLA): the speed no implementation on TensorFlow's kernels can pass")
+                             "fp32 or bf16, no XLA): the speed no implementation on TensorFlow's kernels can pass")
     parser.add_argument("--beam_size", type=int, default=5)
     args = parser.parse_args(argv)
     unknown = sorted({r for r in args.runtimes.split(",") if r} - {"none", *RUNTIMES})
@@ -193,7 +197,7 @@ def _run(args, common, peer, peaks) -> int:
     import numpy as np
     import tensorflow as tf
 
-    from benchmark_peers import add_fractions_of_peak, alternate
+    from benchmark_peers import add_fractions_of_peak, alternate, peer_skip_reason
 
     from electra.configs import PRECISIONS, preset
     from electra.modeling import ElectraForQuestionAnswering
@@ -209,10 +213,11 @@ def _run(args, common, peer, peaks) -> int:
         """Alternating rounds against the peer (plain head, fp32) or ours alone, with ``others`` (name -> one
         step in another runtime) timed in the same rounds; the record to emit."""
         others = others or {}
-        use_peer = peer.available and run["head"] == "plain" and run["precision"] == "fp32"
+        skip = "the peer runs the plain head only" if run["head"] != "plain" else peer_skip_reason(run["precision"])
+        use_peer = peer.available and skip is None
         if use_peer:
             peer.call("setup", task=f"squad_{'train' if task == 'fine_tune' else 'infer'}",
-                      model=dataclasses.asdict(config), batch=batch, seq=seq, lr=1e-5)
+                      model=dataclasses.asdict(config), batch=batch, seq=seq, lr=1e-5, precision=run["precision"])
             peer.call("run", steps=args.warmup_steps)
         for step in [ours_step, *others.values()]:
             for _ in range(args.warmup_steps):
@@ -230,9 +235,11 @@ def _run(args, common, peer, peaks) -> int:
             record["peer"] = {"step_s": peer_s, "seq_per_s": batch / peer_s,
                               "achieved_flops_per_second": flops / peer_s}
             record["speedup_over_peer"] = timing["speedup_over_peer"]
-            if run["model_size"] == "small" and seq == 384:
+            if run["model_size"] == "small" and seq == 384 and run["precision"] == "fp32":
                 target = TARGETS[task]
                 record["target"] = {"speedup_over_peer": target, "met": record["speedup_over_peer"] >= target}
+        elif peer.available:
+            record["peer"] = {"skipped": skip}
         for name, entry in timing.get("others", {}).items():
             side = {"seq_per_s": batch / entry["median_seconds_per_step"],
                     "achieved_flops_per_second": flops / entry["median_seconds_per_step"],
@@ -266,10 +273,11 @@ def _run(args, common, peer, peaks) -> int:
         infer = inference_function(model, arrays, xla)     # what predict_logits runs
         batch = {k: tf.constant(v) for k, v in arrays.items()}
         others = {}
-        if head == "plain" and precision == "fp32" and not xla:
-            others = {name: (lambda fn=fn: fn(arrays)) for name, fn in _runtimes(args, model).items()}
-            if args.matmul_bound[0]:
-                bound = matmul_bound(config, args.predict_batch_size, seq)
+        if head == "plain" and not xla:
+            if precision == "fp32":
+                others = {name: (lambda fn=fn: fn(arrays)) for name, fn in _runtimes(args, model).items()}
+            if args.matmul_bound[0] and precision in ("fp32", "bf16"):
+                bound = matmul_bound(config, args.predict_batch_size, seq, precision)
                 others[MATMUL_BOUND] = lambda: bound().numpy()
         emit(_with_ratio(compare(run, "inference", args.predict_batch_size,
                                  lambda: infer(batch)["start_logits"].numpy(),

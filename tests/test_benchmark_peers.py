@@ -75,6 +75,17 @@ def test_the_peak_is_measured_right_after_ours_in_every_round_and_the_fraction_i
         benchmark_peers.fraction_of_peak_by_round(100.0, [1.0, 2.0], [10.0])
 
 
+def test_the_peer_runs_bf16_only_where_the_cpu_computes_it_natively():
+    plain = {"model": "Plain", "isa": {"avx2": True, "avx512_bf16": False, "amx_bf16": False}}
+    native = {"model": "Zen 4", "isa": {"avx2": True, "avx512_bf16": True, "amx_bf16": False}}
+    for cpu in (plain, native):
+        assert benchmark_peers.peer_skip_reason("fp32", cpu) is None
+    assert benchmark_peers.peer_skip_reason("bf16", native) is None
+    assert "native bf16" in benchmark_peers.peer_skip_reason("bf16", plain)
+    assert "fp16" in benchmark_peers.peer_skip_reason("fp16", native)
+    assert benchmark_peers.PEER_PRECISIONS == ("fp32", "bf16")
+
+
 def test_without_a_peer_only_ours_is_reported():
     out = benchmark_peers.alternate(lambda steps: 2.0, None, rounds=2, steps=1)
     assert out["ours_seconds_per_step"] == [2.0, 2.0] and "speedup_over_peer" not in out

@@ -59,13 +59,16 @@ def test_the_products_are_those_of_the_question_answering_models_graph():
     assert _graph_products(graph) == listed and sum(listed.values()) == 6 * config.num_hidden_layers + 2
 
 
-def test_the_bound_runs_exactly_the_products_chained_and_stays_finite():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_bound_runs_exactly_the_products_chained_and_stays_finite(precision):
     config = preset("small")
-    bound = benchmark_squad.matmul_bound(config, BATCH, SEQ)
+    bound = benchmark_squad.matmul_bound(config, BATCH, SEQ, precision)
     graph = bound.get_concrete_function().graph
     assert _graph_products(graph) == _listed(benchmark_squad.forward_products(config, BATCH, SEQ))
     assert not {op.type for op in graph.get_operations()} & {"Softmax", "AddV2", "Add", "BiasAdd", "Transpose",
-                                                              "Mul", "GatherV2", "Erf", "Tanh"}
-    logits = bound().numpy()
+                                                              "Mul", "GatherV2", "Erf", "Tanh", "Cast"}
+    products = [op for op in graph.get_operations() if op.type in ("MatMul", "BatchMatMulV2")]
+    assert {op.outputs[0].dtype.name for op in products} == {"fp32": {"float32"}, "bf16": {"bfloat16"}}[precision]
+    logits = bound().numpy().astype(np.float32)
     assert logits.shape == (BATCH * SEQ, 2) and np.isfinite(logits).all()
     assert 0.05 < logits.std() < 20                                 # kept near 1 through 12 layers

@@ -321,9 +321,39 @@ def test_fused_inference_norms_equal_keras_and_run_as_one_onednn_kernel(shape):
     assert tape.gradient(y, x) is not None
 
 
-def test_fused_inference_norms_leave_other_precisions_to_keras():
+def test_fused_inference_norms_run_bf16_as_one_onednn_kernel_within_bf16_rounding():
+    """mixed_bfloat16 inference LayerNorms run as one bf16 ``_MklLayerNorm`` (statistics in fp32 inside oneDNN, γ
+    and β in bf16, as Keras' autocast reads them too) and are as exact as Keras' own: against the float64 LayerNorm
+    of the bf16 input, within 2 bf16 ulps of each output's terms ``|n·γ| + |β|``, on average no worse than Keras."""
     rng = np.random.default_rng(1)
     layer = layers.LayerNormalization(epsilon=1e-12, dtype="mixed_bfloat16")
+    layer.build((None, 48))
+    gamma, beta = rng.normal(1.0, 0.3, 48), rng.normal(0.0, 0.3, 48)
+    layer.gamma.assign(gamma.astype(np.float32))
+    layer.beta.assign(beta.astype(np.float32))
+    x = tf.constant(rng.normal(size=(200, 48)) * 4 + 2, tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 48], tf.float32)])
+    def fused(x):
+        with layers.fused_inference_norms():
+            return layer(x, training=False)
+    got, keras_own = fused(x), layer(x, training=False)      # Keras' own outside the context
+    assert got.dtype == keras_own.dtype == tf.bfloat16
+    x64 = tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy()
+    normalized = (x64 - x64.mean(-1, keepdims=True)) / x64.std(-1, keepdims=True)
+    exact = normalized * gamma + beta
+    ulps = 2.0 ** (np.floor(np.log2(np.abs(normalized * gamma) + np.abs(beta))) - 7)   # bf16's spacing there
+    errors = {name: np.abs(tf.cast(y, tf.float64).numpy() - exact) / ulps
+              for name, y in (("fused", got), ("keras", keras_own))}
+    assert errors["fused"].max() <= 2 and errors["fused"].mean() <= errors["keras"].mean(), \
+        {name: (e.max(), e.mean()) for name, e in errors.items()}
+    ran = _executed_ops(fused, x)
+    assert "_MklLayerNorm" in ran and "Mean" not in ran, ran
+
+
+def test_fused_inference_norms_leave_float16_to_keras():
+    rng = np.random.default_rng(1)
+    layer = layers.LayerNormalization(epsilon=1e-12, dtype="mixed_float16")
     layer.build((None, 48))
     x = tf.constant(rng.normal(size=(10, 48)), tf.float32)
 
@@ -333,3 +363,32 @@ def test_fused_inference_norms_leave_other_precisions_to_keras():
             return layer(x)
     assert "FusedBatchNormV3" not in {op.type for op in f.get_concrete_function().graph.get_operations()}
     np.testing.assert_array_equal(f(x).numpy(), layer(x).numpy())
+
+
+def test_bf16_inference_attention_takes_the_softmax_in_bf16_within_bf16_rounding():
+    """In mixed_bfloat16 inference the block's attention softmax runs on the bf16 scores (no casts of ``[B, N, S,
+    S]``); the block's output stays within bf16 rounding of the fp32 softmax formulation, and training keeps it."""
+    block = _block(64, 256, seed=5)
+    config = ModelConfig(hidden_size=64, intermediate_size=256, attention_probs_dropout_prob=0.0,
+                         hidden_dropout_prob=0.0)
+    bf16 = layers.TransformerBlock(config, EncoderConfig(64, 1, 4, 256), dtype="mixed_bfloat16")
+    bf16.build()
+    for src, dst in zip(block.weights, bf16.weights):
+        dst.assign(src)
+    rng = np.random.default_rng(6)
+    hidden = tf.constant(rng.normal(size=(2, 24, 64)), tf.float32)
+    mask = np.ones((2, 24), np.int32)
+    mask[1, 17:] = 0
+    bias = layers.attention_bias(tf.constant(mask))
+    spec = tf.TensorSpec([None, 24, 64], tf.float32)
+    infer = tf.function(lambda h: bf16(h, bias, training=False), input_signature=[spec])
+    graph = infer.get_concrete_function().graph
+    softmax_types = {op.get_attr("T").name for op in graph.get_operations() if op.type == "Softmax"}
+    assert softmax_types == {"bfloat16"}
+    got = tf.cast(infer(hidden), tf.float32).numpy()
+    fp32_softmax = tf.function(lambda h: tf.cast(bf16(h, bias, training=True), tf.float32))   # dropout 0
+    train_graph = fp32_softmax.get_concrete_function(spec).graph
+    assert {op.get_attr("T").name for op in train_graph.get_operations() if op.type == "Softmax"} == {"float32"}
+    want = block(hidden, bias, training=False).numpy()                # the fp32 block, same weights
+    error, error_fp32_softmax = (np.abs(y - want).mean() for y in (got, fp32_softmax(hidden).numpy()))
+    assert error < 1.5 * error_fp32_softmax and error < 2.0 ** -7 * np.abs(want).mean()
