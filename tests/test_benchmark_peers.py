@@ -14,26 +14,27 @@ import benchmark_peers  # noqa: E402
 
 
 class _FakePeer:
+    """Answers ``run`` with the next of ``seconds``; appends "peer" to ``order`` (when given) at each call."""
     available = True
 
-    def __init__(self, seconds):
-        self.seconds, self.calls = list(seconds), []
+    def __init__(self, seconds, order=None):
+        self.seconds, self.calls, self.order = list(seconds), [], order
 
     def call(self, cmd, **args):
         self.calls.append((cmd, args))
+        if self.order is not None:
+            self.order.append("peer")
         return {"seconds": [self.seconds.pop(0)] * args["steps"]}
 
 
 def test_alternate_interleaves_and_takes_the_median_of_per_round_ratios():
     order = []
     ours = iter([1.0, 2.0, 1.0])
-    peer = _FakePeer([3.0, 3.0, 1.5])
+    peer = _FakePeer([3.0, 3.0, 1.5], order)
 
     def our_round(steps):
         order.append("ours")
         return next(ours)
-    original = peer.call
-    peer.call = lambda cmd, **a: order.append("peer") or original(cmd, **a)
     out = benchmark_peers.alternate(our_round, peer, rounds=3, steps=2)
     assert order == ["ours", "peer"] * 3
     assert out["ours_median_seconds_per_step"] == 1.0 and out["peer_median_seconds_per_step"] == 3.0
@@ -43,9 +44,7 @@ def test_alternate_interleaves_and_takes_the_median_of_per_round_ratios():
 def test_other_runtimes_run_in_the_same_rounds_and_are_compared_round_by_round():
     order = []
     ours, onnx = iter([1.0, 2.0, 1.0]), iter([0.5, 2.0, 2.0])
-    peer = _FakePeer([3.0, 3.0, 1.5])
-    original = peer.call
-    peer.call = lambda cmd, **a: order.append("peer") or original(cmd, **a)
+    peer = _FakePeer([3.0, 3.0, 1.5], order)
     out = benchmark_peers.alternate(lambda steps: order.append("ours") or next(ours), peer, rounds=3, steps=2,
                                     others={"onnx": lambda steps: order.append("onnx") or next(onnx)})
     assert order == ["ours", "onnx", "peer"] * 3
@@ -59,9 +58,7 @@ def test_other_runtimes_run_in_the_same_rounds_and_are_compared_round_by_round()
 def test_the_peak_is_measured_right_after_ours_in_every_round_and_the_fraction_is_taken_round_by_round():
     order = []
     ours, peaks = iter([2.0, 4.0, 2.0]), iter([100.0, 50.0, 160.0])
-    peer = _FakePeer([3.0, 3.0, 3.0])
-    original = peer.call
-    peer.call = lambda cmd, **a: order.append("peer") or original(cmd, **a)
+    peer = _FakePeer([3.0, 3.0, 3.0], order)
     out = benchmark_peers.alternate(lambda steps: order.append("ours") or next(ours), peer, rounds=3, steps=1,
                                     peak=lambda: order.append("peak") or next(peaks))
     assert order == ["ours", "peak", "peer"] * 3
