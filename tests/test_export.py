@@ -139,7 +139,7 @@ def test_graph_mode_tf1_loader(exported):
 
 def test_exported_graph_keeps_portable_layer_norms(exported):
     """In-process inference traces its LayerNorms in the form only TensorFlow's oneDNN rewrite fuses
-    (``electra.modeling.layers.fused_inference_norms``); the export must not: its graph holds Keras' ops, which
+    (``electra.modeling.layers.onednn_inference``); the export must not: its graph holds Keras' ops, which
     OpenVINO and ONNX Runtime recognize, and no ``FusedBatchNormV3``."""
     from tensorflow.core.protobuf import saved_model_pb2
     proto = saved_model_pb2.SavedModel()

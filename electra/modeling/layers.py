@@ -253,31 +253,39 @@ def layer_norm_with_gradient(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, ep
     return norm(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
 
 
-_FUSED_NORMS = contextvars.ContextVar("electra_fused_inference_norms", default=False)
+_ONEDNN_INFERENCE = contextvars.ContextVar("electra_onednn_inference", default=False)
 
 
 @contextlib.contextmanager
-def fused_inference_norms():
-    """Within it, inference LayerNorms are traced as ``layer_norm_for_onednn``, which oneDNN runs as one kernel
-    — on a CPU with oneDNN on (``electra.machine.onednn_enabled``) and no GPU visible; elsewhere it changes
-    nothing. For graphs TensorFlow itself runs (``electra.squad.inference.inference_function``); exported graphs
-    keep Keras' ops, which OpenVINO and ONNX Runtime fuse their own way."""
-    token = _FUSED_NORMS.set(onednn_enabled() and not tf.config.list_logical_devices("GPU"))
+def onednn_inference():
+    """Within it, inference is traced in the forms oneDNN runs fastest, on a CPU with oneDNN on
+    (``electra.machine.onednn_enabled``) and no GPU visible; elsewhere it changes nothing:
+
+    * LayerNorms (fp32 and bf16) as ``layer_norm_for_onednn``, which oneDNN runs as one kernel;
+    * under ``mixed_bfloat16``, the attention softmax on the bf16 scores (oneDNN's bf16 softmax accumulates in
+      fp32), without casting ``[B, N, S, S]`` to fp32 and back.
+
+    For graphs TensorFlow itself runs (``electra.squad.inference.inference_function``); exported graphs keep
+    Keras' ops and the fp32 softmax, which OpenVINO and ONNX Runtime fuse their own way."""
+    token = _ONEDNN_INFERENCE.set(onednn_enabled() and not tf.config.list_logical_devices("GPU"))
     try:
         yield
     finally:
-        _FUSED_NORMS.reset(token)
+        _ONEDNN_INFERENCE.reset(token)
 
 
 def layer_norm_for_onednn(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
-    """LayerNorm over the last axis of ``x [T, H]`` (fp32) written as the subgraph TensorFlow's oneDNN graph
-    rewrite (grappler's remapper) replaces by one ``_MklLayerNorm`` kernel: ``x`` as ``[1, T, H, 1]`` normalized
-    per "channel" ``T`` by a training-mode ``FusedBatchNormV3`` (unit scale, zero offset, empty statistics), then
-    ``· γ + β``. The rewrite needs ``T`` unknown when the graph is built (a known ``T`` folds the ``Fill``s into
-    constants and the pattern no longer matches), so trace with a ``None`` batch. Keras' formula runs as ~10
-    element-wise passes and reductions over ``[T, H]``; ELECTRA-small's 25 LayerNorms in one SQuAD inference batch
-    (32 × 384) took ~300 of ~3700 ms that way on a 2-core AVX2 EPYC, ~35 ms fused. The epsilon is the op's own
-    (the Python ``fused_batch_norm`` wrapper would raise 1e-12 to 1.001e-5)."""
+    """LayerNorm over the last axis of ``x [T, H]`` (fp32, or bf16 with γ and β in bf16) written as the subgraph
+    TensorFlow's oneDNN graph rewrite (grappler's remapper) replaces by one ``_MklLayerNorm`` kernel: ``x`` as ``[1,
+    T, H, 1]`` normalized per "channel" ``T`` by a training-mode ``FusedBatchNormV3`` (unit scale, zero offset,
+    empty statistics), then ``· γ + β``. The rewrite needs ``T`` unknown when the graph is built (a known ``T``
+    folds the ``Fill``s into constants and the pattern no longer matches), so trace with a ``None`` batch. Keras'
+    formula runs as ~10 element-wise passes and reductions over ``[T, H]``; ELECTRA-small's 25 LayerNorms in one
+    SQuAD inference batch (32 × 384) took ~300 of ~3700 ms that way on a 2-core AVX2 EPYC, ~35 ms fused. The epsilon
+    is the op's own (the Python ``fused_batch_norm`` wrapper would raise 1e-12 to 1.001e-5). bf16 is normalized as
+    bf16: with a bf16 → fp32 cast in front of it the rewrite did not happen (TensorFlow 2.18, with or without
+    grappler's arithmetic optimizer), and oneDNN keeps the statistics in fp32 anyway
+    (``tests/modeling/test_layers.py`` checks the result against the exact LayerNorm and Keras' own)."""
     tokens = tf.shape(x)[0]
     width = x.shape[-1]
     channels = tf.reshape(tokens, [1])
@@ -290,7 +298,7 @@ def layer_norm_for_onednn(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsil
 
 class LayerNormalization(keras.layers.LayerNormalization):
     """``keras.layers.LayerNormalization`` over the last axis whose training gradient is
-    ``layer_norm_with_gradient``'s, and whose inference inside ``fused_inference_norms`` (fp32) is
+    ``layer_norm_with_gradient``'s, and whose inference inside ``onednn_inference`` (fp32 or bf16) is
     ``layer_norm_for_onednn``; other inference, other axes and RMS scaling are Keras' own."""
 
     def _last_axis(self, inputs) -> bool:
@@ -298,7 +306,7 @@ class LayerNormalization(keras.layers.LayerNormalization):
             and self.axis in (-1, [-1], [inputs.shape.rank - 1])
 
     def call(self, inputs, training=None):
-        if not training and _FUSED_NORMS.get() and self.compute_dtype in ("float32", "bfloat16") \
+        if not training and _ONEDNN_INFERENCE.get() and self.compute_dtype in ("float32", "bfloat16") \
                 and self._last_axis(inputs):
             x = tf.cast(inputs if inputs.shape.rank == 2 else tf.reshape(inputs, [-1, inputs.shape[-1]]),
                         self.compute_dtype)
@@ -423,13 +431,13 @@ class TransformerBlock(keras.layers.Layer):
         qkv = tf.reshape(qkv, [batch, seq, 3, self.heads, self.head_size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))                              # 3 × [B, N, S, D]
         scores = tf.matmul(q, k, transpose_b=True)                                             # [B, N, S, S]
-        # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v [B, N, S, D]
-        if not training and dtype == tf.bfloat16:
-            # bf16 inference: the scores are bf16 already and the probabilities are cast to bf16 for the context
-            # product anyway; oneDNN's bf16 softmax accumulates in fp32, so going through fp32 only added two
-            # casts and twice the bytes over [B, N, S, S] (ELECTRA-small, seq 384: ~10 % of a batch)
+        if not training and dtype == tf.bfloat16 and _ONEDNN_INFERENCE.get():
+            # the scores are bf16 already and the probabilities go to the context product as bf16 anyway: going
+            # through fp32 only added two casts and twice the bytes over [B, N, S, S] (ELECTRA-small, seq 384:
+            # ~10 % of a bf16 inference batch)
             probs, scale = tf.nn.softmax(scores + tf.cast(bias, dtype), axis=-1), 1.0
         else:
+            # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v
             probs, scale = self.attention_dropout.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32),
                                                           training=training)                   # [B, N, S, S]
         if scale != 1.0:

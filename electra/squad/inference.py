@@ -49,17 +49,17 @@ def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> 
 
 def inference_function(model, example: Mapping[str, np.ndarray], xla: bool = False):
     """``model(batch, training=False)`` as one ``tf.function`` for batches shaped as ``example``'s arrays
-    (``[N, S]``) with any ``N``, traced once. Traced inside ``fused_inference_norms`` without XLA, so on a CPU with
+    (``[N, S]``) with any ``N``, traced once. Traced inside ``onednn_inference`` without XLA, so on a CPU with
     oneDNN its LayerNorms run as one kernel each (``electra.modeling.layers.layer_norm_for_onednn``; the batch
     dimension stays unknown, as that rewrite needs). What ``predict_logits`` and the SQuAD benchmark run."""
     import tensorflow as tf
 
-    from electra.modeling.layers import fused_inference_norms
+    from electra.modeling.layers import onednn_inference
     signature = {k: tf.TensorSpec([None, *np.shape(v)[1:]], tf.as_dtype(np.asarray(v).dtype))
                  for k, v in example.items()}
 
     def forward(batch):
-        with fused_inference_norms() if not xla else contextlib.nullcontext():
+        with onednn_inference() if not xla else contextlib.nullcontext():
             return model(batch, training=False)
     return tf.function(forward, jit_compile=xla, input_signature=[signature])
 

@@ -290,8 +290,8 @@ def _norm_pair(rng, width=48):
 
 
 @pytest.mark.parametrize("shape", [(60, 48), (3, 20, 48)])
-def test_fused_inference_norms_equal_keras_and_run_as_one_onednn_kernel(shape):
-    """Inside ``fused_inference_norms``, a graph with an unknown batch runs each inference LayerNorm as oneDNN's
+def test_onednn_inference_equal_keras_and_run_as_one_onednn_kernel(shape):
+    """Inside ``onednn_inference``, a graph with an unknown batch runs each inference LayerNorm as oneDNN's
     ``_MklLayerNorm`` (the rewrite the form is written for: if a TensorFlow upgrade stops matching it, this fails)
     with Keras' values; outside it, or in training, the graph holds Keras' ops and no ``FusedBatchNormV3``."""
     assert onednn_enabled()                             # importing electra turned it on (tests/test_machine.py)
@@ -301,7 +301,7 @@ def test_fused_inference_norms_equal_keras_and_run_as_one_onednn_kernel(shape):
     spec = tf.TensorSpec([None, *shape[1:]], tf.float32)
 
     def fused(x):
-        with layers.fused_inference_norms():
+        with layers.onednn_inference():
             return ours(x, training=False)
     fused = tf.function(fused, input_signature=[spec])
     plain = tf.function(lambda x: ours(x, training=False), input_signature=[spec])
@@ -314,14 +314,14 @@ def test_fused_inference_norms_equal_keras_and_run_as_one_onednn_kernel(shape):
     assert "FusedBatchNormV3" in graph_ops
     assert "FusedBatchNormV3" not in {op.type for op in plain.get_concrete_function().graph.get_operations()}
 
-    with layers.fused_inference_norms(), tf.GradientTape() as tape:   # training keeps its own gradient
+    with layers.onednn_inference(), tf.GradientTape() as tape:   # training keeps its own gradient
         tape.watch(x)
         y = ours(x, training=True)
     _assert_close(y.numpy(), want, rtol=1e-5)
     assert tape.gradient(y, x) is not None
 
 
-def test_fused_inference_norms_run_bf16_as_one_onednn_kernel_within_bf16_rounding():
+def test_onednn_inference_run_bf16_as_one_onednn_kernel_within_bf16_rounding():
     """mixed_bfloat16 inference LayerNorms run as one bf16 ``_MklLayerNorm`` (statistics in fp32 inside oneDNN, γ
     and β in bf16, as Keras' autocast reads them too) and are as exact as Keras' own: against the float64 LayerNorm
     of the bf16 input, within 2 bf16 ulps of each output's terms ``|n·γ| + |β|``, on average no worse than Keras."""
@@ -335,7 +335,7 @@ def test_fused_inference_norms_run_bf16_as_one_onednn_kernel_within_bf16_roundin
 
     @tf.function(input_signature=[tf.TensorSpec([None, 48], tf.float32)])
     def fused(x):
-        with layers.fused_inference_norms():
+        with layers.onednn_inference():
             return layer(x, training=False)
     got, keras_own = fused(x), layer(x, training=False)      # Keras' own outside the context
     assert got.dtype == keras_own.dtype == tf.bfloat16
@@ -351,7 +351,7 @@ def test_fused_inference_norms_run_bf16_as_one_onednn_kernel_within_bf16_roundin
     assert "_MklLayerNorm" in ran and "Mean" not in ran, ran
 
 
-def test_fused_inference_norms_leave_float16_to_keras():
+def test_onednn_inference_leave_float16_to_keras():
     rng = np.random.default_rng(1)
     layer = layers.LayerNormalization(epsilon=1e-12, dtype="mixed_float16")
     layer.build((None, 48))
@@ -359,15 +359,16 @@ def test_fused_inference_norms_leave_float16_to_keras():
 
     @tf.function(input_signature=[tf.TensorSpec([None, 48], tf.float32)])
     def f(x):
-        with layers.fused_inference_norms():
+        with layers.onednn_inference():
             return layer(x)
     assert "FusedBatchNormV3" not in {op.type for op in f.get_concrete_function().graph.get_operations()}
     np.testing.assert_array_equal(f(x).numpy(), layer(x).numpy())
 
 
 def test_bf16_inference_attention_takes_the_softmax_in_bf16_within_bf16_rounding():
-    """In mixed_bfloat16 inference the block's attention softmax runs on the bf16 scores (no casts of ``[B, N, S,
-    S]``); the block's output stays within bf16 rounding of the fp32 softmax formulation, and training keeps it."""
+    """In mixed_bfloat16 inference inside ``onednn_inference`` the block's attention softmax runs on the bf16
+    scores (no casts of ``[B, N, S, S]``) and is as close to the fp32 block as the fp32 softmax; training and
+    graphs traced outside the context (exports) keep the fp32 softmax."""
     block = _block(64, 256, seed=5)
     config = ModelConfig(hidden_size=64, intermediate_size=256, attention_probs_dropout_prob=0.0,
                          hidden_dropout_prob=0.0)
@@ -381,14 +382,21 @@ def test_bf16_inference_attention_takes_the_softmax_in_bf16_within_bf16_rounding
     mask[1, 17:] = 0
     bias = layers.attention_bias(tf.constant(mask))
     spec = tf.TensorSpec([None, 24, 64], tf.float32)
-    infer = tf.function(lambda h: bf16(h, bias, training=False), input_signature=[spec])
-    graph = infer.get_concrete_function().graph
-    softmax_types = {op.get_attr("T").name for op in graph.get_operations() if op.type == "Softmax"}
-    assert softmax_types == {"bfloat16"}
+    def softmax_types(fn):
+        graph = fn.get_concrete_function().graph
+        return {op.get_attr("T").name for op in graph.get_operations() if op.type == "Softmax"}
+
+    def inside(h):
+        with layers.onednn_inference():
+            return bf16(h, bias, training=False)
+    infer = tf.function(inside, input_signature=[spec])
+    assert softmax_types(infer) == {"bfloat16"}
+    exported = tf.function(lambda h: bf16(h, bias, training=False), input_signature=[spec])
+    assert softmax_types(exported) == {"float32"}
     got = tf.cast(infer(hidden), tf.float32).numpy()
-    fp32_softmax = tf.function(lambda h: tf.cast(bf16(h, bias, training=True), tf.float32))   # dropout 0
-    train_graph = fp32_softmax.get_concrete_function(spec).graph
-    assert {op.get_attr("T").name for op in train_graph.get_operations() if op.type == "Softmax"} == {"float32"}
+    fp32_softmax = tf.function(lambda h: tf.cast(bf16(h, bias, training=True), tf.float32),   # dropout 0
+                               input_signature=[spec])
+    assert softmax_types(fp32_softmax) == {"float32"}
     want = block(hidden, bias, training=False).numpy()                # the fp32 block, same weights
     error, error_fp32_softmax = (np.abs(y - want).mean() for y in (got, fp32_softmax(hidden).numpy()))
     assert error < 1.5 * error_fp32_softmax and error < 2.0 ** -7 * np.abs(want).mean()
