@@ -188,6 +188,34 @@ class SquadTask:
         predictions, _, null_odds = self.predict(model)
         return {k: v for k, v in self.score(predictions, null_odds).items() if isinstance(v, (int, float))}
 
+    def check_heads(self, model) -> None:
+        """Evaluation and prediction without training must run the head the weights hold: the span head
+        (``qa_outputs``) or the joint head (``start_logits``/``end_logits``), and an answer class only where the
+        weights have one. Any other head would be left as initialized, and EM/F1 would score random logits; the
+        error says which flags build the weights' head. Weights without a SQuAD head (an encoder, a
+        discriminator) are not checked: evaluating them is evaluating an untrained head, knowingly."""
+        from electra.modeling.store import describe_weights
+        held = set(self.source.heads)
+        if not held & {"qa_outputs", "start_logits"}:
+            return
+        built = set(describe_weights(model.named_variables())[1])
+        joint_held, joint_built = "start_logits" in held, "start_logits" in built
+        missing_class = "answer_class" in built and "answer_class" not in held
+        if joint_held == joint_built and not missing_class:
+            return
+        name = {True: "the joint head (start_logits/end_logits)", False: "the span head (qa_outputs)"}
+        flags = [f"--head.joint={str(joint_held).lower()}"]
+        if not joint_held and missing_class:
+            flags.append("--head.answerability=false")
+        raise ValueError(
+            f"--init {self.source.path} holds {name[joint_held]}"
+            + (" with an answer class" if "answer_class" in held else " without an answer class")
+            + f", but this run builds {name[joint_built]}"
+            + (" with an answer class" if "answer_class" in built else "")
+            + f": --mode={self.config.mode} would score a head that was never trained. Pass {' '.join(flags)}"
+            + (" (or evaluate as SQuAD v1.1: the joint head gets its answer class from "
+               "--data.version_2_with_negative)" if joint_held and missing_class else "") + ".")
+
     def initialize(self, model) -> str | None:
         if self.source is None:
             return None
@@ -212,6 +240,7 @@ class SquadTask:
             return result
         if model is None:
             model = self.build_model()
+            self.check_heads(model)
             self.source.load_into(model)
             result["initialized_from"] = self.source.path
         if self.trains:

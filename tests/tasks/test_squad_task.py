@@ -89,6 +89,36 @@ def test_starting_points_dispatch_on_their_files(tmp_path, tiny_vocab, tiny_squa
     assert _encoder_equal(model, reference)
 
 
+def test_eval_refuses_to_score_a_head_the_weights_do_not_hold(tmp_path, tiny_squad_file, tiny_vocab):
+    """A fine-tuned span-head model evaluated with the default joint head (or a v1.1 joint model evaluated as v2)
+    would score a head left as initialized: the job stops before predicting and names the flags that fit."""
+    inputs = {k: tf.ones([1, 8], tf.int32) for k in ("input_ids", "input_mask", "segment_ids")}
+    span = ElectraForQuestionAnswering(tiny_config(vocab_size=300), joint=False)
+    span(inputs)
+    directory = save_model_directory(span, str(tmp_path / "span"), vocab_file=str(tiny_vocab), do_lower_case=True,
+                                     task="squad", source="test")
+    evaluate = dict(mode="eval", train_file=None, init=directory, vocab_file=None)
+    with pytest.raises(ValueError, match=r"holds the span head \(qa_outputs\) without an answer class, but this run "
+                                         r"builds the joint head .*Pass --head.joint=false --head.answerability=false"):
+        run(_config(tmp_path, tiny_vocab, tiny_squad_file, **evaluate))
+    assert not (tmp_path / "out" / "predictions.json").exists()
+    with pytest.raises(ValueError, match=r"Pass --head.joint=false --head.answerability=false\.$"):
+        run(_config(tmp_path, tiny_vocab, tiny_squad_file, joint_head=False, answerability_head=True, **evaluate))
+    scored = run(_config(tmp_path, tiny_vocab, tiny_squad_file, joint_head=False, **evaluate))
+    assert scored["initialized_from"] == directory and "exact" in scored["eval"]
+
+    joint = ElectraForQuestionAnswering(tiny_config(vocab_size=300), joint=True)     # v1.1: no answer class
+    joint(inputs)
+    directory = save_model_directory(joint, str(tmp_path / "joint"), vocab_file=str(tiny_vocab), do_lower_case=True,
+                                     task="squad", source="test")
+    with pytest.raises(ValueError, match=r"holds the joint head .* without an answer class, but this run builds the "
+                                         r"joint head .* with an answer class.*--data.version_2_with_negative"):
+        run(_config(tmp_path, tiny_vocab, tiny_squad_file, mode="eval", train_file=None, init=directory,
+                    vocab_file=None))
+    assert "exact" in run(_config(tmp_path, tiny_vocab, tiny_squad_file, mode="eval", train_file=None,
+                                  init=directory, vocab_file=None, version_2_with_negative=False))["eval"]
+
+
 def test_train_then_eval_from_the_run_directory(tmp_path, tiny_squad_file, tiny_vocab):
     trained = run(_config(tmp_path, tiny_vocab, tiny_squad_file, mode="train_eval"))
     assert os.path.exists(os.path.join(trained["model_dir"], "metadata.json"))
