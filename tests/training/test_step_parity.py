@@ -7,7 +7,8 @@ documents every convention). Our side runs the real path: ``ElectraPretrainingMo
 Tolerances (elementwise, ``|ours − ref| ≤ atol + RTOL·|ref|``, RTOL = 1e-5):
 
 * losses: RTOL alone.
-* gradients: atol = 1e-6 × the tensor's gradient scale, max |ref|. The attention key biases have exact gradient 0
+* gradients: atol = ``GRAD_ATOL`` (2.1e-6: twice float32 PyTorch's own largest distance to the float64 reference
+  here, ``provenance.json``) × the tensor's gradient scale, max |ref|. The attention key biases have exact gradient 0
   (softmax is shift-invariant), where float32 leaves ~1e-9 noise: a tensor whose reference is below 1e-9 of the
   largest gradient takes the largest gradient's scale.
 * optimizer step from the REFERENCE gradients (the update formula and clipping alone): deltas w₁ − w₀ with atol =
@@ -45,7 +46,13 @@ from electra.training.trainer import Trainer
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "step_parity"
 PRE, SQUAD = FIXTURES / "pretraining", FIXTURES / "squad"
 RTOL = 1e-5
-GRAD_ATOL = 1e-6          # × the tensor's gradient scale
+# × the tensor's gradient scale: twice the distance of float32 PyTorch's own gradients to the float64 reference on
+# these fixtures (scale-relative, provenance.json), the floor any float32 implementation has. 1e-6 was below it
+# (1.07e-6 for the span head): oneDNN's AVX-512 kernels on a Zen 4 reached 1.02e-6 on one joint-head element.
+_FLOORS = json.loads((FIXTURES / "provenance.json").read_text())
+GRAD_ATOL = 2 * max(_FLOORS["pretraining"]["torch_float32_vs_float64"]["gradients"],
+                    _FLOORS["squad"]["torch_float32_vs_float64"]["plain_gradients"],
+                    _FLOORS["squad"]["torch_float32_vs_float64"]["joint_gradients"])
 PRETRAINING_FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",
                         "masked_lm_weights", "sampled_ids")
 SQUAD_FEATURES = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions", "is_impossible")
