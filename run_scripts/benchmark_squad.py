@@ -108,15 +108,18 @@ def matmul_bound(config, batch: int, seq: int, precision: str = "fp32"):
     it, and the activations would vanish or overflow within a few layers. Weights are scaled so that activations
     stay near 1. ``precision`` ``bf16``: operands and products in bf16 (what the ``mixed_bfloat16`` model's
     products compute in). Returns the ``tf.function`` ``() -> [batch * seq, 2]``."""
+    import keras
     import tensorflow as tf
+
+    from electra.configs import PRECISIONS
     c = config.discriminator
     h, f, n, d, e = c.hidden_size, c.intermediate_size, c.num_attention_heads, c.head_size, config.embedding_size
     t = batch * seq
     generator = tf.random.Generator.from_seed(0)
+    compute_dtype = keras.DTypePolicy(PRECISIONS[precision]).compute_dtype     # what the model's products run in
 
     def normal(shape, fan_in=1):
-        return tf.Variable(tf.cast(generator.normal(shape, stddev=fan_in ** -0.5),
-                                   {"fp32": tf.float32, "bf16": tf.bfloat16}[precision]))
+        return tf.Variable(tf.cast(generator.normal(shape, stddev=fan_in ** -0.5), compute_dtype))
     embedded = normal([t, e])
     project = normal([e, h], e) if e != h else None
     # context entries grow as √(D · S) (scores √D, summed over S keys): the output kernel takes that back out

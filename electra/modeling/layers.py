@@ -431,15 +431,14 @@ class TransformerBlock(keras.layers.Layer):
         qkv = tf.reshape(qkv, [batch, seq, 3, self.heads, self.head_size])
         q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))                              # 3 × [B, N, S, D]
         scores = tf.matmul(q, k, transpose_b=True)                                             # [B, N, S, S]
-        if not training and dtype == tf.bfloat16 and _ONEDNN_INFERENCE.get():
-            # the scores are bf16 already and the probabilities go to the context product as bf16 anyway: going
-            # through fp32 only added two casts and twice the bytes over [B, N, S, S] (ELECTRA-small, seq 384:
-            # ~10 % of a bf16 inference batch)
-            probs, scale = tf.nn.softmax(scores + tf.cast(bias, dtype), axis=-1), 1.0
-        else:
-            # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v
-            probs, scale = self.attention_dropout.softmax(tf.cast(scores, tf.float32) + tf.cast(bias, tf.float32),
-                                                          training=training)                   # [B, N, S, S]
+        # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v. In fp32,
+        # except bf16 inference inside onednn_inference: the scores are bf16 already and the probabilities go to the
+        # context product as bf16 anyway, so fp32 only added two casts and twice the bytes over [B, N, S, S]
+        # (ELECTRA-small, seq 384: ~10 % of a bf16 inference batch)
+        bf16_softmax = not training and dtype == tf.bfloat16 and _ONEDNN_INFERENCE.get()
+        softmax_dtype = dtype if bf16_softmax else tf.float32
+        probs, scale = self.attention_dropout.softmax(tf.cast(scores, softmax_dtype) + tf.cast(bias, softmax_dtype),
+                                                      training=training)                       # [B, N, S, S]
         if scale != 1.0:
             v = v * tf.cast(scale, dtype)
         probs = tf.cast(probs, dtype)
