@@ -1,23 +1,49 @@
-"""electra: ELECTRA pretraining and SQuAD fine-tuning on TensorFlow 2.18 / Keras 3.
+"""electra: ELECTRA pretraining and SQuAD fine-tuning on TensorFlow 2.21 / Keras 3.
 
-The pins are the tested stack. TensorFlow stays at 2.18 because Horovod 0.28.1 (the `horovod` extra) builds
-against it and not against 2.19+. TF-Addons is deliberately absent: it is end-of-life and does not
-import under Keras 3; AdamW (PyTorch's definition) and LAMB are small keras.optimizers.Optimizer subclasses.
+The ranges are the tested stack: TensorFlow 2.21 (Horovod is compiled against one TensorFlow release, so the range
+is one minor version), Keras 3 and NumPy 2 from the releases tested, TensorBoard for the summaries the training
+loop writes. Horovod is not a dependency: its last release (0.28.1) needs the project's build-time patch to compile
+against TF >= 2.19, which ``electra-install-horovod`` applies (README, "Horovod"). TF-Addons is deliberately absent:
+it is end-of-life and does not import under Keras 3; AdamW (PyTorch's definition) and LAMB are small
+keras.optimizers.Optimizer subclasses.
 """
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'^__version__ = "([^"]+)"', open("electra/__init__.py", encoding="utf-8").read(), re.M).group(1)
+
+COMMANDS = {  # console command -> function; run_scripts/*.py launch the same functions from a checkout
+    "electra-prepare-data": "data_prep.prepare:main",
+    "electra-pretrain": "electra.commands.pretrain:main",
+    "electra-extract": "electra.commands.extract:run",
+    "electra-squad": "electra.commands.squad:main",
+    "electra-evaluate-squad": "electra.commands.evaluate_squad:main",
+    "electra-export": "electra.commands.export:main",
+    "electra-predict": "electra.commands.predict:main",
+    "electra-install-horovod": "electra.commands.install_horovod:main",
+}
 
 setup(
     name="electra",
-    version="0.1.0",
+    version=VERSION,
     description="Pretrain ELECTRA from raw text with TensorFlow 2 and fine-tune it on SQuAD",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["electra", "electra.*", "data_prep", "data_prep.*"]),
-    python_requires=">=3.10,<3.13",
+    package_data={"electra.patches": ["*.patch"]},
+    entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
+    python_requires=">=3.11,<3.14",
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
     install_requires=[
-        "tensorflow==2.18.*",
-        "keras>=3.8,<3.9",
-        "numpy>=1.26,<2.1",
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.15,<4",
+        "numpy>=2.0,<3",
+        "tensorboard>=2.21,<2.22",  # tf.summary's writer; TF >= 2.20 no longer installs it
         "absl-py>=2.1",
         "sentencepiece>=0.2",
         "safetensors>=0.4.3",
@@ -30,13 +56,9 @@ setup(
         # does it): that package pins web-app dependencies that no longer exist, so it cannot be listed here.
     ],
     extras_require={
-        # Build with: HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
-        #   HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
-        #   pip install --no-build-isolation -e '.[horovod]'
-        "horovod": ["horovod==0.28.1"],
-        # Serving converters (electra.export, tests/test_export.py). TF 2.18 needs protobuf<6: onnx 1.23+ needs
-        # protobuf>=6.31 and tf2onnx<1.17 pins protobuf~=3.20, hence these ranges (resolved with protobuf 5.29).
-        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "dockerfile-parse>=2.0",
-                "openvino>=2025.0,<2027", "tf2onnx>=1.17,<1.18", "onnx>=1.17,<1.23", "onnxruntime>=1.20,<1.33"],
+        # Serving converters (electra.export, tests/test_export.py) resolve with TF 2.21's protobuf (>= 6.31):
+        # onnx 1.19+ and tf2onnx 1.17 accept it.
+        "dev": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "dockerfile-parse>=2.0", "build>=1.2",
+                "openvino>=2025.0,<2027", "tf2onnx>=1.17,<1.18", "onnx>=1.19,<1.23", "onnxruntime>=1.20,<1.33"],
     },
 )

@@ -1,31 +1,9 @@
-"""Extract the discriminator (for fine-tuning) and the generator from a pretraining checkpoint.
-
-  python run_scripts/postprocess_pretrained.py --checkpoint=runs/tiny --output_dir=runs/tiny/extracted
-
-``<output_dir>/discriminator`` is a model directory (``electra.modeling.store``): give it to run_squad / export as is.
-"""
-import json
+"""From a checkout: the installed ``electra-extract`` command (electra.commands.extract)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
-
-from absl import app, flags  # noqa: E402
-
-flags.DEFINE_string("checkpoint", None, "A pretraining run directory (its latest checkpoint), its checkpoints/, a "
-                    "ckpt-N prefix, or google:<google-research/electra checkpoint>.", required=True)
-flags.DEFINE_string("output_dir", None, "Where discriminator/ and generator/ are written.", required=True)
-flags.DEFINE_string("model_config_file", None, "Model config (default: the run's model_config.json).")
-flags.DEFINE_string("vocab_file", None, "Vocabulary to ship beside the discriminator (default: the run's).")
-
-
-def main(argv):
-    del argv
-    from electra.training.extract import extract
-    F = flags.FLAGS
-    print(json.dumps(extract(F.checkpoint, F.output_dir, F.model_config_file, F.vocab_file), indent=2))
-
+from electra.commands.extract import run  # noqa: E402
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(run())

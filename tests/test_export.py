@@ -283,7 +283,7 @@ def _serve(export_dir: str, inputs: dict) -> dict:
 
 @pytest.mark.slow
 def test_cli_exports_a_fine_tuned_run(tmp_path, capsys):
-    from run_scripts.export_saved_model import main
+    from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
     run = tmp_path / "squad_run"
@@ -309,7 +309,7 @@ def test_cli_exports_a_fine_tuned_run(tmp_path, capsys):
 
 def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
     from electra.interop import save_hf_electra
-    from run_scripts.export_saved_model import main
+    from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128))
     hf = tmp_path / "hf"
@@ -327,7 +327,7 @@ def test_cli_init_takes_any_source(tmp_path, capsys):
     """``--init``: a run_squad output directory's model directory (``model/``) and ``hf:<dir>``."""
     from electra.interop import save_hf_electra
     from electra.modeling.store import save_model_directory
-    from run_scripts.export_saved_model import main
+    from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
     vocab = tmp_path / "vocab.txt"
@@ -359,7 +359,7 @@ def test_cli_init_takes_any_source(tmp_path, capsys):
 
 def test_cli_refuses_bad_input_with_exit_2(tmp_path, capsys):
     from electra.modeling import ElectraDiscriminator
-    from run_scripts.export_saved_model import main
+    from electra.commands.export import main
 
     run = tmp_path / "run"
     _fine_tuned_run(str(run), ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128)))
@@ -518,7 +518,7 @@ def test_joint_export_refuses_what_it_cannot_decode(tmp_path):
 
 def test_cli_exports_a_joint_model_directory(tmp_path, capsys):
     from electra.modeling.store import save_model_directory
-    from run_scripts.export_saved_model import main
+    from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=64), answerability=True, joint=True)
     vocab = tmp_path / "vocab.txt"

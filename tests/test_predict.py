@@ -1,8 +1,6 @@
 """Item-level answers and errors: ``electra.squad.inference.Predictor`` with a model in memory, and
-``run_scripts/predict.py`` on a real SavedModel export of the same model."""
+``electra-predict`` on a real SavedModel export of the same model."""
 import json
-import os
-import sys
 
 import keras
 import numpy as np
@@ -15,9 +13,7 @@ from electra.tokenization import load_tokenizer
 from tests.conftest import tiny_config
 from tests.squad.squad_helpers import TINY_SQUAD, squad_texts, write_word_vocab
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "run_scripts"))
-import predict  # noqa: E402
+from electra.commands import predict
 
 SETTINGS = dict(max_seq_length=64, doc_stride=16, max_query_length=16, version_2_with_negative=True)
 CONTEXT = ("The Kestrel Point lighthouse was built in 1872 by the engineer Marta Ilves. Its lamp burned whale oil "

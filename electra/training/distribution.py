@@ -15,9 +15,8 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-HOROVOD_INSTALL = ("HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 HOROVOD_WITHOUT_PYTORCH=1 "
-                   "HOROVOD_WITHOUT_MXNET=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 pip install --no-build-isolation "
-                   "-e '.[horovod]'")
+HOROVOD_INSTALL = ("electra-install-horovod (builds the project's patched Horovod 0.28.1 against this TensorFlow; "
+                   "HOROVOD_GPU_OPERATIONS=NCCL for GPUs)")
 
 # (size variable, rank variable, launcher) in the order they are trusted. SLURM's step variables exist only
 # inside an ``srun`` step; SLURM_NTASKS alone is also set for the single process of a batch script.
@@ -102,7 +101,7 @@ class HorovodDistributor(Distributor):
             import horovod.tensorflow as hvd
         except ImportError as e:
             started = f"This is {launch.describe()}, which needs Horovod. " if launch else ""
-            raise LaunchError(f"{started}Horovod is not installed (import failed: {e}). Install the extra: "
+            raise LaunchError(f"{started}Horovod is not installed (import failed: {e}). Install it with "
                               f"{HOROVOD_INSTALL}") from e
         hvd.init()
         if launch is not None and hvd.size() != launch.size:

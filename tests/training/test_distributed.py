@@ -17,8 +17,8 @@ from tests.training.conftest import ROOT, pretrain_flags, read_log, tiny_model_c
 horovodrun = shutil.which("horovodrun") or os.path.join(os.path.dirname(sys.executable), "horovodrun")
 if not os.path.exists(horovodrun):
     if os.environ.get("ELECTRA_REQUIRE_HOROVOD") == "1":   # run_scripts/run_tests.sh (CI): absence is a failure
-        raise RuntimeError("horovodrun not found although ELECTRA_REQUIRE_HOROVOD=1: install the horovod extra")
-    pytest.skip("Horovod is not installed (the horovod extra; run_scripts/run_tests.sh installs it)",
+        raise RuntimeError("horovodrun not found although ELECTRA_REQUIRE_HOROVOD=1: run electra-install-horovod")
+    pytest.skip("Horovod is not installed (electra-install-horovod; run_scripts/run_tests.sh runs it)",
                 allow_module_level=True)
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
