@@ -106,7 +106,7 @@ def prepare_default_dataset(output_dir: str, max_seq_length: int = 128, vocab_si
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m data_prep.prepare", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--source", choices=("default", "pydoc", "text", "wikipedia"), default="default",

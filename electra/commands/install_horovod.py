@@ -34,6 +34,7 @@ SDIST_SHA256 = "92a43f5a94c43907a56805bad15f19700c62ffc83b7ca483f9e104e229f67ef0
 PATCH = "horovod-0.28.1-tf2.19.patch"
 BUILD_FLAGS = {"HOROVOD_WITH_TENSORFLOW": "1", "HOROVOD_WITH_GLOO": "1", "HOROVOD_WITHOUT_MPI": "1",
                "HOROVOD_WITHOUT_PYTORCH": "1", "HOROVOD_WITHOUT_MXNET": "1", "CMAKE_POLICY_VERSION_MINIMUM": "3.5"}
+HOROVODRUN = "from horovod.runner.launch import run_commandline; run_commandline()"
 REQUIRED = ("TensorFlow", "Gloo")   # what ``horovodrun --check-build`` must tick; NCCL too when asked for
 
 
@@ -86,8 +87,10 @@ def missing_from_build(check_build_text: str, gpu_operations: str | None) -> lis
     return [name for name in REQUIRED + ((gpu_operations,) if gpu_operations else ()) if name not in ticked]
 
 
-def check_build(horovodrun: str, gpu_operations: str | None) -> str:
-    text = _run([horovodrun, "--check-build"], "horovodrun --check-build")
+def check_build(python: str, gpu_operations: str | None) -> str:
+    """``horovodrun --check-build`` run as the function the ``horovodrun`` script calls, so that it is found
+    wherever pip put the script (``/usr/local/bin`` for a system Python)."""
+    text = _run([python, "-c", HOROVODRUN, "--check-build"], "horovodrun --check-build")
     missing = missing_from_build(text, gpu_operations)
     if missing:
         raise BuildError(f"horovodrun --check-build does not list {', '.join(missing)}:\n{text}")
@@ -136,11 +139,10 @@ def install(python: str = sys.executable, cache_dir: str | None = None, force: b
                              "asking the Python version").strip()
     key = cache_key(tf_version, gpu_operations, python_tag, patch)
     folder = os.path.join(cache_dir or default_cache_dir(), key)
-    horovodrun = os.path.join(os.path.dirname(python), "horovodrun")
     current = installed_build(python)
     if not force and current == {"version": VERSION, "tensorflow": tf_version}:
         try:
-            check_build(horovodrun, gpu_operations)
+            check_build(python, gpu_operations)
             return {"action": "already installed", "key": key, "seconds": round(time.monotonic() - started, 1)}
         except BuildError as e:
             log(f"the installed horovod does not fit, installing again: {e}")
@@ -158,7 +160,7 @@ def install(python: str = sys.executable, cache_dir: str | None = None, force: b
     wheel = os.path.join(folder, cached[0])
     _run([python, "-m", "pip", "install", "--no-deps", "--force-reinstall", wheel], f"installing {wheel}")
     _run([python, "-m", "pip", "install", wheel], f"installing the dependencies of {wheel}")  # psutil, cloudpickle, ...
-    log(check_build(horovodrun, gpu_operations).strip())
+    log(check_build(python, gpu_operations).strip())
     return {"action": action, "key": key, "wheel": wheel, "seconds": round(time.monotonic() - started, 1)}
 
 

@@ -25,15 +25,29 @@ def initializer(config: ModelConfig) -> keras.initializers.Initializer:
     return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
+_SQRT_2 = 1.4142135623730951
+
+
+def gelu(x: tf.Tensor) -> tf.Tensor:
+    """Exact GELU in its erf form, ``0.5 · x · (1 + erf(x / √2))``: Hugging Face's and PyTorch's definition, and the
+    subgraph ``tf.nn.gelu`` built in TensorFlow 2.18. TensorFlow 2.21's ``tf.nn.gelu`` builds ``0.5 · x · erfc(−x /
+    √2)``, which ONNX has no operator for (tf2onnx cannot convert the export: "No Op registered for Erfc").
+    oneDNN's graph rewrite fuses either form into the preceding product (``_MklNativeFusedMatMul``), which
+    ``tests/modeling/test_layers.py`` checks."""
+    return 0.5 * x * (1.0 + tf.math.erf(x / tf.cast(_SQRT_2, x.dtype)))
+
+
 def activation(name: str):
     """``gelu`` is the exact erf form (Hugging Face's default), ``gelu_new`` the tanh form Google's TF1 code used."""
     if name == "gelu":
-        return lambda x: tf.nn.gelu(x, approximate=False)
+        return gelu
     if name == "gelu_new":
         return lambda x: tf.nn.gelu(x, approximate=True)
     if name == "relu":
         return tf.nn.relu
     raise ValueError(f"unknown activation {name!r}")
+
+
 
 
 _SQRT_HALF, _INV_SQRT_2PI = 0.7071067811865476, 0.3989422804014327
@@ -60,7 +74,7 @@ def gelu_with_gradient(x: tf.Tensor) -> tf.Tensor:
     into one element-wise loop. TensorFlow runs the same formulas as 4 (forward) and 8
     (backward) separate passes over ``[T, I]``; ELECTRA-small's 60 GELUs per pretraining step on a 2-core AVX2
     EPYC: 2.1 → 1.0 ms forward and 4.4 → 1.9 ms backward each at ``[4096, 256]``. Φ is recomputed backward
-    instead of kept. Used where a gradient is taken (training); inference keeps ``tf.nn.gelu``, which oneDNN
+    instead of kept. Used where a gradient is taken (training); inference keeps ``gelu``, which oneDNN
     fuses into the preceding product, and exported graphs hold no XLA."""
     @tf.custom_gradient
     def gelu(x):

@@ -59,7 +59,7 @@ def test_plain_start_is_single_process(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     _block_horovod(monkeypatch)
     assert type(make_distributor(None)) is Distributor
-    with pytest.raises(LaunchError, match="Horovod is not installed.*pip install --no-build-isolation"):
+    with pytest.raises(LaunchError, match="Horovod is not installed.*Install it with electra-install-horovod"):
         make_distributor(True)
 
 
