@@ -16,7 +16,7 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', open("electra/__init__.py", enc
 COMMANDS = {  # console command -> function; run_scripts/*.py launch the same functions from a checkout
     "electra-prepare-data": "data_prep.prepare:main",
     "electra-pretrain": "electra.commands.pretrain:main",
-    "electra-extract": "electra.commands.extract:run",
+    "electra-extract": "electra.commands.extract:main",
     "electra-squad": "electra.commands.squad:main",
     "electra-evaluate-squad": "electra.commands.evaluate_squad:main",
     "electra-export": "electra.commands.export:main",

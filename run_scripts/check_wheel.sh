@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The package as users install it: build the wheel, install it (no -e) into a fresh venv, and from a folder outside
-# the checkout import every module, run each console command's --help, `pip check`, then prepare a little data and
-# pretrain two steps with the installed commands alone. CI runs it after the suite (.ci/run).
+# the checkout import every module, run each console command's --help, `pip check`, then prepare a little data,
+# pretrain two steps and extract the discriminator with the installed commands alone. CI runs it after the suite (.ci/run).
 # Usage: bash run_scripts/check_wheel.sh [python]     (default: python3; CI passes python3.13 where it exists)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -58,9 +58,12 @@ electra-prepare-data --source=pydoc --output_dir=data --max_bytes=300000 --vocab
 electra-pretrain --output_dir=run --model.size=tiny --trainer.total_steps=2 --data.train_batch_size=8 \
   --data.train_files='data/seq128/train-*.tfrecord' --data.vocab_file=data/vocab/vocab.txt > pretrain.json 2> pretrain.log \
   || { tail -n 30 pretrain.log; exit 1; }
+electra-extract --checkpoint=run --output_dir=extracted > extract.json
 python - <<'PY'
-import json
+import json, os
 summary = json.load(open("pretrain.json"))
 assert summary["step"] == 2, summary
-print("check_wheel: electra-prepare-data + electra-pretrain (2 steps) from the wheel:", json.dumps(summary)[:200])
+assert os.path.exists("extracted/discriminator/model.safetensors"), json.load(open("extract.json"))
+print("check_wheel: electra-prepare-data, electra-pretrain (2 steps), electra-extract from the wheel:",
+      json.dumps(summary)[:160])
 PY

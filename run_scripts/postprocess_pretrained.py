@@ -3,7 +3,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from electra.commands.extract import run  # noqa: E402
+from electra.commands.extract import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

@@ -3,29 +3,37 @@
   electra-extract --checkpoint=runs/tiny --output_dir=runs/tiny/extracted
 
 ``<output_dir>/discriminator`` is a model directory (``electra.modeling.store``): give it to run_squad / export as is.
+A checkpoint or configuration that cannot be read exits with status 2 and a message naming it.
 """
+from __future__ import annotations
+
+import argparse
 import json
+import os
+import sys
 
-from absl import app, flags
-
-flags.DEFINE_string("checkpoint", None, "A pretraining run directory (its latest checkpoint), its checkpoints/, a "
-                    "ckpt-N prefix, or google:<google-research/electra checkpoint>.", required=True)
-flags.DEFINE_string("output_dir", None, "Where discriminator/ and generator/ are written.", required=True)
-flags.DEFINE_string("model_config_file", None, "Model config (default: the run's model_config.json).")
-flags.DEFINE_string("vocab_file", None, "Vocabulary to ship beside the discriminator (default: the run's).")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def main(argv):
-    del argv
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True,
+                        help="a pretraining run directory (its latest checkpoint), its checkpoints/, a ckpt-N prefix, "
+                             "or google:<google-research/electra checkpoint>")
+    parser.add_argument("--output_dir", required=True, help="where discriminator/ and generator/ are written")
+    parser.add_argument("--model_config_file", help="model config (default: the run's model_config.json)")
+    parser.add_argument("--vocab_file", help="vocabulary to ship beside the discriminator (default: the run's)")
+    args = parser.parse_args(argv)
+    from electra.training.checkpointing import CheckpointReadError
     from electra.training.extract import extract
-    F = flags.FLAGS
-    print(json.dumps(extract(F.checkpoint, F.output_dir, F.model_config_file, F.vocab_file), indent=2))
-
-
-def run():
-    """The console entry point: absl parses the flags, then calls ``main``."""
-    app.run(main)
+    try:
+        result = extract(args.checkpoint, args.output_dir, args.model_config_file, args.vocab_file)
+    except (ValueError, OSError, CheckpointReadError) as e:
+        print(f"electra-extract: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(main())
