@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import electra  # noqa: E402,F401  (every script imports it before anything could load TensorFlow)
 
 
 def _pretraining(doc: dict) -> dict:
