@@ -102,7 +102,8 @@ def build_wheel(python: str, patch: bytes, work: str, gpu_operations: str | None
     _run([python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", f"horovod=={VERSION}", "-d", work],
          f"downloading the horovod {VERSION} sdist from PyPI")
     sdist = os.path.join(work, f"horovod-{VERSION}.tar.gz")
-    digest = hashlib.sha256(open(sdist, "rb").read()).hexdigest()
+    from electra.io import file_sha256
+    digest = file_sha256(sdist)
     if digest != SDIST_SHA256:
         raise BuildError(f"{sdist}: SHA-256 {digest} is not PyPI's {SDIST_SHA256} for horovod {VERSION}")
     with tarfile.open(sdist) as archive:
