@@ -6,52 +6,22 @@
   horovodrun -np 8 python run_scripts/run_pretraining.py ...   # the same flags, one process per GPU
 
 ``electra-pretrain`` (the installed command) and ``python run_scripts/run_pretraining.py`` (from a checkout) are one
-program.
-
-Every field of ``electra.configs.PretrainConfig`` is a dotted flag (``--optimizer.learning_rate``); the flat names
-of earlier releases (``--learning_rate``) still work. ``--config`` loads a recipe first; flags win.
+program. ``--config`` loads a recipe first; flags win.
 """
 from __future__ import annotations
 
-import json
-import logging
-import os
-import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from electra.commands.entry import Command
+from electra.configs import PretrainConfig
 
 
-def main(argv=None) -> int:
-    from electra.cli import parse
-    from electra.configs import ConfigError, PretrainConfig
-
-    try:
-        config = parse(PretrainConfig, argv, __doc__)
-    except ConfigError as e:
-        print(f"run_pretraining: {e}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from electra.data.pretraining import InputError
-    from electra.tasks.pretraining import run
-    from electra.training.checkpointing import CheckpointReadError
-    from electra.training.distribution import LaunchError
-    from electra.training.experiment import TrainingError
-    from electra.training.rundir import RunLockedError
+def _run(config: PretrainConfig) -> dict:
     from data_prep.embedded import default_pretraining_data
-    try:
-        summary = run(config, default_pretraining_data)
-    except (LaunchError, RunLockedError, ConfigError) as e:
-        print(f"run_pretraining: {e}", file=sys.stderr)
-        return 2
-    except (TrainingError, CheckpointReadError, InputError) as e:
-        print(f"run_pretraining: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:          # inputs that do not fit: vocabulary, sizes, --init weights (WeightLoadError)
-        print(f"run_pretraining: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, default=float))
-    return 0
+    from electra.tasks.pretraining import run
+    return run(config, default_pretraining_data)
 
+
+COMMAND = Command("electra-pretrain", PretrainConfig, _run, __doc__)
+main = COMMAND.main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
