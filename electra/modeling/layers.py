@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from electra.configs import EncoderConfig, ModelConfig
-from electra.machine import onednn_enabled
+from electra.runtime import onednn_enabled
 
 NamedVariables = dict[str, keras.Variable]
 
@@ -273,7 +273,7 @@ _ONEDNN_INFERENCE = contextvars.ContextVar("electra_onednn_inference", default=F
 @contextlib.contextmanager
 def onednn_inference():
     """Within it, inference is traced in the forms oneDNN runs fastest, on a CPU with oneDNN on
-    (``electra.machine.onednn_enabled``) and no GPU visible; elsewhere it changes nothing:
+    (``electra.runtime.onednn_enabled``) and no GPU visible; elsewhere it changes nothing:
 
     * LayerNorms (fp32 and bf16) as ``layer_norm_for_onednn``, which oneDNN runs as one kernel;
     * under ``mixed_bfloat16``, the attention softmax on the bf16 scores (oneDNN's bf16 softmax accumulates in

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from electra.configs import ModelConfig, SquadConfig, preset
 from electra.io import file_sha256, write_json
-from electra.machine import resolve_xla
+from electra.runtime import resolve_xla
 from electra.squad.data import load_features, load_json
 from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate

@@ -24,9 +24,10 @@ import tensorflow as tf
 
 from electra.cli import differences, to_dict
 from electra.io import write_json
-from electra.machine import bf16_warning, resolve_xla
+from electra.runtime import resolve_xla
 from electra.training.checkpointing import TrainingState
 from electra.training.logs import RunLog
+from electra.training.precision import bf16_warning
 from electra.training.trainer import Trainer
 
 log = logging.getLogger("electra.training")

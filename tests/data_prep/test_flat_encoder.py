@@ -4,7 +4,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from data_prep.bert_reference import FullTokenizer
+from benchmarks.bert_reference import FullTokenizer
 from data_prep.flat_encoder import FlatEncoder
 from electra.tokenization import MAX_INPUT_CHARS_PER_WORD, load_tokenizer
 

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from data_prep.bert_reference import ReferencePacker
+from benchmarks.bert_reference import ReferencePacker
 from data_prep.build_pretraining_dataset import PackingConfig, SequencePacker, build_pretraining_dataset
 from data_prep.tfrecord import encode_pretraining_example, encode_pretraining_examples
 

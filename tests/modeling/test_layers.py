@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from electra.configs import EncoderConfig, ModelConfig
-from electra.machine import native_bf16, onednn_enabled
+from electra.runtime import native_bf16, onednn_enabled
 from electra.modeling import layers
 
 
@@ -312,7 +312,7 @@ def test_onednn_inference_equal_keras_and_run_as_one_onednn_kernel(shape):
     """Inside ``onednn_inference``, a graph with an unknown batch runs each inference LayerNorm as oneDNN's
     ``_MklLayerNorm`` (the rewrite the form is written for: if a TensorFlow upgrade stops matching it, this fails)
     with Keras' values; outside it, or in training, the graph holds Keras' ops and no ``FusedBatchNormV3``."""
-    assert onednn_enabled()                             # importing electra turned it on (tests/test_machine.py)
+    assert onednn_enabled()                             # importing electra turned it on (tests/test_runtime.py)
     rng = np.random.default_rng(0)
     ours, ref = _norm_pair(rng, shape[-1])
     x = tf.constant(rng.normal(size=shape) * 4 + 2, tf.float32)

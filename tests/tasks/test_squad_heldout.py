@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from run_scripts.benchmark_squad_heldout import HELD_OUT_ARTICLES, TRAIN_ARTICLES, held_out_run
+from benchmarks.squad_heldout import HELD_OUT_ARTICLES, TRAIN_ARTICLES, held_out_run
 from tests.squad.squad_helpers import article_split, v2_style
 
 pytestmark = pytest.mark.slow

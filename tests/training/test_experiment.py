@@ -193,10 +193,10 @@ def test_fine_tuning_killed_mid_epoch_resumes_exactly(tmp_path):
 
 
 def test_bf16_on_a_cpu_without_native_bf16_logs_the_measured_slowdown(pretraining_data, tmp_path, monkeypatch):
-    from electra import machine
+    from electra.training import precision
     plain_cpu = {"model": "Plain CPU", "logical_cpus": 2, "isa": {"avx2": True, "avx512_bf16": False,
                                                                   "amx_bf16": False}, "amx": False}
-    monkeypatch.setattr(machine, "cpu_info", lambda: plain_cpu)
+    monkeypatch.setattr(precision, "cpu_info", lambda: plain_cpu)
     model_config = tiny_model_config(tmp_path / "m.json")
     _pretrain(pretraining_data, tmp_path / "bf16", model_config, precision="bf16", total_steps=2, log_every=1,
               checkpoint_every=2)
