@@ -9,9 +9,6 @@ Each module is a command-line tool (``python -m data_prep.<name> --help``) and a
     prepare                    all of the above in one call (prepare_default_dataset for the quickstart)
     embedded                   prepare_embedded_default(): the same, as an object with globs (run_pretraining)
     download                   Wikipedia and SQuAD downloads (online machines only)
-    benchmark                  throughput numbers as JSON (CPU-seconds, non-repetitive text, a pure-Python peer)
-    bench_corpus               the benchmark's text: real, deduplicated text found on this machine
-    bert_reference             the peer: google-research/bert's FullTokenizer and a per-sentence packing loop
     flat_encoder               many sentences → one numpy array of ids (the TFRecord builder's tokenization)
 
 The names below are importable from ``data_prep`` directly (loaded on first use). Nothing here imports

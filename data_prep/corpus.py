@@ -179,7 +179,7 @@ def stdlib_sources() -> list[str]:
 def docstring_paragraphs(path: str) -> list[str]:
     """The paragraphs (blank-line separated, re-flowed) of every module, class and function docstring of a Python
     source file, read with ``ast`` (nothing is imported or run); ``[]`` for a file that cannot be read or parsed
-    (any Python file, as ``data_prep.bench_corpus`` reads site-packages: its warnings are silenced)."""
+    (any Python file, as ``benchmarks/corpus.py`` reads site-packages: its warnings are silenced)."""
     import ast
     import warnings
     try:

@@ -5,7 +5,7 @@
 
 Why a second path next to ``WordPieceTokenizer.encode_batch``: on real, non-repetitive text that method spends
 its time in Python per word (a regular-expression ``findall`` per sentence, a dictionary lookup and a list per
-word); the Rust pipeline is slower still on one thread (~2 MB/s). Here, for text the tokenizer's own fast path
+word); the Rust pipeline is slower still on one thread. Here, for text the tokenizer's own fast path
 accepts (ASCII, common punctuation and spaces — see ``electra.tokenization._FAST_ALLOWED``):
 
 * the whole batch is normalized at once (the tokenizer's ``_fast_normalize``: lower-case, drop controls) and

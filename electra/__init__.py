@@ -1,10 +1,10 @@
 """electra: pretrain ELECTRA from raw text with TensorFlow 2 and fine-tune it on SQuAD.
 
 Importing the package before TensorFlow turns TensorFlow's oneDNN CPU kernels on (``TF_ENABLE_ONEDNN_OPTS=1``).
-TensorFlow enables them by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on an AVX2 CPU (AMD EPYC, 2 cores)
-they moved SQuAD inference at seq 384 from 0.76x to 0.98x Hugging Face PyTorch measured beside it (README, "Speed"). An
-explicit ``TF_ENABLE_ONEDNN_OPTS=0`` is kept. The variable is read once, when TensorFlow loads, so every entry
-script imports ``electra`` before ``tensorflow`` or ``keras``; GPU kernels are unaffected.
+TensorFlow enables them by itself only on CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2 CPUs turning them on speeds
+up inference and fine-tuning (benchmarks/README.md, "oneDNN"). An explicit ``TF_ENABLE_ONEDNN_OPTS=0`` is kept. The
+variable is read once, when TensorFlow loads, so every entry script imports ``electra`` before ``tensorflow`` or
+``keras``; GPU kernels are unaffected.
 """
 import os as _os
 

@@ -333,7 +333,7 @@ class TrainerConfig:
                           choices=tuple(PRECISIONS))
     xla: bool | None = knob(None, "Compile the forward/backward pass with XLA. Default: on when a GPU is visible, "
                                   "off on CPU, where TensorFlow's oneDNN kernels are faster than XLA's CPU backend "
-                                  "(run_scripts/benchmark_pretraining.py --xla=false,true).")
+                                  "(benchmarks/pretraining.py --xla=false,true).")
     seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", resume=False)
     log_every: int = knob(10, "Log (and check the loss is finite) every N steps.", "log_freq")
     eval_every: int = knob(500, "Evaluate (validation loss; SQuAD: EM/F1) every N steps and at the end (0: never).",

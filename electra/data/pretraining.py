@@ -153,7 +153,7 @@ def _scan_with_tf(path: str, size: int) -> Corruption | None:
 
 def locate_corruption(files: list[str]) -> list[Corruption]:
     """The first damaged record of each damaged (uncompressed) TFRecord file, in the order of ``files``; empty
-    when every file is intact. Reads every file in full (a few hundred MB/s per file, files in parallel)."""
+    when every file is intact. Reads every file in full (files in parallel)."""
     if not files:
         return []
     with concurrent.futures.ThreadPoolExecutor(min(8, len(files))) as pool:

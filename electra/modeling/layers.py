@@ -71,11 +71,9 @@ _gelu_backward_fused = tf.function(_gelu_backward, jit_compile=True)
 
 def gelu_with_gradient(x: tf.Tensor) -> tf.Tensor:
     """Exact GELU ``x · Φ(x)`` whose gradient ``Φ(x) + x · φ(x)`` is written out, each direction compiled by XLA
-    into one element-wise loop. TensorFlow runs the same formulas as 4 (forward) and 8
-    (backward) separate passes over ``[T, I]``; ELECTRA-small's 60 GELUs per pretraining step on a 2-core AVX2
-    EPYC: 2.1 → 1.0 ms forward and 4.4 → 1.9 ms backward each at ``[4096, 256]``. Φ is recomputed backward
-    instead of kept. Used where a gradient is taken (training); inference keeps ``gelu``, which oneDNN
-    fuses into the preceding product, and exported graphs hold no XLA."""
+    into one element-wise loop. TensorFlow runs the same formulas as 4 (forward) and 8 (backward) separate passes
+    over ``[T, I]``. Φ is recomputed backward instead of kept. Used where a gradient is taken (training);
+    inference keeps ``gelu``, which oneDNN fuses into the preceding product, and exported graphs hold no XLA."""
     @tf.custom_gradient
     def gelu(x):
         def grad(upstream):
@@ -104,8 +102,8 @@ class Dense(keras.layers.Dense):
 
     On a ``[B, S, in]`` input the TensorFlow backend emits a broadcasting ``BatchMatMulV2`` whose kernel gradient
     is B small GEMMs followed by a reduction over B; flattening first makes forward and both gradients single
-    GEMMs. With it, the fused Q/K/V product below and the compiled optimizer update, ELECTRA-small's fp32 train
-    step on a 2-core AVX2 CPU went from 4.5 to 3.5 s (``run_scripts/benchmark_pretraining.py``)."""
+    GEMMs (with the fused Q/K/V product below and the compiled optimizer update, the largest saving of the CPU
+    train step: benchmarks/README.md)."""
 
     def call(self, inputs, training=None):
         if inputs.shape.rank is None or self.lora_enabled or self.quantization_mode:
@@ -137,7 +135,7 @@ def int32_seed(seed: tf.Tensor) -> tf.Tensor:
 def _numbers_16bit(shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """``[shape]`` uint16 random numbers, two from each 32-bit output of the Threefry-2x32 counter-based generator
     (JAX's default; the same bits on every device). Called inside XLA-compiled functions, where Threefry is
-    ~2× cheaper per bit than TensorFlow's Philox kernel on a 2-core AVX2 EPYC and fuses with its consumer."""
+    cheaper per bit than TensorFlow's Philox kernel on a CPU and fuses with its consumer."""
     count = tf.reduce_prod(shape)
     bits = tf.random.stateless_uniform([(count + 1) // 2], seed, minval=None, maxval=None, dtype=tf.uint32,
                                        alg="threefry")
@@ -150,9 +148,8 @@ def _uniform_like(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
 
 
 def uniform_like(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """float32 uniform ``[0, 1)`` numbers shaped as ``x``, from Threefry under XLA (see ``_numbers_16bit``):
-    the generator's ``[B·P, V]`` Gumbel noise (ELECTRA-small, batch 32: 18.5 M numbers) costs ~40 ms less per
-    step than TensorFlow's Philox kernel on a 2-core AVX2 EPYC. ``seed``: ``[2]`` integers (a stateless seed)."""
+    """float32 uniform ``[0, 1)`` numbers shaped as ``x``, from Threefry under XLA (see ``_numbers_16bit``), for
+    large draws such as the generator's ``[B·P, V]`` Gumbel noise. ``seed``: ``[2]`` integers (a stateless seed)."""
     return _uniform_like(x, int32_seed(seed))
 
 
@@ -203,8 +200,7 @@ def softmax_dropout(logits: tf.Tensor, rate: float, seed: tf.Tensor) -> tuple[tf
     the incoming gradient ``g``. Written so, the backward pass over ``[B, N, S, S]`` is three element-wise passes
     and a row sum instead of six and a row sum (TensorFlow's separate dropout and softmax gradients), and the
     forward pass the softmax and one fused draw-and-select. In attention on a CPU that is most of the element-wise
-    work of the step (ELECTRA-small, seq 384: 12 layers' attention forward + backward 439 → 379 ms on a 2-core
-    AVX2 EPYC, before the fused draw)."""
+    work of the step."""
     threshold = _drop_threshold(rate)
     if threshold <= 0:
         return tf.nn.softmax(logits, axis=-1), 1.0
@@ -227,9 +223,9 @@ class Dropout(keras.layers.Dropout):
     """``keras.layers.Dropout`` with the keep mask of ``dropout_16bit``, drawn from the layer's own Keras seed
     generator, so the RNG state that checkpoints save (and an exact resume restores) is the same as Keras'.
 
-    Why: the dropout masks were the largest element-wise cost of a CPU train step (0.33 s of a 2.9 s SQuAD
-    fine-tuning step for ELECTRA-small, most of it the attention probabilities' ``[B, N, S, S]``); half the random
-    bits make that mask about a quarter cheaper (``run_scripts/benchmark_squad.py`` measures the step)."""
+    Why: the dropout masks were the largest element-wise cost of a CPU train step (most of it the attention
+    probabilities' ``[B, N, S, S]``); half the random bits make that mask cheaper (``benchmarks/squad.py``
+    measures the step)."""
 
     def call(self, inputs, training=False):
         if not training or not self.rate or self.noise_shape is not None:
@@ -294,12 +290,12 @@ def layer_norm_for_onednn(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsil
     T, H, 1]`` normalized per "channel" ``T`` by a training-mode ``FusedBatchNormV3`` (unit scale, zero offset,
     empty statistics), then ``· γ + β``. The rewrite needs ``T`` unknown when the graph is built (a known ``T``
     folds the ``Fill``s into constants and the pattern no longer matches), so trace with a ``None`` batch. Keras'
-    formula runs as ~10 element-wise passes and reductions over ``[T, H]``; ELECTRA-small's 25 LayerNorms in one
-    SQuAD inference batch (32 × 384) took ~300 of ~3700 ms that way on a 2-core AVX2 EPYC, ~35 ms fused. The epsilon
-    is the op's own (the Python ``fused_batch_norm`` wrapper would raise 1e-12 to 1.001e-5). bf16 is normalized as
-    bf16: with a bf16 → fp32 cast in front of it the rewrite did not happen (TensorFlow 2.18, with or without
-    grappler's arithmetic optimizer), and oneDNN keeps the statistics in fp32 anyway
-    (``tests/modeling/test_layers.py`` checks the result against the exact LayerNorm and Keras' own)."""
+    formula runs as ~10 element-wise passes and reductions over ``[T, H]``, a visible share of CPU inference
+    (benchmarks/README.md); fused it is one kernel. The epsilon is the op's own (the Python ``fused_batch_norm``
+    wrapper would raise 1e-12 to 1.001e-5). bf16 is normalized as bf16: with a bf16 → fp32 cast in front of it the
+    rewrite did not happen (TensorFlow 2.18, with or without grappler's arithmetic optimizer), and oneDNN keeps the
+    statistics in fp32 anyway (``tests/modeling/test_layers.py`` checks the result against the exact LayerNorm and
+    Keras' own)."""
     tokens = tf.shape(x)[0]
     width = x.shape[-1]
     channels = tf.reshape(tokens, [1])
@@ -434,8 +430,8 @@ class TransformerBlock(keras.layers.Layer):
         # and so the weight tables, stay as Google and Hugging Face name them). The 1/√D of the scores is folded
         # into the query's kernel and bias ([H, H] and [H] per call, not [B, N, S, D]); with D a power of 4 it is
         # a power of 2, so q is bit for bit the same. Why: on a CPU grappler otherwise fuses the scale and the
-        # mask bias into oneDNN's scores product, which then took ~40 % longer than the plain product and a
-        # separate bias add (ELECTRA-small, seq 384: 4 % of the whole forward pass).
+        # mask bias into oneDNN's scores product, which then runs slower than the plain product and a separate
+        # bias add.
         root = tf.cast(self.head_size ** -0.5, dtype)
         kernel = tf.concat([tf.cast(self.query.kernel, dtype) * root, tf.cast(self.key.kernel, dtype),
                             tf.cast(self.value.kernel, dtype)], axis=1)                       # [H, 3H]
@@ -448,7 +444,6 @@ class TransformerBlock(keras.layers.Layer):
         # softmax and dropout as one function with one gradient; the dropout's 1 / (1 - rate) scales v. In fp32,
         # except bf16 inference inside onednn_inference: the scores are bf16 already and the probabilities go to the
         # context product as bf16 anyway, so fp32 only added two casts and twice the bytes over [B, N, S, S]
-        # (ELECTRA-small, seq 384: ~10 % of a bf16 inference batch)
         bf16_softmax = not training and dtype == tf.bfloat16 and _ONEDNN_INFERENCE.get()
         softmax_dtype = dtype if bf16_softmax else tf.float32
         probs, scale = self.attention_dropout.softmax(tf.cast(scores, softmax_dtype) + tf.cast(bias, softmax_dtype),
@@ -473,10 +468,10 @@ class TransformerBlock(keras.layers.Layer):
         GELU's gradient written out (``gelu_with_gradient``). On a CPU, narrow, long layers (``ffn_blocks``:
         ELECTRA-small's 256 → 1024 → 256, base's generator) use blocks of 256; everything else one block. Why:
         oneDNN computes the kernel gradients ``xᵀ · dy`` of whole ``[256, 1024]`` and ``[1024, 256]`` kernels
-        (sums over thousands of tokens) at about half the speed of the forward products on a 2-core AVX2 EPYC
-        (19–21 ms against 12–14 ms as four 256-wide products at T = 3072); blocking the layer, rather than only
-        its kernel gradients, also avoids copying the ``[T, 1024]`` activations into blocks. Wider layers (base's
-        768 → 3072) run at full speed whole, and GPUs are not blocked."""
+        (sums over thousands of tokens) at about half the speed of four 256-wide products (benchmarks/README.md);
+        blocking the layer, rather than only its kernel gradients, also avoids copying the ``[T, 1024]``
+        activations into blocks. Wider layers (base's 768 → 3072) run at full speed whole, and GPUs are not
+        blocked."""
         if not training or self.intermediate.lora_enabled or self.intermediate.quantization_mode:
             return self.output_dense(self.intermediate(flat))
         blocks = ffn_blocks(self.hidden_size, self.intermediate_size) or [self.intermediate_size]

@@ -6,7 +6,7 @@ paragraph or question), and SQuAD 2.0-style copies with unanswerable questions m
 
 The repository's real subset is ``tests/fixtures/squad/train-v1.1-12-articles.json`` (12 articles of the SQuAD v1.1
 training set, CC BY-SA 4.0; see the README beside it). ``TRAIN_ARTICLES`` / ``HELD_OUT_ARTICLES`` are the split
-``run_scripts/benchmark_squad_heldout.py`` uses.
+``benchmarks/squad_heldout.py`` uses.
 """
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ class Trainer:
         self._forward_backward = tf.function(self._forward_backward_impl, jit_compile=xla)
         self._step = tf.function(self._step_impl)
         # The update as one XLA computation over all variables: the optimizer's per-variable element-wise ops
-        # fuse into a few loops (ELECTRA-small on a 2-core CPU: the LAMB step 1.2 s shorter, AdamW 0.1 s).
+        # fuse into a few loops instead of separate ops per variable (LAMB's trust ratio most of all).
         self._apply = tf.function(self._apply_impl, jit_compile=True)
 
     def state(self) -> dict:
