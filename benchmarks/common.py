@@ -1,11 +1,7 @@
-"""What every benchmark shares: the record of the machine and the versions it ran on, the peer process and the
-alternation of timed rounds with it, the measured matrix-product peak, and the JSON output.
-
-A speed figure means nothing without the CPU model and ISA flags (AVX-512 BF16 and AMX change bf16 and int8 speed
-by multiples), so every benchmark records them (``machine_record``, ``versions``). Peer figures are taken in the
-same run: the peer (``benchmarks/peer.py``) runs in a second process and ``alternate`` interleaves its rounds with
-ours, so a drift in clock speed or a neighbour's load moves both; the median of the per-round ratios is reported.
-"""
+"""What every benchmark shares: the record of the machine and versions it ran on (a speed figure means nothing
+without the CPU model and ISA flags: AVX-512 BF16 and AMX change bf16 speed by multiples), the peer process and the
+alternation of timed rounds with it (a drift in clock speed or load moves both sides), the measured matrix-product
+peak, and the JSON output."""
 from __future__ import annotations
 
 import datetime
@@ -23,7 +19,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
-# ------------------------------------------------------------------------------------------- machine and versions
 def versions(*extra: str) -> dict:
     """Python's version and the installed versions of TensorFlow, Keras, NumPy, electra and ``extra`` packages
     (``None``: not installed)."""
@@ -81,7 +76,6 @@ def matmul_flops_per_second(dtype: str = "fp32", size: int = 2048, repeats: int 
     return 2.0 * size ** 3 / best
 
 
-# ------------------------------------------------------------------------------------------- output
 def write_json(document: dict, path: str | None) -> None:
     """Print ``document`` and, with ``path``, write it there (parent folders made)."""
     text = json.dumps(document, indent=2)
@@ -101,7 +95,6 @@ def emit_line(record: dict, path: str | None) -> None:
             f.write(line + "\n")
 
 
-# ------------------------------------------------------------------------------------------- the peer, the rounds
 class Peer:
     """The peer process (``benchmarks/peer.py``), started with ``python`` (``None``: the peer is switched off).
     ``available`` and ``info`` say what started; ``call(cmd, **args)`` returns its reply or raises with its error."""
@@ -232,10 +225,8 @@ def add_fractions_of_peak(sides: list[dict], peaks: dict, precision: str) -> Non
             side["achieved_over_peak"] = side["achieved_flops_per_second"] / peak
 
 
-# ------------------------------------------------------------------------------------------- SQuAD steps
 def squad_batch(rng, batch: int, seq: int, vocab: int, training: bool) -> dict:
-    """Random SQuAD features ``[batch, seq]`` (int32; the question in the first 64 positions), with span labels
-    when ``training``."""
+    """Random SQuAD features ``[batch, seq]`` (int32), with span labels when ``training``."""
     import numpy as np
     ids = rng.integers(5, vocab, size=(batch, seq)).astype(np.int32)
     out = {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids)}

@@ -8,27 +8,18 @@ seed spread.
 
 Results and their reading: benchmarks/README.md, "Convergence".
 
-**Ours** is the real job: ``electra.tasks.pretraining.run`` with ``optimizer.name=adamw``, unchanged. It keeps a
-checkpoint every ``--eval_every`` steps; each checkpoint is evaluated afterwards (``resolve_source`` →
-``ElectraPretrainingModel``). Step 0 is the initialization, rebuilt as ``Experiment.build`` builds it
-(``keras.utils.set_random_seed(seed)`` then ``task.build_model(seed)``).
+**Ours** is the real job, ``electra.tasks.pretraining.run`` with ``optimizer.name=adamw``, unchanged; its
+checkpoints are evaluated afterwards (``convergence_ours``).
 
-**The reference** is Hugging Face's ``ElectraForMaskedLM`` (generator) + ``ElectraForPreTraining`` (discriminator),
-initialized by Hugging Face under ``torch.manual_seed(seed)``, the generator using the discriminator's embeddings
-module (word/position/token-type tables and the embeddings LayerNorm) and its LM head tied to the word table, as
-google-research/electra shares them. The objective is written here in torch: weighted-mean cross-entropy at the
-masked positions + ``disc_weight`` × sigmoid cross-entropy over the non-pad tokens; the generator's sample is
-Gumbel-max at temperature 1 with no gradient through it; labels = sample != original. ``torch.optim.AdamW``
-(LayerNorm and biases not decayed), ``clip_grad_norm_(…, 1.0)`` and a ``LambdaLR`` equal to our ``WarmupPolyDecay``
-(checked at every step before training). It is fed the exact masked batches our run consumes: the same
-``pretraining_dataset`` call as ``PretrainingTask.train_dataset``, under the same TF global seed that
-``Experiment.build`` sets; this is checked, not assumed (the task's own dataset's first batches, and the input
-iterator state that our run saved with every checkpoint, restored and compared with the reference's batch at that
-step).
+**The reference** is Hugging Face's ``ElectraForMaskedLM`` + ``ElectraForPreTraining`` sharing the embeddings
+module, the LM head tied to the word table, as google-research/electra shares them; the objective (MLM + 50 × RTD,
+Gumbel-max sample at temperature 1), ``torch.optim.AdamW``, clipping and a ``LambdaLR`` equal to our
+``WarmupPolyDecay`` are written here in torch. It is fed the exact masked batches our run consumes (the same
+``pretraining_dataset`` call under the same global seed), and that is checked: the task's own first batches, and
+the input position our run saved with every checkpoint, restored, against the reference's batch at that step.
 
-**Evaluation** (both sides, every interval): the same fixed held-out masked batches (validation records,
-``training=False``); each model's own generator gives the replacements, sampled with the same fixed Gumbel noise
-for both sides at every evaluation; the metrics come from one numpy function (``rtd_eval_metrics``) for both.
+**Evaluation** (both sides, every interval): the same held-out batches, masks and Gumbel noise, one numpy
+function for the metrics (``convergence_metrics``).
 
 Exit code 3 when torch/transformers cannot be imported (unless ``--ours_only``).
 """

@@ -1,5 +1,6 @@
-"""The convergence benchmark's side of ours: the real pretraining job, its checkpoints evaluated afterwards, the
-data it reads, and the checks that the reference is fed exactly the batches this run consumed."""
+"""The convergence benchmark's side of ours: the real pretraining job, a checkpoint every ``--eval_every`` steps, each
+evaluated afterwards; step 0 is the initialization rebuilt as ``Experiment.build`` builds it. Also the data it reads
+and the checks that the reference is fed exactly the batches this run consumed."""
 from __future__ import annotations
 
 import json

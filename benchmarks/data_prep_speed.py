@@ -1,11 +1,9 @@
 """Throughput of text → pretraining TFRecords on this machine, in CPU-seconds, against a pure-Python peer, as JSON
 (a benchmark, not a test).
 
-Text: real text found on this machine that does NOT repeat (``benchmarks.corpus``: the embedded corpus,
-standard-library and installed packages' docstrings and docs, ``/usr/share/doc``; paragraphs deduplicated) —
-repeating a few MB would measure the tokenizer's caches, not tokenization. If less text is available than asked
-for, the JSON says so and the benchmark uses what there is. It is written as sentence shards, one per output file
-(as ``data_prep.prepare`` does), and turned into TFRecords with the BERT uncased vocabulary.
+Text: real text found on this machine that does NOT repeat (``benchmarks.corpus``; repeating a few MB would
+measure the tokenizer's caches), as sentence shards, one per output file, turned into TFRecords with the BERT
+uncased vocabulary. If less text is available than asked for, the JSON says so.
 
 Measured, in CPU-seconds (so that other load on the machine matters less than in wall time; a process's CPU time
 counts all its threads):

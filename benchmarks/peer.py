@@ -1,9 +1,8 @@
 """The peer the benchmarks compare with, measured in the same run: Hugging Face transformers ELECTRA on PyTorch.
 
-The benchmarks start this file as a second process (``benchmarks.common.Peer``, ``--peer_python``; default: the
-interpreter running the benchmark) and alternate timed rounds with it (``benchmarks.common.alternate``). A separate
-process keeps the two frameworks' thread pools from competing; it imports neither TensorFlow nor this package, so
-the peer may live in another virtual environment.
+The benchmarks start this file as a second process (``benchmarks.common.Peer``, ``--peer_python``) and alternate
+timed rounds with it (``benchmarks.common.alternate``). A separate process keeps the two frameworks' thread pools
+apart; it imports neither TensorFlow nor this package, so the peer may live in another virtual environment.
 
 What the peer runs (the same shapes and hyper-parameters as ours, sent by the parent as our ``ModelConfig``):
 
@@ -20,11 +19,9 @@ Precision: fp32, or ``bf16`` as PyTorch's CPU mixed precision (``torch.autocast`
 the forward pass in bf16), which is what Keras' ``mixed_bfloat16`` policy does on our side. The benchmarks run
 the bf16 peer only where the CPU computes bf16 natively (``peer_skip_reason``).
 
-Memory: the peer keeps freed memory for reuse (``reuse_freed_memory``: glibc's malloc without ``mmap`` for large
-blocks and without trimming), what Intel's PyTorch CPU guides get from jemalloc/tcmalloc, without an extra
-library. PyTorch allocates every large activation afresh, and glibc hands blocks over 32 MB back to the kernel
-on free, so each step would fault in new pages; on a virtual machine a fresh page can cost microseconds
-(``machine_record``'s ``fresh_page_microseconds``; what it cost the peer: benchmarks/README.md). Ours runs as
+Memory: the peer keeps freed memory for reuse (``reuse_freed_memory``), what Intel's PyTorch CPU guides get from
+jemalloc/tcmalloc: PyTorch allocates every large activation afresh and glibc hands blocks over 32 MB back to the
+kernel, so each step would fault in fresh pages (``fresh_page_microseconds`` in the machine record). Ours runs as
 shipped (TensorFlow reuses its buffers).
 
 Protocol: one JSON object per line each way. The first line the worker writes says whether the peer is
@@ -176,7 +173,6 @@ def reuse_freed_memory() -> str:
 
 
 def timed(fn) -> float:
-    """Wall seconds of one call of ``fn``."""
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

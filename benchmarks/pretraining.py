@@ -2,24 +2,15 @@
 
   .venv/bin/python benchmarks/pretraining.py                   # small, seq 128, batch 32, fp32: ours vs HF PyTorch
   .venv/bin/python benchmarks/pretraining.py --sizes=small,base --seq_lengths=128,512 --precisions=fp32,bf16
-  .venv/bin/python benchmarks/pretraining.py --peer_python=/path/to/venv-with-torch/bin/python
   .venv/bin/python benchmarks/pretraining.py --reader          # input pipeline vs the tiny model
 
-For every configuration the script alternates ``--rounds`` rounds of ``--steps`` timed steps, ours then the
-peer's (``benchmarks/peer.py``, a second process with PyTorch and transformers: the same model
-shapes, AdamW, clipping, batch of random ids; fp32, and bf16 as ``torch.autocast`` beside our ``mixed_bfloat16``
-where the CPU computes bf16 natively), and reports the median of the per-round ratios, so a change of
-clock speed or load during the run moves both sides. It also measures this machine's fp32 and bf16 matrix-product
-peak (TensorFlow and PyTorch) and reports ``achieved/peak`` two ways: model FLOP/s (median step) ÷ the best fp32
-(or bf16) peak measured before and after the rounds (``achieved_over_peak``), and the median over rounds of each
-round's FLOP/s ÷ the peak measured right after it in that round (``achieved_over_peak_same_round``; on a machine
-whose speed drifts, the first mixes a slow stretch's steps with a fast moment's peak). The JSON names the CPU
-model and its ISA flags: a ratio holds for the machine it was measured on.
-
-Without torch/transformers the peer is reported as unavailable and only our side is measured. Random token ids
-stand in for data (the step's cost does not depend on the values); the first steps (tracing, compilation) are
-untimed. Targets (issue 13, on CPU, small / 128 / 32 / fp32): ≥ 1.5× the peer and ≥ 50 % of the fp32 peak (checked
-both ways).
+Rounds alternate with the peer (``benchmarks/peer.py``: the same shapes, AdamW, clipping) as benchmarks/README.md
+describes. ``achieved/peak`` is reported two ways: the median step against the best peak measured before and after
+the rounds (``achieved_over_peak``), and each round's step against the peak measured right after it in that round
+(``achieved_over_peak_same_round``, the median over rounds; on a machine whose speed drifts, the first mixes a slow
+stretch's steps with a fast moment's peak). Random token ids stand in for data (the step's cost does not depend on
+the values); the first steps (tracing, compilation) are untimed. Targets (CPU, small / 128 / 32 / fp32): ≥ 1.5× the
+peer and ≥ 50 % of the fp32 peak (checked both ways).
 """
 import itertools
 import json

@@ -7,10 +7,8 @@ One model (random weights; latency does not depend on their values) is exported 
 the three runtimes are timed side by side in one process: after ``--warmup`` calls each, ``--runs`` rounds
 each call every runtime once, in an order that rotates every round, so drift in machine load hits all three
 alike. A call is one batch-1 ``[1, max_seq_length]`` request including the copy of both outputs to NumPy.
-Reported per runtime: median and p90 latency (ms), and the ratio of each to TensorFlow's (below 1: faster);
-also the largest |difference| of its logits from TensorFlow's. The JSON (printed, and written to ``--output``)
-names the CPU, its ISA flags, the load average before and after (other processes skew latencies), the date
-and the library versions.
+Reported per runtime: median and p90 latency (ms), the ratio of each to TensorFlow's (below 1: faster) and the
+largest |difference| of its logits from TensorFlow's, with the machine record and the versions.
 """
 from __future__ import annotations
 

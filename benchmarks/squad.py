@@ -10,13 +10,9 @@ SavedModel latency/throughput. JSON lines on stdout (and ``--output``).
 head, beam ``--beam_size``, with its v2 answer class). Each record names the head and the CPU (model, ISA flags);
 ``ratio_to_plain`` compares a head with ``plain`` measured in the same run.
 
-Peer (``--peer_python``, ``benchmarks/peer.py``): for the plain head in fp32, and in bf16 (PyTorch's
-``torch.autocast``, against our ``mixed_bfloat16``) on a CPU with native bf16, Hugging Face's
-``ElectraForQuestionAnswering`` with the same shapes (fine-tuning: AdamW and clipping; inference:
-``torch.inference_mode``) runs in a second process; ``--rounds`` rounds of ``--steps`` timed steps alternate,
-ours then the peer's, and ``speedup_over_peer`` is the median of the per-round ratios. The first record gives the
-CPU (model, ISA flags) and this machine's measured fp32/bf16 matmul peak; ``achieved_over_peak`` divides each
-side's model FLOP/s by it. Targets (issue 13, small, fp32, CPU): inference ≥ 1.5× and fine-tuning ≥ 1.2× the peer.
+The peer (``benchmarks/peer.py``: Hugging Face's ``ElectraForQuestionAnswering``, same shapes) runs for the plain
+head, alternating rounds with ours as benchmarks/README.md describes; the first record is the machine and its
+measured matmul peak. Targets (small, fp32, CPU): inference ≥ 1.5× and fine-tuning ≥ 1.2× the peer.
 
 Random token ids at ``--max_seq_length`` (384): the numbers measure the model, not the data pipeline. Inference
 is ``electra.squad.inference.inference_function``, what ``predict_logits`` runs (oneDNN LayerNorms on a CPU). Each

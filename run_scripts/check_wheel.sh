@@ -16,10 +16,14 @@ pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$ROOT" > "$WOR
   || { cat "$WORK/build.log"; exit 1; }
 WHEEL="$(ls "$WORK"/dist/electra-*.whl)"
 echo "check_wheel: built $(basename "$WHEEL")"
-# Every module and the Horovod patch of the checkout are in the wheel.
+# Every module and the Horovod patch of the checkout are in the wheel, and no benchmark, peer or reference code.
 python - "$WHEEL" <<'PY'
-import subprocess, sys, zipfile
+import re, subprocess, sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+apart = sorted(n for n in names
+               if re.search(r"(^|/)(benchmarks?[^/]*|bench_corpus|bert_reference|flops|peer)(/|\.py$)", n))
+if apart:
+    sys.exit(f"check_wheel: the wheel holds benchmark/peer/reference code, which lives in benchmarks/: {apart}")
 tracked = subprocess.run(["git", "ls-files", "electra", "data_prep"], capture_output=True, text=True,
                          check=True).stdout.split()
 wanted = [p for p in tracked if p.endswith((".py", ".patch"))]

@@ -38,6 +38,19 @@ def test_every_folder_with_python_modules_is_a_package_in_the_distribution():
         assert (ROOT / name.replace(".", "/") / "__init__.py").exists(), name
 
 
+BENCHMARK_CODE = re.compile(r"(^|/)(benchmarks?[^/]*|bench_corpus|bert_reference|flops|peer)(/|\.py$)")
+
+
+def test_the_distribution_holds_no_benchmark_peer_or_reference_code():
+    """What the wheel holds is the packages setup() lists (check_wheel.sh asserts the same on the built wheel):
+    benchmarks, their peers and reference code live in benchmarks/, outside them."""
+    packages = _setup_keywords()["packages"]
+    files = [str(p.relative_to(ROOT)) for name in packages for p in (ROOT / name.replace(".", "/")).glob("*.py")]
+    assert files and not [f for f in files if BENCHMARK_CODE.search(f)]
+    assert not [name for name in packages if name.split(".")[0] == "benchmarks"]
+    assert BENCHMARK_CODE.search("benchmarks/common.py") and BENCHMARK_CODE.search("data_prep/bert_reference.py")
+
+
 def test_console_commands_resolve_to_functions_and_the_launchers_call_the_same_ones():
     keywords = _setup_keywords()
     scripts = dict(entry.split("=", 1) for entry in keywords["entry_points"]["console_scripts"])
