@@ -105,7 +105,7 @@ def _resolve(words: list[str]) -> tuple[str, str | None, list[str]]:
 
 
 @pytest.mark.parametrize("command", _cases())
-def test_every_runnable_command_parses_with_its_tools_binder(command):
+def test_every_runnable_command_parses_with_its_tools_binder(command, capsys):
     kind, target, argv = _resolve(shlex.split(command))
     if kind == "script":
         assert (ROOT / target).is_file(), f"{target} does not exist"
@@ -118,7 +118,8 @@ def test_every_runnable_command_parses_with_its_tools_binder(command):
     try:
         parser.parse(argv, check=False)
     except SystemExit as e:                        # argparse: unknown flag, bad value (message on stderr)
-        pytest.fail(f"{command}\n  was refused by {target}'s binder (exit {e.code}; see stderr)")
+        message = capsys.readouterr().err.strip().splitlines()[-1:]
+        pytest.fail(f"{command}\n  was refused by {target}'s binder (exit {e.code}): {' '.join(message)}")
 
 
 def test_the_docs_mark_the_pipeline_runnable():
