@@ -44,8 +44,6 @@ class LayerwiseAdamW(AdamW):
     a per-variable learning-rate factor that scales both the Adam step and the decay. ``lr_factors``:
     ``[(variable, factor)]`` (missing variables: 1); ``exclude``: variables without weight decay."""
 
-    interleave_slots = False   # all m, then all v: the variable order of its checkpoints so far
-
     def __init__(self, learning_rate=1e-4, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
                  lr_factors=(), exclude=(), name="layerwise_adamw", **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,

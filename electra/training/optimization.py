@@ -108,21 +108,13 @@ class AdamW(keras.optimizers.Optimizer):
     def _is_excluded(self, variable) -> bool:
         return id(variable) in self._excluded_ids or id(getattr(variable, "value", variable)) in self._excluded_ids
 
-    # Slot order in ``variables`` (checkpoints store optimizer variables by index): (m, v) per variable as
-    # ``keras.optimizers.AdamW``, which ``make_optimizer("adamw")`` was before, so its checkpoints resume.
-    interleave_slots = True
-
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        if self.interleave_slots:
-            slots = [(self.add_variable_from_reference(v, "m"), self.add_variable_from_reference(v, "v"))
-                     for v in var_list]
-            self._m, self._v = [m for m, _ in slots], [v for _, v in slots]
-        else:
-            self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
-            self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
+        slots = [(self.add_variable_from_reference(v, "m"), self.add_variable_from_reference(v, "v"))
+                 for v in var_list]
+        self._m, self._v = [m for m, _ in slots], [v for _, v in slots]
         self._decays = [0.0 if self._is_excluded(v) else self.decay_rate for v in var_list]
 
     def lr_factor(self, index: int) -> float:
