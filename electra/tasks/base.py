@@ -131,15 +131,10 @@ class Task(abc.ABC):
         o = self.config.optimizer
         schedule = WarmupPolyDecay(o.learning_rate, total_steps, o.warmup_for(total_steps), o.poly_power,
                                    o.end_learning_rate)
-        fp16 = self.config.trainer.precision == "fp16"
-        if o.name == "layerwise_adamw":
-            from electra.squad.optimization import make_finetuning_optimizer
-            return make_finetuning_optimizer(model, schedule, layerwise_lr_decay=o.layerwise_lr_decay,
-                                             weight_decay=o.weight_decay, clip_norm=o.grad_clip_norm,
-                                             loss_scale=fp16, epsilon=o.epsilon, beta_1=o.beta_1, beta_2=o.beta_2)
+        layerwise = {"layerwise_lr_decay": o.layerwise_lr_decay} if o.name == "layerwise_adamw" else {}
         return make_optimizer(o.name, schedule, model.named_variables(), weight_decay=o.weight_decay,
                               beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon, clip_norm=o.grad_clip_norm,
-                              loss_scale=fp16)
+                              loss_scale=self.config.trainer.precision == "fp16", **layerwise)
 
     def evaluate(self, model: keras.Model, step: int) -> dict[str, float]:
         """Held-out metrics (rank 0 only); none by default."""

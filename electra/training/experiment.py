@@ -233,15 +233,15 @@ class Experiment:
         # ones step N + 1 computes its loss from.
         pending: list[tuple[int, str]] = [(step, restore_path)] if restore_path else []
         last_good = None
-        # Throughput counts training time only: the loop's wall time less evaluation and checkpoint saves (rank 0's
-        # evaluation still delays the other ranks' next step, which they count).
+        # Throughput counts training time: evaluation and checkpoint saves are paused time (rank 0's evaluation
+        # still delays the other ranks' next step, which they count).
         start, paused, first = time.time(), 0.0, step
         window_seconds, window_first = 0.0, step
         record: dict = {}
+        from electra.data.pretraining import InputError
 
         def training_seconds() -> float:
             return time.time() - start - paused
-        from electra.data.pretraining import InputError
 
         def sync(at: int, reset: bool) -> dict:
             nonlocal pending, last_good
@@ -348,7 +348,7 @@ class Experiment:
 
 def run_task(task: Task, config) -> dict:
     """The whole job for ``task``: launch checks, the run directory's lock (held to the end), inputs, the training
-    loop when the task trains, then the task's ``finish`` (predictions, export) when it has one."""
+    loop when the task trains, then the task's ``finish`` (predictions, export)."""
     from electra.training.distribution import make_distributor
     from electra.training.rundir import exclusive_run_directory
     distributor = make_distributor(config.runtime.horovod, config.runtime.fp16_allreduce)
