@@ -240,8 +240,8 @@ def squad_batch(rng, batch: int, seq: int, vocab: int, training: bool) -> dict:
 
 def fine_tune_trainer(model, precision: str = "fp32", xla: bool = False):
     """The fine-tuning step the SQuAD benchmarks time: the fine-tuning optimizer at 1e-5 and the span loss."""
-    from electra.squad.optimization import make_finetuning_optimizer
     from electra.tasks.squad import SquadTask, span_loss
+    from electra.training.optimization import make_optimizer
     from electra.training.trainer import Trainer
-    optimizer = make_finetuning_optimizer(model, 1e-5, loss_scale=precision == "fp16")
+    optimizer = make_optimizer("layerwise_adamw", 1e-5, model.named_variables(), loss_scale=precision == "fp16")
     return Trainer(model, optimizer, lambda m, b: span_loss(m(b, training=True), b), SquadTask.metric_names, xla=xla)

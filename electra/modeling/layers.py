@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterable
 
 import keras
 import tensorflow as tf
@@ -545,11 +544,3 @@ class Encoder(keras.layers.Layer):
             names.update(prefixed(f"encoder/layer_{i}", block.named_variables()))
         return names
 
-
-def unique_variables(named: Iterable[keras.Variable]) -> list[keras.Variable]:
-    seen, out = set(), []
-    for v in named:
-        if id(v) not in seen:
-            seen.add(id(v))
-            out.append(v)
-    return out

@@ -17,10 +17,9 @@ from electra.squad.data import (FeatureStats, Features, SquadExample, SquadForma
 from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate, evaluate_files, exact_match, f1_score, normalize_answer
 from electra.squad.beam import beam_postprocess
-from electra.squad.optimization import LayerwiseAdamW, layerwise_lr_factors, make_finetuning_optimizer
 from electra.squad.postprocess import decode, postprocess, write_predictions
 
-__all__ = ["FeatureStats", "Features", "LayerwiseAdamW", "SquadExample", "SquadFormatError", "beam_postprocess",
+__all__ = ["FeatureStats", "Features", "SquadExample", "SquadFormatError", "beam_postprocess",
            "convert_examples_to_features", "decode", "evaluate", "evaluate_files", "exact_match", "f1_score",
-           "layerwise_lr_factors", "load_features", "make_finetuning_optimizer", "normalize_answer",
-           "postprocess", "predict_logits", "read_examples", "write_predictions"]
+           "load_features", "normalize_answer", "postprocess", "predict_logits", "read_examples",
+           "write_predictions"]

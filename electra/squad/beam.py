@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from electra.squad.postprocess import (decide, answerable_null_score, assemble, check_rows, valid_span,
-                                       windows_by_example)
+from electra.squad.spans import (answerable_null_score, assemble, check_rows, decide, valid_span,
+                                 windows_by_example)
 
 
 def _log_sigmoid(x: float) -> float:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -431,7 +431,3 @@ def load_features(squad_file: str, tokenizer, *, is_training: bool, version_2_wi
         _save_cache(path, features)
     return features
 
-
-def examples_from_pairs(pairs: Iterable[tuple[str, str]]) -> list[SquadExample]:
-    """(question, context) pairs → prediction examples with ids ``"0"``, ``"1"``, …"""
-    return [SquadExample(str(i), q, c) for i, (q, c) in enumerate(pairs)]

@@ -6,22 +6,17 @@ Inputs are the dynamically masked batches of ``electra.data.pretraining``; the m
 """
 from __future__ import annotations
 
-import logging
-import os
 from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from electra.configs import ModelConfig, PretrainConfig, preset
+from electra.configs import PretrainConfig
 from electra.data.masking import MaskingConfig
-from electra.io import file_sha256
 from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
 from electra.modeling import ElectraPretrainingModel
-from electra.training.optimization import WarmupPolyDecay, make_optimizer
-
-log = logging.getLogger("electra.training")
+from electra.tasks.base import Task
 
 METRICS = ("mlm_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall")
 
@@ -102,26 +97,7 @@ def roc_auc(scores, labels) -> float:
     return float(u / (positives * negatives))
 
 
-def resolve_model_config(config: PretrainConfig, tokenizer_vocab_size: int,
-                         init_config: ModelConfig | None = None) -> ModelConfig:
-    """The starting point's config, else ``--model.config_file``, else the preset sized to the vocabulary; checked
-    against the vocabulary and the sequence length."""
-    if init_config is not None:
-        model_config = init_config
-    elif config.model.config_file:
-        model_config = ModelConfig.from_json_file(config.model.config_file)
-    else:
-        model_config = preset(config.model.size, vocab_size=tokenizer_vocab_size)
-    if config.model.generator_fraction is not None:
-        model_config = model_config.replace(generator_fraction=config.model.generator_fraction)
-    model_config.validate_vocab(tokenizer_vocab_size)
-    if config.data.max_seq_length > model_config.max_position_embeddings:
-        raise ValueError(f"--data.max_seq_length={config.data.max_seq_length} exceeds the model's "
-                         f"max_position_embeddings={model_config.max_position_embeddings}")
-    return model_config
-
-
-class PretrainingTask:
+class PretrainingTask(Task):
     name = "pretraining"
     metric_names = METRICS
 
@@ -129,18 +105,16 @@ class PretrainingTask:
         """``default_data(output_dir, prepare)`` → (train glob, validation glob, vocab): the data to use when
         ``--data.train_files`` is not given (the CLI passes ``data_prep.embedded.default_pretraining_data``; rank 0
         prepares, the other ranks read, ``prepare=False``)."""
-        self.config, self.default_data = config, default_data
-        self.train_batch_size = config.data.train_batch_size
-        self.source = None
+        super().__init__(config)
+        self.default_data = default_data
+        self._validation = None
 
     # --- inputs -------------------------------------------------------------------------------------------------
     def prepare(self, distributor) -> None:
-        from electra.tokenization import load_tokenizer
         c = self.config
         train, validation, vocab = c.data.train_files, c.data.validation_files, c.data.vocab_file
         if c.init:
-            from electra.modeling.store import resolve_source
-            self.source = resolve_source(c.init, model_config_file=c.model.config_file)
+            self.resolve_init(c.init)
             if self.source.architecture not in (None, "pretraining"):
                 from electra.interop import WeightLoadError
                 raise WeightLoadError(
@@ -160,26 +134,17 @@ class PretrainingTask:
         if vocab is None:
             raise ValueError("--data.vocab_file is required with --data.train_files (or an --init source that "
                              "carries its vocabulary)")
-        self.vocab_file = vocab
-        self.tokenizer = load_tokenizer(vocab)
+        self.load_vocabulary(vocab)
         self.special = SpecialIds.from_tokenizer(self.tokenizer)
-        self.model_config = resolve_model_config(c, self.tokenizer.vocab_size,
-                                                 self.source.model_config if self.source else None)
+        self.model_config = self.resolve_model_config()
+        if c.model.generator_fraction is not None:
+            self.model_config = self.model_config.replace(generator_fraction=c.model.generator_fraction)
         self.files = list_files(train, "train")
         self.validation = list_files(validation, "validation") if validation and c.trainer.eval_every else []
         self.masking = MaskingConfig(mask_prob=c.data.mask_prob, mask_token_prob=c.data.mask_token_prob)
-        self.vocab_sha256 = file_sha256(vocab)
-        self.corruption = []
         if c.data.skip_corrupt_records:
             from electra.data.pretraining import corruption_report
             self.corruption = corruption_report(self.files + self.validation)
-
-    def run_record(self) -> dict:
-        return {"model_config": self.model_config.to_dict(), "vocab_sha256": self.vocab_sha256,
-                "vocab_file": os.path.abspath(self.vocab_file)}
-
-    def total_steps(self, world_size: int) -> int:
-        return self.config.trainer.total_steps
 
     def explain_data_loss(self, error):
         """A ``DataLossError`` from the reader → ``CorruptRecordError`` naming the file, record and byte offset."""
@@ -190,14 +155,6 @@ class PretrainingTask:
     def build_model(self, seed: int) -> keras.Model:
         return ElectraPretrainingModel(self.model_config, temperature=self.config.objective.temperature, seed=seed,
                                        dtype=self.config.dtype_policy)
-
-    def build_optimizer(self, model, total_steps: int):
-        o = self.config.optimizer
-        schedule = WarmupPolyDecay(o.learning_rate, total_steps, o.warmup_for(total_steps), o.poly_power,
-                                   o.end_learning_rate)
-        return make_optimizer(o.name, schedule, model.named_variables(), weight_decay=o.weight_decay,
-                              beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon, clip_norm=o.grad_clip_norm,
-                              loss_scale=self.config.trainer.precision == "fp16")
 
     def train_dataset(self, rank: int, world_size: int, seed: int) -> tf.data.Dataset:
         c = self.config
@@ -225,7 +182,7 @@ class PretrainingTask:
         if not self.validation:
             return {}
         c = self.config
-        if getattr(self, "_validation", None) is None:   # built and traced once, reused at every evaluation
+        if self._validation is None:   # built and traced once, reused at every evaluation
             o = c.objective
 
             @tf.function
@@ -259,18 +216,6 @@ class PretrainingTask:
         metrics["disc_auc"] = roc_auc(np.concatenate(logits), labels)
         metrics["disc_baseline_accuracy"] = float(np.mean(labels == 0)) if labels.size else float("nan")
         return metrics
-
-    def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
-        from electra.modeling.store import save_model_directory
-        return save_model_directory(model, directory, vocab_file=self.vocab_file, task="pretraining",
-                                    source=self.config.init, step=step, extra=extra)
-
-    def initialize(self, model) -> str | None:
-        if self.source is None:
-            return None
-        report = self.source.load_into(model)
-        log.info("weights from %s (%s); fresh optimizer and schedule", self.config.init, report)
-        return self.config.init
 
 
 def run(config: PretrainConfig, default_data=None) -> dict:

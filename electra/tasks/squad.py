@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 
 import tensorflow as tf
 
-from electra.configs import ModelConfig, SquadConfig, preset
-from electra.io import file_sha256, write_json
+from electra.configs import SquadConfig
+from electra.io import write_json
 from electra.runtime import resolve_xla
 from electra.squad.data import load_features, load_json
 from electra.squad.inference import predict_logits
 from electra.squad.metrics import evaluate
-from electra.squad.optimization import make_finetuning_optimizer
 from electra.squad.postprocess import decode, write_predictions
-from electra.training.optimization import WarmupPolyDecay
+from electra.tasks.base import Task
 
 log = logging.getLogger("electra.squad")
 TRAIN_KEYS = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions", "is_impossible")
@@ -47,45 +45,34 @@ def span_loss(outputs, batch, answer_class_weight: float = 0.5) -> tuple[tf.Tens
     return span + answer_class_weight * answerable, {"span_loss": span, "answerable_loss": answerable}
 
 
-class SquadTask:
+class SquadTask(Task):
     name = "squad"
     metric_names = ("span_loss", "answerable_loss")
 
     def __init__(self, config: SquadConfig):
-        self.config = config
+        super().__init__(config)
         self.trains = config.mode in ("train", "train_eval")
-        self.source = None
         self.train_features = None
         self._eval_features = self._eval_data = None
 
     # --- inputs -------------------------------------------------------------------------------------------------
     def prepare(self, distributor) -> None:
-        from electra.modeling.store import resolve_source
-        from electra.tokenization import load_tokenizer
         c = self.config
         spec = c.init
         if spec is None and not self.trains:
             own = os.path.join(c.output_dir, "model")
             spec = own if os.path.isdir(own) else c.output_dir
         if spec is not None:
-            self.source = resolve_source(spec, model_config_file=c.model.config_file)
-        self.vocab_file = c.data.vocab_file or (self.source.vocab_file if self.source else None)
-        if not self.vocab_file:
+            self.resolve_init(spec)
+        vocab_file = c.data.vocab_file or (self.source.vocab_file if self.source else None)
+        if not vocab_file:
             raise ValueError("--data.vocab_file is required: the --init source carries no vocabulary"
                              if self.source else "--data.vocab_file is required (or an --init source with one)")
         lower = c.data.do_lower_case
         if lower is None:
             lower = self.source.do_lower_case if self.source and self.source.do_lower_case is not None else True
-        self.tokenizer = load_tokenizer(self.vocab_file, lower_case=lower)
-        self.vocab_sha256 = file_sha256(self.vocab_file)
-        if c.model.config_file:
-            model_config = ModelConfig.from_json_file(c.model.config_file)
-        elif self.source is not None and self.source.model_config is not None:
-            model_config = self.source.model_config
-        else:
-            model_config = preset(c.model.size, vocab_size=max(self.tokenizer.vocab_size, 1))
-        model_config.validate_vocab(self.tokenizer.vocab_size)
-        self.model_config = model_config
+        self.load_vocabulary(vocab_file, lower_case=lower)
+        self.model_config = self.resolve_model_config()
         self.windows = dict(max_seq_length=c.data.max_seq_length, doc_stride=c.data.doc_stride,
                             max_query_length=c.data.max_query_length)
         self.cache_dir = c.data.cache_dir or os.path.join(c.output_dir, "feature_cache")
@@ -94,8 +81,6 @@ class SquadTask:
             per_worker = max(1, len(self.train_features) // distributor.size)
             self.train_batch_size = min(c.data.train_batch_size, per_worker)
             self.steps_per_epoch = max(1, per_worker // self.train_batch_size)
-        else:
-            self.train_batch_size = c.data.train_batch_size
 
     def _features(self, distributor, squad_file: str, is_training: bool):
         """Rank 0 builds and caches the features; the other ranks then read its cache (one writer, one
@@ -113,14 +98,6 @@ class SquadTask:
             features = load_features(squad_file, self.tokenizer, **settings)
         return features
 
-    def run_record(self) -> dict:
-        return {"model_config": self.model_config.to_dict(), "vocab_sha256": self.vocab_sha256,
-                "vocab_file": os.path.abspath(self.vocab_file)}
-
-    def total_steps(self, world_size: int) -> int:
-        t = self.config.trainer
-        return t.total_steps or max(1, int(math.ceil(t.epochs * self.steps_per_epoch)))
-
     # --- model --------------------------------------------------------------------------------------------------
     def build_model(self, seed: int | None = None):
         from electra.modeling import ElectraForQuestionAnswering
@@ -129,20 +106,6 @@ class SquadTask:
         answerability = c.data.version_2_with_negative if c.head.joint else c.head.answerability
         return ElectraForQuestionAnswering(self.model_config, answerability=answerability, joint=c.head.joint,
                                            beam_size=c.decoding.beam_size, dtype=c.dtype_policy)
-
-    def build_optimizer(self, model, total_steps: int):
-        o = self.config.optimizer
-        schedule = WarmupPolyDecay(o.learning_rate, total_steps, o.warmup_for(total_steps), o.poly_power,
-                                   o.end_learning_rate)
-        if o.name != "layerwise_adamw":
-            from electra.training.optimization import make_optimizer
-            return make_optimizer(o.name, schedule, model.named_variables(), weight_decay=o.weight_decay,
-                                  beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon, clip_norm=o.grad_clip_norm,
-                                  loss_scale=self.config.trainer.precision == "fp16")
-        return make_finetuning_optimizer(model, schedule, layerwise_lr_decay=o.layerwise_lr_decay,
-                                         weight_decay=o.weight_decay, clip_norm=o.grad_clip_norm,
-                                         loss_scale=self.config.trainer.precision == "fp16", epsilon=o.epsilon,
-                                         beta_1=o.beta_1, beta_2=o.beta_2)
 
     def train_dataset(self, rank: int, world_size: int, seed: int) -> tf.data.Dataset:
         """Feature indices are sharded, shuffled per epoch and batched; the arrays are gathered after. The iterator
@@ -216,18 +179,6 @@ class SquadTask:
             + (" (or evaluate as SQuAD v1.1: the joint head gets its answer class from "
                "--data.version_2_with_negative)" if joint_held and missing_class else "") + ".")
 
-    def initialize(self, model) -> str | None:
-        if self.source is None:
-            return None
-        self.source.load_into(model)
-        return self.source.path
-
-    def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
-        from electra.modeling.store import save_model_directory
-        return save_model_directory(model, directory, vocab_file=self.vocab_file,
-                                    do_lower_case=self.tokenizer.lower_case, task="squad",
-                                    source=self.source.path if self.source else None, step=step, extra=extra)
-
     # --- the rest of the job ------------------------------------------------------------------------------------
     def finish(self, summary: dict, model, distributor) -> dict:
         """After training (or instead of it): the model directory, predictions, EM/F1 and the export (rank 0)."""
@@ -241,8 +192,7 @@ class SquadTask:
         if model is None:
             model = self.build_model()
             self.check_heads(model)
-            self.source.load_into(model)
-            result["initialized_from"] = self.source.path
+            result["initialized_from"] = self.initialize(model)
         if self.trains:
             result["model_dir"] = self.save_model(model, os.path.join(c.output_dir, "model"), summary.get("step"))
             best = os.path.join(c.output_dir, "best")

@@ -8,7 +8,9 @@ metrics on the device and the loop reads them once per log interval (and before 
 Log schema (``train_log.jsonl``, one object per line, every task):
   ``{"type": "train", "task", "step", "loss", "learning_rate", "grad_norm", "loss_scale", "sequences_per_second",
   "eta_seconds", "metrics": {task metrics}}``, ``{"type": "eval", "task", "step", "metrics": {...}}`` and
-  ``{"type": "event", "task", "step", "event", "message", ...}``.
+  ``{"type": "event", "task", "step", "event", "message", ...}``. A train record's ``sequences_per_second`` is its
+  window's; ``summary.json``'s is this invocation's mean: ``steps_this_run`` × ``global_batch_size`` /
+  ``training_seconds``, the loop's wall time less evaluation and checkpoint saves (``seconds`` includes them).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import tensorflow as tf
 from electra.cli import differences, to_dict
 from electra.io import write_json
 from electra.runtime import resolve_xla
+from electra.tasks.base import Task
 from electra.training.checkpointing import TrainingState
 from electra.training.logs import RunLog
 from electra.training.precision import bf16_warning
@@ -107,7 +110,7 @@ class Experiment:
     """``Experiment(task, config, distributor).run()`` trains ``task`` as ``config`` (``output_dir``, ``trainer``,
     ``runtime``) says; collective when distributed. The caller holds the run directory's lock."""
 
-    def __init__(self, task, config, distributor):
+    def __init__(self, task: Task, config, distributor):
         self.task, self.config, self.distributor = task, config, distributor
         self.settings = config.trainer
         self.output_dir = config.output_dir
@@ -196,7 +199,7 @@ class Experiment:
                          previous_world_size=saved_world_size, world_size=d.size)
         if changed:
             runlog.event(step, "config_changed", "resumed with changed settings: " + "; ".join(changed))
-        for corruption in getattr(task, "corruption", ()):
+        for corruption in task.corruption:
             runlog.event(step, "corrupt_records_skipped", str(corruption))
         slow_bf16 = bf16_warning(s.precision) if d.is_chief else None
         if slow_bf16:
@@ -215,10 +218,11 @@ class Experiment:
             runlog.close()
         summary = {"task": task.name, "step": out["step"], "total_steps": self.total_steps,
                    "checkpoint": out["checkpoint"], "seconds": out["seconds"],
+                   "training_seconds": out["training_seconds"],
                    "steps_this_run": out["step"] - step, "rank": d.rank, "world_size": d.size,
                    "global_batch_size": self.global_batch, "initialized_from": source,
                    "weights_sha256": weights_digest(self.model), "loss": out.get("loss"),
-                   "metrics": out.get("metrics", {}), "sequences_per_second": out.get("sequences_per_second"),
+                   "metrics": out.get("metrics", {}), "sequences_per_second": out["sequences_per_second"],
                    "host_syncs": self.trainer.host_reads}
         if d.is_chief and out["step"] > step:
             write_json(os.path.join(self.output_dir, "summary.json"), summary)
@@ -230,9 +234,15 @@ class Experiment:
         # ones step N + 1 computes its loss from.
         pending: list[tuple[int, str]] = [(step, restore_path)] if restore_path else []
         last_good = None
-        start, window_start, window_first = time.time(), time.time(), step
+        # Throughput counts training time: evaluation and checkpoint saves are paused time (rank 0's evaluation
+        # still delays the other ranks' next step, which they count).
+        start, paused, first = time.time(), 0.0, step
+        window_seconds, window_first = 0.0, step
         record: dict = {}
         from electra.data.pretraining import InputError
+
+        def training_seconds() -> float:
+            return time.time() - start - paused
 
         def sync(at: int, reset: bool) -> dict:
             nonlocal pending, last_good
@@ -252,30 +262,32 @@ class Experiment:
             except tf.errors.InvalidArgumentError as e:   # the reader's checks (token ids outside the vocabulary)
                 raise InputError(f"training input at step {step + 1}: {e.message.strip()}") from e
             except tf.errors.DataLossError as e:
-                explain = getattr(task, "explain_data_loss", None)
-                raise (explain(e) if explain else e) from e
+                explained = task.explain_data_loss(e)
+                if explained is None:
+                    raise
+                raise explained from e
             trainer.train_step(batch)
             step += 1
             runlog.progress(step)
             log_now = step % s.log_every == 0 or step == end
             save_now = step % s.checkpoint_every == 0 or step == end
-            epoch_end = s.eval_at_epoch_end and step % max(1, getattr(task, "steps_per_epoch", 0) or end) == 0
+            epoch_end = s.eval_at_epoch_end and step % max(1, task.steps_per_epoch or end) == 0
             eval_now = (s.eval_every > 0 and (step % s.eval_every == 0 or step == end)) or epoch_end
             if log_now or save_now or eval_now:
                 # A run that stops between log steps (--trainer.steps_this_run) logs without closing the window, so
                 # its checkpoint carries the open window and the resumed run logs what an uninterrupted one would.
                 values = sync(step, reset=step % s.log_every == 0 or step == self.total_steps)
                 if log_now:
-                    elapsed = time.time() - window_start
-                    steps = step - window_first
-                    rate = steps * self.global_batch / max(elapsed, 1e-9)
+                    now = training_seconds()
+                    rate = (step - window_first) * self.global_batch / max(now - window_seconds, 1e-9)
                     record = {"type": "train", "step": step, "loss": values["loss"],
                               "learning_rate": values["learning_rate"], "grad_norm": values["grad_norm"],
                               "loss_scale": values["loss_scale"], "sequences_per_second": rate,
                               "eta_seconds": (self.total_steps - step) * self.global_batch / max(rate, 1e-9),
                               "metrics": {k: values[k] for k in task.metric_names}}
                     runlog.write(record)
-                    window_start, window_first = time.time(), step
+                    window_seconds, window_first = now, step
+            pause = time.time()
             if eval_now and d.is_chief:
                 metrics = task.evaluate(self.model, step)
                 if metrics:
@@ -286,8 +298,12 @@ class Experiment:
                 if path:
                     pending.append((step, path))
                     runlog.message(f"step {step}: checkpoint {path}")
+            paused += time.time() - pause
         checkpoint = pending[-1][1] if pending else last_good
-        return {"step": step, "checkpoint": checkpoint, "seconds": time.time() - start, **record}
+        seconds = training_seconds()
+        return {**record, "step": step, "checkpoint": checkpoint, "seconds": time.time() - start,
+                "training_seconds": seconds,
+                "sequences_per_second": (step - first) * self.global_batch / max(seconds, 1e-9)}
 
     def _keep_if_best(self, metrics: dict, step: int, runlog) -> None:
         """``trainer.keep_best``: the model of the best evaluation so far as ``<output_dir>/best`` (its metadata
@@ -331,18 +347,17 @@ class Experiment:
         raise TrainingError(message)
 
 
-def run_task(task, config) -> dict:
+def run_task(task: Task, config) -> dict:
     """The whole job for ``task``: launch checks, the run directory's lock (held to the end), inputs, the training
-    loop when the task trains, then the task's ``finish`` (predictions, export) when it has one."""
+    loop when the task trains, then the task's ``finish`` (predictions, export)."""
     from electra.training.distribution import make_distributor
     from electra.training.rundir import exclusive_run_directory
     distributor = make_distributor(config.runtime.horovod, config.runtime.fp16_allreduce)
     with exclusive_run_directory(distributor, config.output_dir):
         task.prepare(distributor)
         model, summary = None, {}
-        if getattr(task, "trains", True):
+        if task.trains:
             experiment = Experiment(task, config, distributor)
             summary = experiment.run()
             model = experiment.model
-        finish = getattr(task, "finish", None)
-        return finish(summary, model, distributor) if finish else summary
+        return task.finish(summary, model, distributor)

@@ -9,11 +9,22 @@ to the uncorrected √v), which is not the AdamW of the paper, PyTorch (``torch.
 ε is added to the bias-corrected √v̂. With ε = 1e-6 the two differ most early in training and for small gradients
 (at step 1 the keras form behaves as if ε were ε/√(1−β2) ≈ 32× larger). ``AdamW`` below is the PyTorch definition;
 ``tests/training/test_step_parity.py`` checks one step of it (and of ``Lamb``) against PyTorch.
+
+Fine-tuning uses ELECTRA's layer-wise learning-rate decay (``LayerwiseAdamW``). Depths: embeddings (and the
+embedding projection) 0, transformer layer ``i`` depth ``i + 1``, task heads ``head_depth`` (``L + 2`` by default,
+as google-research/electra; ``L`` = number of layers); a variable at depth ``d`` trains at
+``lr × decay^(head_depth − d)``, so the top layer trains at ``decay²`` of the head's rate (``head_depth=L + 1``
+gives ``decay``). Scaling gradients would not do this (Adam normalizes the gradient scale away): the learning rate
+itself, of both the Adam step and the decoupled weight decay, is scaled per variable.
 """
 from __future__ import annotations
 
+import re
+
 import keras
 import tensorflow as tf
+
+_LAYER = re.compile(r"(?:^|/)encoder/layer_(\d+)/")
 
 
 class WarmupPolyDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -95,7 +106,7 @@ class AdamW(keras.optimizers.Optimizer):
     ``m̂ = m / (1−β1^t)``, ``v̂ = v / (1−β2^t)``.
 
     ``lr_factor(index)`` scales the learning rate of the ``index``-th variable (decay included); it is 1 here and
-    ``electra.squad.optimization.LayerwiseAdamW`` overrides it, so with every factor 1 the two take identical steps.
+    ``LayerwiseAdamW`` overrides it, so with every factor 1 the two take identical steps.
     """
 
     def __init__(self, learning_rate=1e-3, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6, exclude=(),
@@ -108,21 +119,13 @@ class AdamW(keras.optimizers.Optimizer):
     def _is_excluded(self, variable) -> bool:
         return id(variable) in self._excluded_ids or id(getattr(variable, "value", variable)) in self._excluded_ids
 
-    # Slot order in ``variables`` (checkpoints store optimizer variables by index): (m, v) per variable as
-    # ``keras.optimizers.AdamW``, which ``make_optimizer("adamw")`` was before, so its checkpoints resume.
-    interleave_slots = True
-
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        if self.interleave_slots:
-            slots = [(self.add_variable_from_reference(v, "m"), self.add_variable_from_reference(v, "v"))
-                     for v in var_list]
-            self._m, self._v = [m for m, _ in slots], [v for _, v in slots]
-        else:
-            self._m = [self.add_variable_from_reference(v, "m") for v in var_list]
-            self._v = [self.add_variable_from_reference(v, "v") for v in var_list]
+        slots = [(self.add_variable_from_reference(v, "m"), self.add_variable_from_reference(v, "v"))
+                 for v in var_list]
+        self._m, self._v = [m for m, _ in slots], [v for _, v in slots]
         self._decays = [0.0 if self._is_excluded(v) else self.decay_rate for v in var_list]
 
     def lr_factor(self, index: int) -> float:
@@ -149,6 +152,46 @@ class AdamW(keras.optimizers.Optimizer):
                 "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+def variable_depth(name: str, num_layers: int, head_depth: int | None = None) -> int:
+    head_depth = num_layers + 2 if head_depth is None else head_depth
+    match = _LAYER.search(name)
+    if match:
+        return int(match.group(1)) + 1
+    if "/embeddings" in f"/{name}":          # embeddings/… and embeddings_project/…
+        return 0
+    return head_depth
+
+
+def layerwise_lr_factors(named_variables: dict, num_layers: int, decay: float,
+                         head_depth: int | None = None) -> dict[str, float]:
+    """``{variable name: learning-rate factor}`` (see the module docstring); decay 1.0 gives all ones."""
+    head_depth = num_layers + 2 if head_depth is None else head_depth
+    return {name: float(decay) ** (head_depth - variable_depth(name, num_layers, head_depth))
+            for name in named_variables}
+
+
+class LayerwiseAdamW(AdamW):
+    """``AdamW`` with a per-variable learning-rate factor that scales both the Adam step and the decay.
+    ``lr_factors``: ``[(variable, factor)]`` (missing variables: 1); ``exclude``: variables without weight decay."""
+
+    def __init__(self, learning_rate=1e-4, weight_decay=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-6,
+                 lr_factors=(), exclude=(), name="layerwise_adamw", **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, exclude=exclude, name=name, **kwargs)
+        self._factor_by_id = {id(getattr(v, "value", v)): float(f) for v, f in lr_factors}
+        self._factor_by_id.update({id(v): float(f) for v, f in lr_factors})
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._factors = [self._factor_by_id.get(id(v), self._factor_by_id.get(id(getattr(v, "value", v)), 1.0))
+                         for v in var_list]
+
+    def lr_factor(self, index: int) -> float:
+        return self._factors[index]
+
+
 def no_decay_variables(named_variables: dict) -> list:
     """LayerNorm parameters and biases: exempt from weight decay (and from LAMB's layer adaptation)."""
     return [v for name, v in named_variables.items() if "LayerNorm" in name or name.endswith("bias")]
@@ -156,9 +199,12 @@ def no_decay_variables(named_variables: dict) -> list:
 
 def make_optimizer(name: str, schedule, named_variables: dict, *, weight_decay: float = 0.01, beta_1: float = 0.9,
                    beta_2: float = 0.999, epsilon: float = 1e-6, clip_norm: float | None = 1.0,
-                   loss_scale: bool = False) -> keras.optimizers.Optimizer:
-    """``lamb`` (``Lamb``) or ``adamw`` (``AdamW``, PyTorch's definition), with decay off for LayerNorm/bias and the
-    global gradient norm clipped to ``clip_norm`` before the update; wrapped in a dynamic loss scaler for fp16."""
+                   loss_scale: bool = False, layerwise_lr_decay: float = 0.8,
+                   head_depth: int | None = None) -> keras.optimizers.Optimizer:
+    """``lamb`` (``Lamb``), ``adamw`` (``AdamW``, PyTorch's definition) or ``layerwise_adamw`` (``LayerwiseAdamW``
+    with ``layerwise_lr_decay`` per layer below the head, the number of layers read from the variable names), with
+    decay off for LayerNorm/bias and the global gradient norm clipped to ``clip_norm`` before the update; wrapped in
+    a dynamic loss scaler for fp16."""
     exempt = no_decay_variables(named_variables)
     clip = dict(global_clipnorm=clip_norm) if clip_norm else {}
     if name == "lamb":
@@ -166,6 +212,12 @@ def make_optimizer(name: str, schedule, named_variables: dict, *, weight_decay: 
     elif name == "adamw":
         optimizer = AdamW(schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                           exclude=exempt, **clip)
+    elif name == "layerwise_adamw":
+        num_layers = 1 + max((int(m.group(1)) for m in map(_LAYER.search, named_variables) if m), default=-1)
+        factors = layerwise_lr_factors(named_variables, num_layers, layerwise_lr_decay, head_depth)
+        optimizer = LayerwiseAdamW(schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                                   lr_factors=[(v, factors[n]) for n, v in named_variables.items()], exclude=exempt,
+                                   **clip)
     else:
-        raise ValueError(f"--optimizer={name!r}: choose 'lamb' or 'adamw'")
+        raise ValueError(f"--optimizer={name!r}: choose 'lamb', 'adamw' or 'layerwise_adamw'")
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scale else optimizer

@@ -7,7 +7,8 @@ import pytest
 
 from electra.squad.beam import beam_postprocess
 from electra.squad.data import SquadExample, convert_examples_to_features
-from electra.squad.postprocess import BEAM_KEYS, FORCED_NULL_ODDS, decode, postprocess
+from electra.squad.postprocess import BEAM_KEYS, decode, postprocess
+from electra.squad.spans import FORCED_NULL_ODDS
 from electra.tokenization import load_tokenizer
 from tests.squad.squad_helpers import write_word_vocab
 from tests.squad.test_features import CONTEXT

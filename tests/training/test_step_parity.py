@@ -2,7 +2,7 @@
 XLNet's SQuAD head, ``torch.optim.AdamW`` and a numpy LAMB (``tests/fixtures/make_step_parity_fixtures.py``, which
 documents every convention). Our side runs the real path: ``ElectraPretrainingModel`` + ``rtd_objective`` /
 ``ElectraForQuestionAnswering`` + ``span_loss``, gradients from ``Trainer``'s tape, and ``Trainer.train_step`` with
-``make_optimizer`` / ``make_finetuning_optimizer`` (global-norm clipping included).
+``make_optimizer`` (global-norm clipping included).
 
 Tolerances (elementwise, ``|ours − ref| ≤ atol + RTOL·|ref|``, RTOL = 1e-5):
 
@@ -37,10 +37,9 @@ from electra.interop import config_from_hf, load_hf_electra, load_hf_pretraining
 from electra.interop.hf import to_our_names
 from electra.modeling import ElectraForQuestionAnswering, ElectraPretrainingModel
 from electra.modeling.heads import MASKED_LOGIT, answer_positions
-from electra.squad.optimization import layerwise_lr_factors, make_finetuning_optimizer
 from electra.tasks.pretraining import METRICS, masked_lm_loss, rtd_loss, rtd_objective
 from electra.tasks.squad import span_loss
-from electra.training.optimization import WarmupPolyDecay, make_optimizer
+from electra.training.optimization import WarmupPolyDecay, layerwise_lr_factors, make_optimizer
 from electra.training.trainer import Trainer
 
 FIXTURES = pathlib.Path(__file__).parents[1] / "fixtures" / "step_parity"
@@ -397,10 +396,10 @@ def _squad_loss(model, batch):
 
 
 def _layerwise_optimizer(model, hparams):
-    return make_finetuning_optimizer(model, WarmupPolyDecay(hparams["squad_learning_rate"], 10, 0),
-                                     layerwise_lr_decay=hparams["squad_layerwise_lr_decay"],
-                                     weight_decay=hparams["weight_decay"], clip_norm=hparams["clip_norm"],
-                                     epsilon=hparams["epsilon"], beta_1=hparams["beta_1"], beta_2=hparams["beta_2"])
+    return make_optimizer("layerwise_adamw", WarmupPolyDecay(hparams["squad_learning_rate"], 10, 0),
+                          model.named_variables(), layerwise_lr_decay=hparams["squad_layerwise_lr_decay"],
+                          weight_decay=hparams["weight_decay"], clip_norm=hparams["clip_norm"],
+                          epsilon=hparams["epsilon"], beta_1=hparams["beta_1"], beta_2=hparams["beta_2"])
 
 
 def _squad_reference_gradients():

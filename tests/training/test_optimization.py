@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from electra.modeling import ElectraForQuestionAnswering
-from electra.squad.optimization import LayerwiseAdamW, layerwise_lr_factors, make_finetuning_optimizer
-from electra.training.optimization import AdamW
+from electra.training.optimization import AdamW, LayerwiseAdamW, layerwise_lr_factors, make_optimizer
 from tests.conftest import tiny_config
 
 
@@ -86,16 +85,17 @@ def test_keras_adamw_differs_where_the_gradient_is_small():
     assert np.all(np.abs(theirs - ours) > 0.05 * np.abs(ours))
 
 
-def test_make_finetuning_optimizer_fp16_wraps_loss_scale():
+def test_layerwise_optimizer_fp16_wraps_loss_scale():
     model = ElectraForQuestionAnswering(tiny_config())
-    optimizer = make_finetuning_optimizer(model, 1e-3, loss_scale=True)
+    optimizer = make_optimizer("layerwise_adamw", 1e-3, model.named_variables(), loss_scale=True)
     assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     assert isinstance(optimizer.inner_optimizer, LayerwiseAdamW)
 
 
 def test_factors_and_exclusions_reach_the_model_variables():
     model = ElectraForQuestionAnswering(tiny_config())
-    optimizer = make_finetuning_optimizer(model, 1e-3, layerwise_lr_decay=0.5, weight_decay=0.01)
+    optimizer = make_optimizer("layerwise_adamw", 1e-3, model.named_variables(), layerwise_lr_decay=0.5,
+                               weight_decay=0.01)
     variables = list(model.trainable_variables)
     optimizer.build(variables)
     names = {id(v): n for n, v in model.named_variables().items()}
