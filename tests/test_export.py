@@ -326,7 +326,7 @@ def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
 def test_cli_init_takes_any_source(tmp_path, capsys):
     """``--init``: a run_squad output directory's model directory (``model/``) and ``hf:<dir>``."""
     from electra.interop import save_hf_electra
-    from electra.modeling.store import save_model_directory
+    from electra.interop.store import save_model_directory
     from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
@@ -517,7 +517,7 @@ def test_joint_export_refuses_what_it_cannot_decode(tmp_path):
 
 
 def test_cli_exports_a_joint_model_directory(tmp_path, capsys):
-    from electra.modeling.store import save_model_directory
+    from electra.interop.store import save_model_directory
     from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=64), answerability=True, joint=True)

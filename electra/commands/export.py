@@ -5,7 +5,7 @@ r"""Export a fine-tuned SQuAD model as a SavedModel (and OpenVINO IR / ONNX) for
         --output_dir out/export --formats saved_model,openvino,onnx
     electra-export --init hf:hf_squad_model/ --output_dir out/export
 
-``--init``: anything ``electra.modeling.store.resolve_source`` accepts: a model directory (``metadata.json``), a
+``--init``: anything ``electra.interop.store.resolve_source`` accepts: a model directory (``metadata.json``), a
 ``run_squad.py`` output directory (the model directory ``model/`` in it, else its latest ``checkpoints/ckpt-N`` with
 the run's model config and vocabulary), a
 ``checkpoints/`` directory or ``ckpt-N`` prefix, ``hf:<dir>`` (a Hugging Face ``ElectraForQuestionAnswering``
@@ -82,7 +82,7 @@ def _formats(text: str) -> list[str]:
 def _source(args):
     """``(flag=value text, ModelSource)`` of whichever source flag was given."""
     from electra.interop.weights import WeightLoadError
-    from electra.modeling.store import is_model_directory, resolve_source
+    from electra.interop.store import is_model_directory, resolve_source
 
     if args.hf_checkpoint:
         named, spec = f"--hf_checkpoint={args.hf_checkpoint}", f"hf:{args.hf_checkpoint}"

@@ -2,7 +2,7 @@
 
   electra-extract --checkpoint=runs/tiny --output_dir=runs/tiny/extracted
 
-``<output_dir>/discriminator`` is a model directory (``electra.modeling.store``): give it to run_squad / export as is.
+``<output_dir>/discriminator`` is a model directory (``electra.interop.store``): give it to run_squad / export as is.
 A checkpoint or configuration that cannot be read exits with status 2 and a message naming it.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     parser.add_argument("--vocab_file", help="vocabulary to ship beside the discriminator (default: the run's)")
     args = parser.parse_args(argv)
     from electra.training.checkpointing import CheckpointReadError
-    from electra.training.extract import extract
+    from electra.interop.extract import extract
     try:
         result = extract(args.checkpoint, args.output_dir, args.model_config_file, args.vocab_file)
     except (ValueError, OSError, CheckpointReadError) as e:

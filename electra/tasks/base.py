@@ -45,4 +45,4 @@ class Task(Protocol):
         """Load starting weights (fresh optimizer and schedule); returns what was loaded, or None."""
 
     def save_model(self, model: keras.Model, directory: str, step: int | None, extra: dict | None = None) -> str:
-        """Write ``model`` as a model directory (``electra.modeling.store``): the best evaluation, the final model."""
+        """Write ``model`` as a model directory (``electra.interop.store``): the best evaluation, the final model."""

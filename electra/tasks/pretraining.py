@@ -139,7 +139,7 @@ class PretrainingTask:
         c = self.config
         train, validation, vocab = c.data.train_files, c.data.validation_files, c.data.vocab_file
         if c.init:
-            from electra.modeling.store import resolve_source
+            from electra.interop.store import resolve_source
             self.source = resolve_source(c.init, model_config_file=c.model.config_file)
             if self.source.architecture not in (None, "pretraining"):
                 from electra.interop import WeightLoadError
@@ -261,7 +261,7 @@ class PretrainingTask:
         return metrics
 
     def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
-        from electra.modeling.store import save_model_directory
+        from electra.interop.store import save_model_directory
         return save_model_directory(model, directory, vocab_file=self.vocab_file, task="pretraining",
                                     source=self.config.init, step=step, extra=extra)
 

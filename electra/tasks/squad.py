@@ -60,7 +60,7 @@ class SquadTask:
 
     # --- inputs -------------------------------------------------------------------------------------------------
     def prepare(self, distributor) -> None:
-        from electra.modeling.store import resolve_source
+        from electra.interop.store import resolve_source
         from electra.tokenization import load_tokenizer
         c = self.config
         spec = c.init
@@ -194,7 +194,7 @@ class SquadTask:
         weights have one. Any other head would be left as initialized, and EM/F1 would score random logits; the
         error says which flags build the weights' head. Weights without a SQuAD head (an encoder, a
         discriminator) are not checked: evaluating them is evaluating an untrained head, knowingly."""
-        from electra.modeling.store import describe_weights
+        from electra.interop.store import describe_weights
         held = set(self.source.heads)
         if not held & {"qa_outputs", "start_logits"}:
             return
@@ -223,7 +223,7 @@ class SquadTask:
         return self.source.path
 
     def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
-        from electra.modeling.store import save_model_directory
+        from electra.interop.store import save_model_directory
         return save_model_directory(model, directory, vocab_file=self.vocab_file,
                                     do_lower_case=self.tokenizer.lower_case, task="squad",
                                     source=self.source.path if self.source else None, step=step, extra=extra)

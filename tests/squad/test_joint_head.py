@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering
 from electra.modeling.heads import MASKED_LOGIT, JointSpanHead, answer_positions
-from electra.modeling.store import resolve_source, save_model_directory
+from electra.interop.store import resolve_source, save_model_directory
 from electra.squad.inference import Predictor
 from electra.tokenization import load_tokenizer
 from tests.conftest import tiny_config

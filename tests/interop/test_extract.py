@@ -1,4 +1,4 @@
-"""``electra.training.extract``: a pretraining checkpoint (or Google's) → discriminator model directory + HF files."""
+"""``electra.interop.extract``: a pretraining checkpoint (or Google's) → discriminator model directory + HF files."""
 import json
 import os
 
@@ -8,11 +8,10 @@ from safetensors.numpy import load_file
 
 from electra.interop import load_hf_electra
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering, ElectraPretrainingModel
-from electra.modeling.store import MODEL_DIRECTORY, TRAINING, resolve_source
-from electra.training.checkpointing import load_model_weights, read_model_weights
-from electra.training.extract import extract
+from electra.interop.store import MODEL_DIRECTORY, TRAINING, resolve_source
+from electra.interop.extract import extract
 from tests.conftest import tiny_config
-from tests.modeling.test_store import (GOOGLE_SIZES, randomize, weights, write_google_checkpoint, write_training_run,
+from tests.interop.test_store import (GOOGLE_SIZES, randomize, weights, write_google_checkpoint, write_training_run,
                                        write_vocab)
 
 
@@ -39,14 +38,6 @@ def test_extract_discriminator_and_generator(config_in, tmp_path):
 
     qa = ElectraForQuestionAnswering(source.model_config)  # fine-tuning starts from the extracted discriminator
     assert source.load_into(qa).untouched == ["qa_outputs/bias", "qa_outputs/kernel"]
-
-    # the TF checkpoint beside it (for loaders that predate the model directory)
-    assert not any(n.startswith("generator") for n in read_model_weights(out["discriminator_checkpoint"]))
-    legacy = ElectraDiscriminator(pretraining.config)
-    load_model_weights(legacy, out["discriminator_checkpoint"])
-    np.testing.assert_array_equal(legacy.named_variables()["electra/encoder/layer_1/output/dense/kernel"].numpy(),
-                                  trained["electra/encoder/layer_1/output/dense/kernel"])
-    assert resolve_source(out["discriminator_checkpoint"]).model_config == pretraining.config
 
     hf_qa = ElectraForQuestionAnswering(pretraining.config)
     load_hf_electra(hf_qa, out["discriminator_hf"])
