@@ -43,7 +43,8 @@ import numpy as np
 from data_prep.common import (DataPrepError, ERRORS_CHOICES, check_utf8, expand_inputs, file_sha256, iter_line_blocks,
                               log, setup_logging)
 from data_prep.flat_encoder import FlatEncoder
-from data_prep.tfrecord import TFRecordWriter, encode_pretraining_examples
+from data_prep.tfrecord import encode_pretraining_examples
+from electra.data.tfrecord import TFRecordWriter
 from electra.io import atomic_path, remove_temporaries, write_text
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
