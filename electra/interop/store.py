@@ -62,6 +62,7 @@ from electra.interop.hf import (_architecture_of, config_from_hf, load_hf_bert, 
                                 read_safetensors, safetensors_names)
 from electra.interop.weights import LoadReport, WeightLoadError, assign
 from electra.io import atomic_directory, write_json
+from electra.modeling.heads import ANSWER_SCOPE, JOINT_SCOPES, SPAN_SCOPE, QAHead
 from electra.tokenization import SPM_NAME, VOCAB_NAME, load_tokenizer
 
 FORMAT, FORMAT_VERSION = "electra-model", 1
@@ -69,8 +70,7 @@ METADATA_NAME, CONFIG_NAME, WEIGHTS_NAME = "metadata.json", "model_config.json",
 RUN_INFO_NAME = "run_info.json"
 MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING = "model_directory", "hf", "google", "training_checkpoint"
 KINDS = (MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING)
-HEADS = ("discriminator_predictions", "generator_predictions", "qa_outputs", "answer_class", "start_logits",
-         "end_logits")   # start_logits / end_logits: the joint SQuAD head
+HEADS = ("discriminator_predictions", "generator_predictions", SPAN_SCOPE, ANSWER_SCOPE, *JOINT_SCOPES)
 GOOGLE_MARKER = "electra/embeddings/word_embeddings"        # Google's TF1 name of the word embeddings
 # our training checkpoints (electra.training.checkpointing) hold the weights as model/<name> keys, "/" escaped
 TRAINING_PREFIX, TRAINING_SUFFIX, ESCAPED_SLASH = "model/", "/.ATTRIBUTES/VARIABLE_VALUE", ".S"
@@ -88,7 +88,7 @@ def describe_weights(names: Iterable[str]) -> tuple[str, list[str]]:
     heads = [h for h in HEADS if h in scopes]
     if "generator" in scopes or "generator_predictions" in scopes:
         return "pretraining", heads
-    if "qa_outputs" in scopes or "start_logits" in scopes:
+    if QAHead.of_weights(scopes) is not None:
         return "question_answering", heads
     return ("discriminator" if "discriminator_predictions" in scopes else "encoder"), heads
 
@@ -161,6 +161,11 @@ class ModelSource:
     def heads(self) -> tuple[str, ...]:
         """The heads the weights hold, by our scope names (``qa_outputs``, ``answer_class``, ...)."""
         return tuple(self.metadata.get("heads") or ())
+
+    @property
+    def qa_head(self) -> QAHead | None:
+        """The SQuAD head the weights hold (None without one)."""
+        return QAHead.of_weights(self.heads)
 
     def load_into(self, model) -> LoadReport:
         """Load these weights into ``model`` (pretraining model, discriminator or QA model): every check of
@@ -355,7 +360,8 @@ def _google(prefix: str, shapes: dict, override: ModelConfig | None) -> ModelSou
     return ModelSource(GOOGLE, prefix, config, vocab if os.path.isfile(vocab) else None, None, metadata)
 
 
-def _run_info(directory: str) -> dict:
+def read_run_info(directory: str) -> dict:
+    """A run directory's ``run_info.json`` (the task, its resolved config, the model config); {} without one."""
     path = os.path.join(directory, RUN_INFO_NAME)
     if not os.path.isfile(path):
         return {}
@@ -369,7 +375,7 @@ def _run_info(directory: str) -> dict:
 
 def _has_model_config(directory: str) -> bool:
     return os.path.isfile(os.path.join(directory, CONFIG_NAME)) or \
-        isinstance(_run_info(directory).get("model_config"), dict)
+        isinstance(read_run_info(directory).get("model_config"), dict)
 
 
 def run_directory_of(prefix: str) -> str | None:
@@ -387,7 +393,7 @@ def _training(prefix: str, names: list[str], override: ModelConfig | None) -> Mo
                                 "step": _checkpoint_step(prefix, "step" + TRAINING_SUFFIX), "model_config_file": None}
     config, vocab = override, None
     if run:
-        info = _run_info(run)
+        info = read_run_info(run)
         if os.path.isfile(os.path.join(run, CONFIG_NAME)):
             metadata["model_config_file"] = os.path.join(run, CONFIG_NAME)
             config = config or _read_config(metadata["model_config_file"])
