@@ -81,3 +81,14 @@ def test_extract_needs_a_model_config(tmp_path):
     tiny_config().to_json_file(str(tmp_path / "config.json"))
     out = extract(prefix, str(tmp_path / "out"), model_config_file=str(tmp_path / "config.json"))
     assert "vocab_file" not in out and resolve_source(out["discriminator_dir"]).vocab_file is None
+
+
+def test_the_command_extracts_and_refuses_bad_input_with_exit_2(tmp_path, capsys):
+    from electra.commands.extract import main
+    write_training_run(tmp_path / "run", randomize(ElectraPretrainingModel(tiny_config())))
+    assert main(["--pretrained_checkpoint", str(tmp_path / "run"), "--output_dir", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["discriminator_dir"] == str(tmp_path / "out" / "discriminator")
+    assert main(["--checkpoint", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "x")]) == 2
+    assert "missing: no such file or directory" in capsys.readouterr().err
+    assert main(["--output_dir", str(tmp_path / "x")]) == 2
+    assert "--checkpoint is required" in capsys.readouterr().err
