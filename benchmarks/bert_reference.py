@@ -13,7 +13,8 @@ import collections
 import random
 import unicodedata
 
-from data_prep.tfrecord import TFRecordWriter, encode_pretraining_example
+from data_prep.tfrecord import encode_pretraining_example
+from electra.data.tfrecord import TFRecordWriter
 
 
 # ---------------------------------------------------------------------------------- BERT's tokenization.py

@@ -117,7 +117,7 @@ class OursEvaluator:
 def run_ours(args, seed: int, data: dict, work: str, eval_batches: list[dict], default_data) -> dict:
     import keras
     from electra.modeling import ElectraPretrainingModel
-    from electra.modeling.store import resolve_source
+    from electra.interop.store import resolve_source
     from electra.tasks.pretraining import run as run_pretraining
     from electra.training.logs import read_log
     run_dir = os.path.join(work, f"ours-seed{seed}")

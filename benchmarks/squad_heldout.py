@@ -69,7 +69,7 @@ def held_out_span_loss(model_dir: str, held_out_file: str, v2: bool, cache_dir: 
     import tensorflow as tf
 
     from electra.modeling import ElectraForQuestionAnswering
-    from electra.modeling.store import resolve_source
+    from electra.interop.store import resolve_source
     from electra.squad.data import load_features
     from electra.tasks.squad import TRAIN_KEYS, span_loss
     from electra.tokenization import load_tokenizer

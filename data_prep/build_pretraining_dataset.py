@@ -40,10 +40,12 @@ from itertools import accumulate, compress, count
 
 import numpy as np
 
-from data_prep.common import (DataPrepError, ERRORS_CHOICES, atomic_write_text, check_utf8, expand_inputs, file_sha256,
-                              iter_line_blocks, log, remove_temps, setup_logging, temp_path)
+from data_prep.common import (DataPrepError, ERRORS_CHOICES, check_utf8, expand_inputs, file_sha256, iter_line_blocks,
+                              log, setup_logging)
 from data_prep.flat_encoder import FlatEncoder
-from data_prep.tfrecord import TFRecordWriter, encode_pretraining_examples
+from data_prep.tfrecord import encode_pretraining_examples
+from electra.data.tfrecord import TFRecordWriter
+from electra.io import atomic_path, remove_temporaries, write_text
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 MIN_SEQ_LENGTH = 8
@@ -325,7 +327,6 @@ def build_file(task: FileTask, progress: Callable[[int], None] | None = None) ->
                             random.Random(f"electra-pretraining/{task.seed}/{task.index}"))
     stats = {"documents": 0, "sentences": 0, "tokens": 0, "sequences": 0, "real_tokens": 0, "single_segment": 0,
              "truncated_tokens": 0, "input_bytes": 0}
-    tmp = temp_path(task.output)
 
     def emit(writer: TFRecordWriter, packed: PackedBatch) -> None:
         if not len(packed):
@@ -337,7 +338,7 @@ def build_file(task: FileTask, progress: Callable[[int], None] | None = None) ->
         stats["single_segment"] += int((second == 0).sum())
         stats["truncated_tokens"] += int(packed.dropped.sum())
 
-    try:
+    with atomic_path(task.output) as tmp:     # the rename at the end is the commit point
         with TFRecordWriter(tmp) as writer:
             for sentences, ends in _document_batches(task.inputs, task.errors):
                 ids, lengths = encoder.encode(sentences)
@@ -355,11 +356,7 @@ def build_file(task: FileTask, progress: Callable[[int], None] | None = None) ->
         stats["seconds"] = time.perf_counter() - start
         stats["cpu_seconds"] = time.process_time() - cpu_start
         record = {"fingerprint": task.fingerprint, "file": os.path.basename(task.output), "stats": stats}
-        atomic_write_text(_stats_path(task.output), json.dumps(record, indent=1) + "\n")
-        os.replace(tmp, task.output)     # the commit point: a finished file is complete
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        write_text(_stats_path(task.output), json.dumps(record, indent=1) + "\n")
     return stats
 
 
@@ -408,8 +405,8 @@ def build_pretraining_dataset(inputs, vocab: str, output_dir: str, max_seq_lengt
     vocab_digest = file_sha256(vocab_file)
 
     os.makedirs(output_dir, exist_ok=True)
-    remove_temps(output_dir, f"{prefix}-")
-    remove_temps(output_dir, f".{prefix}-")
+    remove_temporaries(output_dir, f"{prefix}-")
+    remove_temporaries(output_dir, f".{prefix}-")
     tasks, done, stale = [], {}, []
     for index, assigned in enumerate(assign_inputs(files, num_output_files)):
         output = os.path.join(output_dir, output_name(prefix, index, num_output_files))
@@ -460,12 +457,12 @@ def build_pretraining_dataset(inputs, vocab: str, output_dir: str, max_seq_lengt
                         break
     finally:
         bar.close()
-        remove_temps(output_dir, f"{prefix}-")
+        remove_temporaries(output_dir, f"{prefix}-")
     work_seconds = time.perf_counter() - work_started
 
     summary = _summarize(results, num_output_files, packing, tokenizer, files, output_dir, prefix, seed,
                          num_processes, work_seconds, time.perf_counter() - started, set(done))
-    atomic_write_text(os.path.join(output_dir, f"{prefix}.summary.json"), json.dumps(summary, indent=2) + "\n")
+    write_text(os.path.join(output_dir, f"{prefix}.summary.json"), json.dumps(summary, indent=2) + "\n")
     log.info("%s: %d sequences of %d tokens in %d file(s), %.1f%% padding, %.2f MB/s (%.2f MB/s per process)",
              prefix, summary["sequences"], max_seq_length, num_output_files, 100 * summary["padding_fraction"],
              summary["mb_per_second"], summary["mb_per_second_per_process"])

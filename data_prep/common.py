@@ -1,8 +1,8 @@
-"""Shared pieces of the data_prep tools: errors, input discovery, strict UTF-8 line reading, atomic writes."""
+"""Shared pieces of the data_prep tools: errors, input discovery, strict UTF-8 line reading (atomic writes:
+``electra.io``)."""
 from __future__ import annotations
 
 import bz2
-import contextlib
 import glob
 import gzip
 import logging
@@ -113,46 +113,6 @@ def check_utf8(paths: Iterable[str], errors: str = "strict") -> tuple[int, bool]
             total += sum(map(len, lines)) + len(lines)
             has_text = has_text or any(map(str.strip, lines))      # (stops at the first line with text)
     return total, has_text
-
-
-def temp_path(path: str) -> str:
-    return f"{path}.tmp-{os.getpid()}"
-
-
-def is_temp(name: str) -> bool:
-    return ".tmp-" in name
-
-
-@contextlib.contextmanager
-def atomic_output(path: str, mode: str = "w", **kwargs):
-    """Write ``path`` through a temporary name in the same directory; renamed into place only on success."""
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    with atomic_output(path, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
-def remove_temps(directory: str, prefix: str) -> list[str]:
-    """Delete leftovers of killed runs (``<prefix>*.tmp-<pid>``) in ``directory``."""
-    removed = []
-    if os.path.isdir(directory):
-        for name in os.listdir(directory):
-            if name.startswith(prefix) and is_temp(name):
-                os.remove(os.path.join(directory, name))
-                removed.append(name)
-    return removed
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -17,7 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from data_prep.common import DataPrepError, log, setup_logging, temp_path
+from data_prep.common import DataPrepError, log, setup_logging
+from electra.io import atomic_write
 
 WIKIPEDIA_URL = "https://dumps.wikimedia.org/{lang}wiki/latest/{lang}wiki-latest-pages-articles.xml.bz2"
 SQUAD_BASE_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/"
@@ -35,22 +36,21 @@ def download(url: str, destination: str, timeout: float = 30.0, overwrite: bool 
         log.info("already there: %s", destination)
         return destination
     os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
-    tmp = temp_path(destination)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "electra-data-prep/0.1"})
         with urllib.request.urlopen(request, timeout=timeout) as response:
             expected = int(response.headers.get("Content-Length") or 0) or None
             from tqdm import tqdm
             received = 0
-            with open(tmp, "wb") as f, tqdm(total=expected, unit="B", unit_scale=True, disable=not progress,
-                                            desc=os.path.basename(destination)) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    f.write(block)
-                    received += len(block)
-                    bar.update(len(block))
-            if expected is not None and received != expected:
-                raise DownloadError(f"incomplete download of {url}: {received} of {expected} bytes")
-        os.replace(tmp, destination)
+            with atomic_write(destination, "wb") as f:
+                with tqdm(total=expected, unit="B", unit_scale=True, disable=not progress,
+                          desc=os.path.basename(destination)) as bar:
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        f.write(block)
+                        received += len(block)
+                        bar.update(len(block))
+                if expected is not None and received != expected:
+                    raise DownloadError(f"incomplete download of {url}: {received} of {expected} bytes")
     except urllib.error.HTTPError as e:
         raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
@@ -58,9 +58,6 @@ def download(url: str, destination: str, timeout: float = 30.0, overwrite: bool 
         raise DownloadError(
             f"cannot download {url}: {reason}. This machine looks offline or cannot reach the host; download "
             f"the file on a machine with internet access and copy it to {destination}") from e
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return destination
 
 

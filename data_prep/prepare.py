@@ -23,7 +23,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from data_prep.common import DataPrepError, atomic_write_text, setup_logging
+from data_prep.common import DataPrepError, setup_logging
+from electra.io import write_text
 
 
 def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: Sequence[str] | None = None,
@@ -84,7 +85,7 @@ def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: S
         "train": train, "validation": validation, "seconds": round(time.perf_counter() - started, 3),
         "settings": settings,
     }
-    atomic_write_text(os.path.join(output_dir, "dataset.json"), json.dumps(result, indent=2) + "\n")
+    write_text(os.path.join(output_dir, "dataset.json"), json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -16,7 +16,8 @@ import random
 import re
 from collections.abc import Iterable
 
-from data_prep.common import DataPrepError, atomic_write_text, log, remove_temps, temp_path
+from data_prep.common import DataPrepError, log
+from electra.io import remove_temporaries, temporary_path, write_text
 
 MANIFEST = "shards.json"
 _SHARD = re.compile(r"^(train|validation)-\d{5}-of-\d{5}\.txt$")
@@ -40,13 +41,13 @@ def shard_documents(documents: Iterable[list[str]], output_dir: str, num_train_s
         num_validation_shards = 0
     os.makedirs(output_dir, exist_ok=True)
     for split in ("train", "validation"):
-        remove_temps(output_dir, f"{split}-")
+        remove_temporaries(output_dir, f"{split}-")
 
     names = {"train": [shard_name("train", i, num_train_shards) for i in range(num_train_shards)],
              "validation": [shard_name("validation", i, num_validation_shards)
                             for i in range(num_validation_shards)]}
     finals = {split: [os.path.join(output_dir, n) for n in ns] for split, ns in names.items()}
-    temps = {split: [temp_path(p) for p in ps] for split, ps in finals.items()}
+    temps = {split: [temporary_path(p) for p in ps] for split, ps in finals.items()}
     counts = {split: [{"documents": 0, "sentences": 0, "bytes": 0} for _ in ps] for split, ps in finals.items()}
     handles = {split: [open(t, "w", encoding="utf-8", newline="\n") for t in ts] for split, ts in temps.items()}
     rng = random.Random(seed)
@@ -125,7 +126,7 @@ def shard_documents(documents: Iterable[list[str]], output_dir: str, num_train_s
     }
     if extra:
         manifest.update(extra)
-    atomic_write_text(os.path.join(output_dir, MANIFEST), json.dumps(manifest, indent=2) + "\n")
+    write_text(os.path.join(output_dir, MANIFEST), json.dumps(manifest, indent=2) + "\n")
     log.info("wrote %d train + %d validation shards (%d documents, %d sentences) to %s", num_train_shards,
              num_validation_shards, total["documents"], total["sentences"], output_dir)
     return manifest

@@ -1,43 +1,15 @@
-"""TFRecord files of ``tf.train.Example`` protos with int64 features, written without importing TensorFlow.
+"""``tf.train.Example`` protos with int64 features, encoded without importing TensorFlow (framed into TFRecord
+files by ``electra.data.tfrecord.TFRecordWriter``).
 
-The bytes are the standard ones (TFRecord framing: little-endian uint64 length, masked CRC32C of the length,
-data, masked CRC32C of the data; Example protobuf wire format with packed int64 lists), so TensorFlow's
-readers, Google's and NVIDIA's ELECTRA/BERT input pipelines read them. Keys are written in sorted order, which
-makes the output deterministic. Writing stays in pure Python (plus a C CRC32C) so worker processes start fast.
+The bytes are the standard ones (Example protobuf wire format with packed int64 lists), so TensorFlow's readers,
+Google's and NVIDIA's ELECTRA/BERT input pipelines read them. Keys are written in sorted order, which makes the
+output deterministic. Encoding stays in pure Python and NumPy so worker processes start fast.
 """
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-
-_CRC_TABLE = []
-for _n in range(256):
-    _c = _n
-    for _ in range(8):
-        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
-    _CRC_TABLE.append(_c)
-
-
-def crc32c_python(data: bytes) -> int:
-    """CRC-32C (Castagnoli), table-driven; the fallback when google-crc32c is not installed (slow)."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-try:
-    from google_crc32c import value as crc32c
-except ImportError:  # pragma: no cover - exercised only without the C extension
-    crc32c = crc32c_python
-
-
-def masked_crc32c(data: bytes) -> int:
-    crc = crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
 
 def _varint(value: int) -> bytes:
     out = bytearray()
@@ -208,69 +180,3 @@ def encode_pretraining_examples(input_ids: np.ndarray, input_mask: np.ndarray,
     starts = [0, *ends[:-1]]
     return [b"".join((heads[end - start], ids[start:end], after_bytes[at:at + step]))
             for start, end, at in zip(starts, ends, range(0, rows * step, step))]
-
-
-class TFRecordWriter:
-    """``with TFRecordWriter(path) as w: w.write(record_bytes)`` (no compression)."""
-
-    def __init__(self, path: str):
-        self._file = open(path, "wb")
-        self.records = 0
-        self.bytes = 0
-        self._headers: dict[int, bytes] = {}
-
-    def _header(self, size: int) -> bytes:
-        """Length + its masked CRC, the same for every record of that size (sizes repeat: cached)."""
-        header = self._headers.get(size)
-        if header is None:
-            length = struct.pack("<Q", size)
-            header = length + struct.pack("<I", masked_crc32c(length))
-            if len(self._headers) < 65536:
-                self._headers[size] = header
-        return header
-
-    def write(self, record: bytes) -> None:
-        self.write_many([record])
-
-    def write_many(self, records: Sequence[bytes]) -> None:
-        """Frame and write many records with one file write."""
-        pack, header = struct.Struct("<I").pack, self._header
-        chunk = b"".join([part for record in records
-                          for part in (header(len(record)), record, pack(masked_crc32c(record)))])
-        self._file.write(chunk)
-        self.records += len(records)
-        self.bytes += len(chunk)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> "TFRecordWriter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def read_records(path: str) -> list[bytes]:
-    """Records of an uncompressed TFRecord file, checking both CRCs (for tests and tools; no TensorFlow)."""
-    records = []
-    with open(path, "rb") as f:
-        data = f.read()
-    pos = 0
-    while pos < len(data):
-        if pos + 12 > len(data):
-            raise ValueError(f"{path}: truncated record header at byte {pos}")
-        header = data[pos:pos + 8]
-        (length,) = struct.unpack("<Q", header)
-        (crc,) = struct.unpack("<I", data[pos + 8:pos + 12])
-        if crc != masked_crc32c(header):
-            raise ValueError(f"{path}: corrupt length at byte {pos}")
-        start, end = pos + 12, pos + 12 + length
-        if end + 4 > len(data):
-            raise ValueError(f"{path}: truncated record at byte {pos}")
-        record = data[start:end]
-        if struct.unpack("<I", data[end:end + 4])[0] != masked_crc32c(record):
-            raise ValueError(f"{path}: corrupt record at byte {pos}")
-        records.append(record)
-        pos = end + 4
-    return records

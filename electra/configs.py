@@ -125,9 +125,8 @@ class ModelConfig:
         return cls(**values)
 
     def to_json_file(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
+        from electra.io import write_json
+        write_json(path, self.to_dict())
 
     @classmethod
     def from_json_file(cls, path: str) -> "ModelConfig":

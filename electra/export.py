@@ -16,8 +16,8 @@ Every head serves that contract. A model whose decoder needs more adds a second 
   ``answerable_logits``.
 
 ``squad_settings.json`` records the head as ``"head": {"joint", "beam_size", "answerability", "signature"}``
-(``signature``: the one the decoder reads); an export without it is a plain head read through
-``serving_default``.
+(``electra.modeling.heads.QAHead``; ``signature``: the one the decoder reads), and the SQuAD settings: those of
+``electra.configs.SquadData`` / ``Decoding`` (run_squad's), read from the run that is exported (``export_model``).
 
 The SavedModel is written by ``keras.export.ExportArchive``, not by ``tf.saved_model.save`` of a ``tf.Module``
 holding the Keras model: the latter saves the Keras 3 variables as objects that the graph-mode loaders (TF
@@ -42,16 +42,18 @@ import tempfile
 
 import tensorflow as tf
 
+from electra.configs import Decoding, SquadData
+from electra.io import atomic_directory, atomic_path, write_json
+from electra.modeling.heads import QAHead
+
 SETTINGS_NAME = "squad_settings.json"
-DEFAULT_SETTINGS = {"max_seq_length": 384, "doc_stride": 128, "max_query_length": 64, "do_lower_case": True,
-                    "n_best_size": 20, "max_answer_length": 30, "version_2_with_negative": False,
-                    "null_score_diff_threshold": 0.0}
+DATA_SETTINGS = ("max_seq_length", "doc_stride", "max_query_length", "do_lower_case", "version_2_with_negative")
+DECODING_SETTINGS = ("n_best_size", "max_answer_length", "null_score_diff_threshold")
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 OUTPUT_NAMES = ("start_logits", "end_logits")
 SIGNATURE = "serving_default"
 BEAM_SIGNATURE, ANSWERABILITY_SIGNATURE = "beam", "answerability"
 BEAM_OUTPUT_NAMES = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
-PLAIN_HEAD = {"joint": False, "beam_size": None, "answerability": False, "signature": SIGNATURE}
 OPENVINO_NAME = "model.xml"
 
 
@@ -83,81 +85,65 @@ def _endpoint(model, max_seq_length: int, names):
     return serve
 
 
-def model_head(model) -> dict:
-    """The head record of an export of ``model``: ``{"joint", "beam_size", "answerability", "signature"}``."""
-    head = getattr(model, "head_settings", None)
-    head = dict(head) if head else {**PLAIN_HEAD, "answerability": getattr(model, "answer_head", None) is not None}
-    if head["joint"]:
-        head["signature"] = BEAM_SIGNATURE
-    elif head["answerability"]:
-        head["signature"] = ANSWERABILITY_SIGNATURE
-    else:
-        head["signature"] = SIGNATURE
-    return head
+def default_settings() -> dict:
+    """The SQuAD settings an export records, at run_squad's defaults (``SquadData``, ``Decoding``);
+    ``do_lower_case`` None: the tokenizer's own."""
+    data, decoding = SquadData(), Decoding()
+    return {**{name: getattr(data, name) for name in DATA_SETTINGS},
+            **{name: getattr(decoding, name) for name in DECODING_SETTINGS}}
 
 
-def decoding_fn(model, max_seq_length: int, head: dict | None = None):
+def signature_of(head: QAHead) -> str:
+    """The signature whose outputs ``head``'s decoder reads."""
+    return BEAM_SIGNATURE if head.joint else ANSWERABILITY_SIGNATURE if head.answerability else SIGNATURE
+
+
+def export_head(settings: dict) -> QAHead:
+    """The head an export serves, from its ``load_settings``."""
+    return QAHead.from_record(settings["head"])
+
+
+def decoding_fn(model, max_seq_length: int):
     """``(signature name, function)`` of the second signature ``model`` needs (see the module docstring), or
     ``None`` for a plain head without the answerability classifier."""
-    head = head or model_head(model)
-    if head["joint"]:
-        names = BEAM_OUTPUT_NAMES + (("answerable_logits",) if head["answerability"] else ())
-    elif head["answerability"]:
+    head = model.qa_head
+    if head.joint:
+        names = BEAM_OUTPUT_NAMES + (("answerable_logits",) if head.answerability else ())
+    elif head.answerability:
         names = OUTPUT_NAMES + ("answerable_logits",)
     else:
         return None
-    return head["signature"], _endpoint(model, max_seq_length, names)
-
-
-def head_of(settings: dict) -> dict:
-    """The head record of an export's settings (``PLAIN_HEAD`` for an export written before heads were
-    recorded)."""
-    return {**PLAIN_HEAD, **(settings.get("head") or {})}
+    return signature_of(head), _endpoint(model, max_seq_length, names)
 
 
 def _settings(model, vocab_file: str, settings: dict) -> dict:
-    unknown = set(settings) - set(DEFAULT_SETTINGS)
+    defaults = default_settings()
+    unknown = set(settings) - set(defaults)
     if unknown:
         raise ValueError(f"unknown export setting(s): {sorted(unknown)}")
     if not os.path.isfile(vocab_file):
         raise FileNotFoundError(f"vocabulary file not found: {vocab_file}")
-    values = {**DEFAULT_SETTINGS, **settings}
+    values = {**defaults, **settings}
+    if values["do_lower_case"] is None:
+        from electra.tokenization import load_tokenizer
+        values["do_lower_case"] = load_tokenizer(vocab_file).lower_case
     length, positions = values["max_seq_length"], model.config.max_position_embeddings
     if not isinstance(length, int) or isinstance(length, bool) or length < 1:
         raise ValueError(f"max_seq_length must be a positive int, got {length!r}")
     if length > positions:
         raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings={positions}")
-    head = model_head(model)
-    if head["joint"] and values["version_2_with_negative"] and not head["answerability"]:
+    head = model.qa_head
+    if head.joint and values["version_2_with_negative"] and not head.answerability:
         raise ValueError("version_2_with_negative=True needs the joint head's answer class (a model built with "
                          "answerability=True): the beam decoder has no other no-answer score")
-    if head["joint"] and head["beam_size"] > length:
-        raise ValueError(f"the joint head's beam_size={head['beam_size']} exceeds max_seq_length={length}")
+    if head.joint and head.beam_size > length:
+        raise ValueError(f"the joint head's beam_size={head.beam_size} exceeds max_seq_length={length}")
     return values
-
-
-def _replace_atomically(produced: str, target: str) -> None:
-    old = None
-    if os.path.lexists(target):
-        old = target + f".old.{os.getpid()}"
-        os.replace(target, old)
-    os.replace(produced, target)
-    if old:
-        if os.path.isdir(old):
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.remove(old)
-
-
-def _staging(target: str) -> str:
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    return tempfile.mkdtemp(prefix=".export-", dir=parent)
 
 
 def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> str:
     """Write the SavedModel to ``export_dir`` (written beside it, then renamed over it, so a reader never sees a
-    half-written export); ``settings`` override ``DEFAULT_SETTINGS`` (unknown keys are an error). The head
+    half-written export); ``settings`` override ``default_settings()`` (unknown keys are an error). The head
     (joint or plain, ``beam_size``, answerability) is the model's own, recorded under ``"head"``; a joint model
     exported for v2 must have the answer class. Returns ``export_dir`` (absolute)."""
     import keras
@@ -165,30 +151,22 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
     values = _settings(model, vocab_file, settings)
     length = int(values["max_seq_length"])
     export_dir = os.path.abspath(export_dir)
-    staging = _staging(export_dir)
-    try:
-        files = os.path.join(staging, "_files")
-        os.makedirs(files)
+    head = model.qa_head
+    with tempfile.TemporaryDirectory() as files, atomic_path(export_dir) as target:
         vocab_copy = os.path.join(files, os.path.basename(vocab_file))
         shutil.copyfile(vocab_file, vocab_copy)
-        settings_path = os.path.join(files, SETTINGS_NAME)
-        head = model_head(model)
-        with open(settings_path, "w", encoding="utf-8") as f:
-            json.dump({**values, "vocab_file": os.path.basename(vocab_file),
-                       "model_config": model.config.to_dict(), "head": head}, f, indent=2)
+        settings_path = write_json(os.path.join(files, SETTINGS_NAME), {
+            **values, "vocab_file": os.path.basename(vocab_file), "model_config": model.config.to_dict(),
+            "head": {**head.record(), "signature": signature_of(head)}})
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serve", serving_fn(model, length), input_signature=input_signature(length))
-        second = decoding_fn(model, length, head)   # after "serve": serving_default is the first endpoint
+        second = decoding_fn(model, length)   # after "serve": serving_default is the first endpoint
         if second is not None:
             archive.add_endpoint(second[0], second[1], input_signature=input_signature(length))
         _attach_assets(archive, vocab_file=vocab_copy, settings_file=settings_path)
-        target = os.path.join(staging, "saved_model")
         with contextlib.redirect_stdout(io.StringIO()):
             archive.write_out(target, verbose=False)
-        _replace_atomically(target, export_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return export_dir
 
 
@@ -235,15 +213,9 @@ def export_openvino(saved_model_dir: str, out_dir: str) -> str:
     if missing:
         raise RuntimeError(f"OpenVINO conversion lost input name(s) {missing}")
     out_dir = os.path.abspath(out_dir)
-    staging = _staging(out_dir)
-    try:
-        target = os.path.join(staging, "ir")
-        os.makedirs(target)
+    with atomic_directory(out_dir) as target:
         ov.save_model(model, os.path.join(target, OPENVINO_NAME), compress_to_fp16=False)
         _copy_assets(saved_model_dir, target)
-        _replace_atomically(target, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return os.path.join(out_dir, OPENVINO_NAME)
 
 
@@ -296,7 +268,7 @@ def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset:
         wrapped = tf.function(lambda input_ids, input_mask, segment_ids: function(
             input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids), autograph=False)
     else:
-        length = int(max_seq_length or DEFAULT_SETTINGS["max_seq_length"])
+        length = int(max_seq_length or SquadData().max_seq_length)
         if length > source.config.max_position_embeddings:
             raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings="
                              f"{source.config.max_position_embeddings}")
@@ -313,12 +285,109 @@ def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset:
         raise RuntimeError(f"ONNX graph inputs are {found}, expected {list(INPUT_NAMES)}")
     onnx.checker.check_model(proto)
     out_path = os.path.abspath(out_path)
-    staging = _staging(out_path)
-    try:
-        target = os.path.join(staging, "model.onnx")
+    with atomic_path(out_path) as target:
         onnx.save(proto, target)
-        _replace_atomically(target, out_path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out_path
 
+
+
+FORMATS = ("saved_model", "openvino", "onnx")
+
+
+def run_settings(source) -> dict:
+    """The SQuAD settings (``DATA_SETTINGS``, ``DECODING_SETTINGS``, ``beam_size``) of the run_squad run that wrote
+    ``source`` (an ``electra.interop.store.ModelSource``), from the config its ``run_info.json`` records: the run
+    directory of a training checkpoint, or the parent of a model directory (``<run>/model``, ``<run>/best``).
+    {} when the weights come from elsewhere."""
+    from electra.interop.store import MODEL_DIRECTORY, RUN_INFO_NAME, TRAINING, read_run_info
+    run = source.metadata.get("run_dir") if source.kind == TRAINING else \
+        os.path.dirname(source.path) if source.kind == MODEL_DIRECTORY else None
+    info = read_run_info(run) if run and os.path.isfile(os.path.join(run, RUN_INFO_NAME)) else {}
+    if info.get("task") != "squad":
+        return {}
+    config = info.get("config") or {}
+    names = {"data": DATA_SETTINGS, "decoding": DECODING_SETTINGS + ("beam_size",)}
+    return {name: config[group][name] for group, group_names in names.items() for name in group_names
+            if name in config.get(group, {})}
+
+
+def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_model",), *,
+                 vocab_file: str | None = None, model_config_file: str | None = None, **settings) -> dict:
+    """Export the SQuAD model ``init`` names (anything ``electra.interop.store.resolve_source`` takes, or a
+    run_squad output directory: its ``model/``) under ``output_dir``: ``saved_model/``, ``openvino/``,
+    ``model.onnx``, as ``formats`` lists. The head is the weights' own; every setting left None (or not given) is
+    the run's (``run_settings``), else run_squad's default. Returns what was written and with which settings.
+    Bad input is a ``ValueError`` / ``FileNotFoundError`` naming the flag of ``electra-export``."""
+    from electra.interop.store import is_model_directory, resolve_source
+    from electra.interop.weights import WeightLoadError
+    from electra.modeling import ElectraForQuestionAnswering
+    from electra.tokenization import TokenizerError, load_tokenizer
+
+    named = f"--init={init}"
+    spec = os.path.join(init, "model")
+    spec = spec if os.path.isdir(init) and not is_model_directory(init) and is_model_directory(spec) else init
+    if model_config_file and not os.path.isfile(model_config_file):
+        raise FileNotFoundError(f"--model_config_file={model_config_file} does not exist")
+    try:
+        source = resolve_source(spec, model_config_file=model_config_file)
+    except (WeightLoadError, OSError, ValueError) as e:
+        raise ValueError(f"{named}: {e}") from e
+    vocab = vocab_file or source.vocab_file
+    if not vocab:
+        raise ValueError(f"no vocabulary found for {named} (a {source.kind} source: none named by it or lying in "
+                         f"its directory); pass --vocab_file")
+    if not os.path.isfile(vocab):
+        raise FileNotFoundError(f"--vocab_file={vocab} does not exist")
+    config = source.model_config
+    if config is None:
+        raise ValueError(f"no model_config.json found for {named} (it is not in a run directory with "
+                         f"model_config.json); pass --model_config_file")
+    head = source.qa_head
+    if head is None:
+        raise ValueError(f"{named} holds no qa_outputs head (nor the joint head's start_logits/end_logits): not a "
+                         f"SQuAD fine-tuned checkpoint (exporting it would serve random span logits)")
+    given = {name: value for name, value in settings.items() if value is not None}
+    values = {**default_settings(), "beam_size": Decoding().beam_size,
+              "version_2_with_negative": head.answerability, **run_settings(source), **given}
+    if values["do_lower_case"] is None:
+        values["do_lower_case"] = source.do_lower_case
+    length, beam_size = values["max_seq_length"], values.pop("beam_size")
+    if not 1 <= length <= config.max_position_embeddings:
+        raise ValueError(f"--max_seq_length={length}: must be in [1, {config.max_position_embeddings}] (the model's "
+                         f"max_position_embeddings)")
+    if head.joint and not 1 <= beam_size <= length:
+        raise ValueError(f"--beam_size={beam_size}: must be in [1, --max_seq_length={length}]")
+    if head.joint and values["version_2_with_negative"] and not head.answerability:
+        raise ValueError(f"--version_2_with_negative: {named} has the joint head without its answer class "
+                         f"(answer_class), which the v2 no-answer decision needs")
+    try:
+        tokenizer = load_tokenizer(vocab, lower_case=values["do_lower_case"])
+    except TokenizerError as e:
+        raise ValueError(f"--vocab_file={vocab}: {e}") from e
+    values["do_lower_case"] = tokenizer.lower_case
+    config_file = model_config_file or source.metadata.get("model_config_file")
+    try:
+        config.validate_vocab(tokenizer.vocab_size)
+    except ValueError as e:
+        raise ValueError(f"--model_config_file={config_file or '(inferred from ' + source.path + ')'}: {e}") from e
+    model = ElectraForQuestionAnswering(config, answerability=head.answerability, joint=head.joint,
+                                        beam_size=beam_size)
+    try:
+        source.load_into(model)
+    except (WeightLoadError, OSError) as e:
+        raise ValueError(str(e)) from e
+
+    out = os.path.abspath(output_dir)
+    os.makedirs(out, exist_ok=True)
+    result = {"source": init, "source_kind": source.kind, "vocab_file": vocab, "model_config_file": config_file,
+              "head": model.qa_head.record(), "settings": values}
+    with contextlib.ExitStack() as stack:
+        scratch = out if "saved_model" in formats else stack.enter_context(tempfile.TemporaryDirectory(dir=out))
+        saved_model = export_saved_model(model, os.path.join(scratch, "saved_model"), vocab, **values)
+        if "saved_model" in formats:
+            result["saved_model"] = saved_model
+        if "openvino" in formats:
+            result["openvino"] = export_openvino(saved_model, os.path.join(out, "openvino"))
+        if "onnx" in formats:
+            result["onnx"] = export_onnx(saved_model, os.path.join(out, "model.onnx"))
+    return result

@@ -1,40 +1,112 @@
-"""Files that are either complete or absent: every writer of a result file goes through ``atomic_write``."""
+"""Files and directories that are either complete or absent: every writer of a result goes through ``atomic_path``
+(or ``atomic_write`` / ``atomic_directory`` / ``write_text`` / ``write_json`` on top of it).
+
+The temporary name sits beside the target (``<path>.tmp-<pid>-<random>``), so the final rename never crosses a
+file system, and a writer killed half-way leaves a name ``remove_temporaries`` recognizes. Nothing here calls
+``mkstemp``/``mkdtemp``: they create 0600 files and 0700 directories, and a serving process running as another
+user could not read the result; files and directories made here get the modes the process's umask gives.
+"""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import secrets
+import shutil
 from typing import Any, Iterator
+
+TEMPORARY_MARK = ".tmp-"
+
+
+def temporary_path(path: str) -> str:
+    """A fresh name beside ``path`` for its unfinished contents (unique per process and call)."""
+    return f"{path}{TEMPORARY_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def is_temporary(name: str) -> bool:
+    return TEMPORARY_MARK in name
+
+
+def remove_temporaries(directory: str, prefix: str) -> list[str]:
+    """Delete what killed writers left in ``directory`` (temporary names starting with ``prefix``); returns the
+    names removed."""
+    removed = []
+    if os.path.isdir(directory):
+        for name in sorted(os.listdir(directory)):
+            if name.startswith(prefix) and is_temporary(name):
+                _remove(os.path.join(directory, name))
+                removed.append(name)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_path(path: str) -> Iterator[str]:
-    """A temporary name beside ``path`` (``.<name>.<random>.tmp``) for a writer that takes a file name; renamed
-    over ``path`` when the block ends without an error, removed otherwise."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    os.close(fd)
+    """A temporary name beside ``path`` for a writer that takes a name and makes a file or a directory there; when
+    the block ends without an error it replaces ``path`` (a previous directory is moved aside first, restored if
+    the rename fails, then deleted), else it is removed and ``path`` stays as it was."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = temporary_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+        _replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            _remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """``atomic_path`` for a directory: yields an empty staging directory beside ``path`` to fill."""
+    with atomic_path(path) as staging:
+        os.mkdir(staging)
+        yield staging
 
 
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """Write to a temporary file beside ``path``, then rename it over ``path``: a kill or a full disk leaves the
-    old file (or none), never a partial one."""
+    """An open file that replaces ``path`` once written and synced: a kill or a full disk leaves the old file (or
+    none), never a partial one."""
     with atomic_path(path) as tmp:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        with open(tmp, mode.replace("w", "x"), encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+
+
+def write_text(path: str, text: str) -> str:
+    with atomic_write(path) as f:
+        f.write(text)
+    return path
+
+
+def write_json(path: str, value: Any) -> str:
+    with atomic_write(path) as f:
+        json.dump(value, f, indent=2, sort_keys=True, default=_plain)
+        f.write("\n")
+    return path
+
+
+def _replace(produced: str, target: str) -> None:
+    if not (os.path.isdir(produced) or os.path.isdir(target)) or not os.path.lexists(target):
+        os.replace(produced, target)
+        return
+    aside = temporary_path(target)
+    os.rename(target, aside)
+    try:
+        os.rename(produced, target)
+    except BaseException:
+        os.rename(aside, target)
+        raise
+    _remove(aside)
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def file_sha256(path: str) -> str:
@@ -44,13 +116,6 @@ def file_sha256(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_json(path: str, value: Any) -> str:
-    with atomic_write(path) as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=_plain)
-        f.write("\n")
-    return path
 
 
 def _plain(value: Any) -> Any:

@@ -25,7 +25,7 @@ import shutil
 from itertools import chain
 from collections.abc import Iterable, Sequence
 
-from electra.io import atomic_write
+from electra.io import atomic_write, write_text
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 MAX_INPUT_CHARS_PER_WORD = 100
@@ -120,12 +120,7 @@ class Tokenizer(abc.ABC):
     def _write_config(self, directory: str, filename: str) -> None:
         config = {"backend": self.backend, "file": filename, "lower_case": self.lower_case,
                   "special_ids": self.special_ids, "vocab_size": self.vocab_size}
-        _atomic_write_text(os.path.join(directory, CONFIG_NAME), json.dumps(config, indent=2) + "\n")
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    with atomic_write(path) as f:
-        f.write(text)
+        write_text(os.path.join(directory, CONFIG_NAME), json.dumps(config, indent=2) + "\n")
 
 
 def _check_file(path: str, what: str) -> None:
@@ -296,7 +291,7 @@ class WordPieceTokenizer(Tokenizer):
         directory = os.fspath(directory)
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, VOCAB_NAME)
-        _atomic_write_text(path, "".join(t + "\n" for t in self._tokens))
+        write_text(path, "".join(t + "\n" for t in self._tokens))
         self._write_config(directory, VOCAB_NAME)
         return path
 

@@ -59,13 +59,13 @@ def main(argv):
     from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
     from electra.interop import load_hf_electra
     from electra.modeling import ElectraDiscriminator
-    from electra.modeling.store import resolve_source
+    from electra.interop.store import resolve_source
     from electra.squad import heldout
     from electra.squad.inference import SavedModelPredictor
     from electra.tasks.pretraining import run as run_pretraining
     from electra.tasks.squad import run as run_squad
     from electra.tokenization import load_tokenizer
-    from electra.training.extract import extract
+    from electra.interop.extract import extract
     from electra.training.logs import read_log
     from electra.training.plots import plot_loss_curves
 

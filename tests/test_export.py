@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra.export import (BEAM_OUTPUT_NAMES, INPUT_NAMES, OUTPUT_NAMES, PLAIN_HEAD, disable_openvino_telemetry,
-                            export_onnx, export_openvino, export_saved_model, head_of, load_settings)
+from electra.export import (BEAM_OUTPUT_NAMES, INPUT_NAMES, OUTPUT_NAMES, disable_openvino_telemetry, export_head,
+                            export_onnx, export_openvino, export_saved_model, load_settings)
 from electra.modeling import ElectraForQuestionAnswering
+from electra.io import is_temporary
+from electra.modeling.heads import QAHead
 from tests.conftest import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -104,7 +106,7 @@ def test_assets_carry_vocab_and_settings(exported):
     with open(os.path.join(export_dir, "assets", settings["vocab_file"]), encoding="utf-8") as f:
         assert f.read().split() == VOCAB
     assert settings["model_config"] == model.config.to_dict()
-    assert not [n for n in os.listdir(os.path.dirname(export_dir)) if n.startswith(".export-")]
+    assert not [n for n in os.listdir(os.path.dirname(export_dir)) if is_temporary(n)]
 
 
 def test_export_refuses_bad_settings(exported, tmp_path):
@@ -294,7 +296,7 @@ def test_cli_exports_a_fine_tuned_run(tmp_path, capsys):
     assert main(["--init_checkpoint", str(run), "--output_dir", str(tmp_path / "a"), "--max_seq_length", "128",
                  "--formats", "saved_model,onnx"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["answerability_head"] is True and result["settings"]["version_2_with_negative"] is True
+    assert result["head"]["answerability"] is True and result["settings"]["version_2_with_negative"] is True
     settings = load_settings(result["saved_model"])
     assert settings["max_seq_length"] == 128 and settings["model_config"] == model.config.to_dict()
     _assert_parity(_serve(result["saved_model"], inputs), expected, 1e-5)
@@ -315,9 +317,9 @@ def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
     hf = tmp_path / "hf"
     save_hf_electra(model, str(hf))
     (hf / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB))
-    assert main(["--hf_checkpoint", str(hf), "--output_dir", str(tmp_path / "out"), "--max_seq_length", "64"]) == 0
+    assert main(["--init", f"hf:{hf}", "--output_dir", str(tmp_path / "out"), "--max_seq_length", "64"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["answerability_head"] is False and load_settings(result["saved_model"])["max_seq_length"] == 64
+    assert result["head"]["answerability"] is False and load_settings(result["saved_model"])["max_seq_length"] == 64
     inputs = {k: v[:, :64] for k, v in _batch(2).items()}
     _assert_parity(_serve(result["saved_model"], inputs),
                    {k: v.numpy() for k, v in model(inputs, training=False).items()}, 1e-5)
@@ -326,7 +328,7 @@ def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
 def test_cli_init_takes_any_source(tmp_path, capsys):
     """``--init``: a run_squad output directory's model directory (``model/``) and ``hf:<dir>``."""
     from electra.interop import save_hf_electra
-    from electra.modeling.store import save_model_directory
+    from electra.interop.store import save_model_directory
     from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128), answerability=True)
@@ -338,7 +340,7 @@ def test_cli_init_takes_any_source(tmp_path, capsys):
     inputs = {k: v[:, :64] for k, v in _batch(2).items()}
     assert main(["--init", str(run), "--output_dir", str(tmp_path / "a"), "--max_seq_length", "64"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["source_kind"] == "model_directory" and result["answerability_head"] is True
+    assert result["source_kind"] == "model_directory" and result["head"]["answerability"] is True
     assert result["vocab_file"] == str(run / "model" / "vocab.txt")
     assert result["model_config_file"] == str(run / "model" / "model_config.json")
     settings = load_settings(result["saved_model"])
@@ -351,10 +353,65 @@ def test_cli_init_takes_any_source(tmp_path, capsys):
     (hf / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB))
     assert main(["--init", f"hf:{hf}", "--output_dir", str(tmp_path / "b"), "--max_seq_length", "64"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["source_kind"] == "hf" and result["answerability_head"] is False
+    assert result["source_kind"] == "hf" and result["head"]["answerability"] is False
 
     assert main(["--init", f"hf:{run}", "--output_dir", str(tmp_path / "c")]) == 2
     assert f"--init=hf:{run}: " in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_takes_the_windows_and_decoding_of_the_run_it_exports(tmp_path, tiny_squad_file, tiny_vocab,
+                                                                      capsys):
+    """A run trained with other windows is exported with them (its run_info.json), not with run_squad's defaults;
+    a flag still wins. The files are readable by other users (umask 022: 0644 / 0755), e.g. a serving account."""
+    from electra.cli import build
+    from electra.commands.export import main
+    from electra.configs import SquadConfig
+    from electra.tasks.squad import run
+
+    windows = dict(max_seq_length=96, doc_stride=40, max_query_length=20)
+    decoding = dict(n_best_size=7, max_answer_length=12, null_score_diff_threshold=0.5)
+    run(build(SquadConfig, output_dir=str(tmp_path / "run"), mode="train", train_file=str(tiny_squad_file),
+              vocab_file=str(tiny_vocab), model_size="tiny", max_steps=1, train_batch_size=4, xla=False,
+              version_2_with_negative=True, beam_size=3, **windows, **decoding))
+    capsys.readouterr()
+    umask = os.umask(0o022)
+    try:
+        assert main(["--init", str(tmp_path / "run"), "--output_dir", str(tmp_path / "out"), "--doc_stride=50"]) == 0
+    finally:
+        os.umask(umask)
+    result = json.loads(capsys.readouterr().out)
+    settings = load_settings(result["saved_model"])
+    assert {k: settings[k] for k in {**windows, **decoding}} == {**windows, **decoding, "doc_stride": 50}
+    assert settings["version_2_with_negative"] is True and settings["do_lower_case"] is True
+    assert export_head(settings) == QAHead(joint=True, answerability=True, beam_size=3)
+    assert result["settings"] == {k: settings[k] for k in result["settings"]}
+    saved_model = pathlib.Path(result["saved_model"])
+    assert oct(saved_model.stat().st_mode & 0o777) == oct(0o755)
+    for path in (saved_model / "saved_model.pb", saved_model / "assets" / "squad_settings.json"):
+        assert oct(path.stat().st_mode & 0o777) == oct(0o644), path
+
+
+def test_run_settings_come_from_the_run_record(tmp_path, tiny_squad_file):
+    """What run_squad's run_info.json records (the resolved config) is what the export starts from."""
+    from electra.cli import build, to_dict
+    from electra.configs import SquadConfig
+    from electra.export import run_settings
+    from electra.interop.store import resolve_source, save_model_directory
+
+    model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=128))
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in VOCAB))
+    run = tmp_path / "run"
+    save_model_directory(model, str(run / "model"), vocab_file=str(vocab), task="squad", source="test")
+    assert run_settings(resolve_source(str(run / "model"))) == {}
+    config = build(SquadConfig, output_dir=str(run), mode="train", train_file=str(tiny_squad_file),
+                   max_seq_length=96, doc_stride=40, beam_size=3)
+    (run / "run_info.json").write_text(json.dumps({"task": "squad", "config": to_dict(config)}))
+    settings = run_settings(resolve_source(str(run / "model")))
+    assert settings == {"max_seq_length": 96, "doc_stride": 40, "max_query_length": 64, "do_lower_case": None,
+                        "version_2_with_negative": False, "n_best_size": 20, "max_answer_length": 30,
+                        "null_score_diff_threshold": 0.0, "beam_size": 3}
 
 
 def test_cli_refuses_bad_input_with_exit_2(tmp_path, capsys):
@@ -370,7 +427,7 @@ def test_cli_refuses_bad_input_with_exit_2(tmp_path, capsys):
     (bare / "checkpoints").symlink_to(run / "checkpoints")
     out = str(tmp_path / "out")
     cases = [
-        (["--init_checkpoint", str(tmp_path / "missing")], "--init_checkpoint="),
+        (["--init_checkpoint", str(tmp_path / "missing")], "--init="),
         (["--init_checkpoint", str(bare)], "pass --vocab_file"),
         (["--init_checkpoint", str(run), "--vocab_file", str(tmp_path / "nope.txt")], "--vocab_file="),
         (["--init_checkpoint", str(run), "--model_config_file", str(tmp_path / "nope.json")], "--model_config_file="),
@@ -440,7 +497,7 @@ def test_joint_export_records_the_head_and_serves_both_signatures(exported_joint
     model, export_dir, _, inputs, expected = exported_joint
     settings = load_settings(export_dir)
     assert settings["head"] == {"joint": True, "beam_size": BEAM, "answerability": True, "signature": "beam"}
-    assert head_of(settings) == settings["head"] and head_of({}) == PLAIN_HEAD
+    assert export_head(settings) == QAHead(joint=True, answerability=True, beam_size=BEAM) == model.qa_head
     loaded = tf.saved_model.load(export_dir)
     assert {"serving_default", "beam"} <= set(loaded.signatures)
     feeds = {k: tf.constant(v) for k, v in inputs.items()}
@@ -517,7 +574,7 @@ def test_joint_export_refuses_what_it_cannot_decode(tmp_path):
 
 
 def test_cli_exports_a_joint_model_directory(tmp_path, capsys):
-    from electra.modeling.store import save_model_directory
+    from electra.interop.store import save_model_directory
     from electra.commands.export import main
 
     model = ElectraForQuestionAnswering(tiny_config(max_position_embeddings=64), answerability=True, joint=True)
@@ -528,7 +585,7 @@ def test_cli_exports_a_joint_model_directory(tmp_path, capsys):
     assert main(["--init", directory, "--output_dir", str(tmp_path / "out"), "--max_seq_length", "64",
                  "--beam_size", "4"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["joint_head"] is True and result["beam_size"] == 4 and result["answerability_head"] is True
+    assert result["head"] == {"joint": True, "beam_size": 4, "answerability": True}
     assert result["settings"]["version_2_with_negative"] is True
     assert load_settings(result["saved_model"])["head"] == {"joint": True, "beam_size": 4, "answerability": True,
                                                             "signature": "beam"}

@@ -2,38 +2,42 @@
 
   electra-extract --checkpoint=runs/tiny --output_dir=runs/tiny/extracted
 
-``<output_dir>/discriminator`` is a model directory (``electra.modeling.store``): give it to run_squad / export as is.
-A checkpoint or configuration that cannot be read exits with status 2 and a message naming it.
+``--checkpoint`` (or NVIDIA's ``--pretrained_checkpoint``): a pretraining run directory (its latest checkpoint), its
+``checkpoints/``, a ``ckpt-N`` prefix or ``google:<google-research/electra checkpoint>``. ``<output_dir>/discriminator``
+is a model directory (``electra.interop.store``): give it to run_squad as ``--init``. Bad input exits with status 2.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
+import dataclasses
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from electra.commands.entry import Command
+from electra.configs import ConfigError, knob
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True,
-                        help="a pretraining run directory (its latest checkpoint), its checkpoints/, a ckpt-N prefix, "
-                             "or google:<google-research/electra checkpoint>")
-    parser.add_argument("--output_dir", required=True, help="where discriminator/ and generator/ are written")
-    parser.add_argument("--model_config_file", help="model config (default: the run's model_config.json)")
-    parser.add_argument("--vocab_file", help="vocabulary to ship beside the discriminator (default: the run's)")
-    args = parser.parse_args(argv)
-    from electra.training.checkpointing import CheckpointReadError
-    from electra.training.extract import extract
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    checkpoint: str = knob("", "Pretraining run directory, its checkpoints/, a ckpt-N prefix or google:<ckpt>.",
+                           "pretrained_checkpoint")
+    output_dir: str = knob("", "Where discriminator/ and generator/ are written.")
+    model_config_file: str | None = knob(None, "Model config JSON; unset: the run's model_config.json.")
+    vocab_file: str | None = knob(None, "Vocabulary shipped beside the discriminator; unset: the run's.")
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint", "output_dir"):
+            if not getattr(self, name):
+                raise ConfigError(f"--{name} is required")
+
+
+def _run(config: ExtractConfig) -> dict:
+    from electra.interop.extract import extract
     try:
-        result = extract(args.checkpoint, args.output_dir, args.model_config_file, args.vocab_file)
-    except (ValueError, OSError, CheckpointReadError) as e:
-        print(f"electra-extract: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=2))
-    return 0
+        return extract(config.checkpoint, config.output_dir, config.model_config_file, config.vocab_file)
+    except OSError as e:
+        raise ValueError(str(e)) from e     # a source that cannot be read is bad input (exit 2)
 
+
+COMMAND = Command("electra-extract", ExtractConfig, _run, __doc__)
+main = COMMAND.main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

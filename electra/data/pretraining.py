@@ -21,17 +21,12 @@ import concurrent.futures
 import dataclasses
 import logging
 import re
-import struct
 
 import tensorflow as tf
 
+from electra.data import tfrecord
 from electra.data.masking import MaskingConfig, mask_tokens
 
-try:
-    import google_crc32c
-    _crc32c = google_crc32c.value if google_crc32c.implementation == "c" else None
-except ImportError:  # pragma: no cover - google-crc32c is a dependency; without its C code TF does the scan
-    _crc32c = None
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 log = logging.getLogger("electra.data")
@@ -94,35 +89,22 @@ class CorruptRecordError(InputError):
                    tuple(corruptions))
 
 
-def _masked_crc(data: bytes) -> int:
-    crc = _crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
 def _open(path: str):
     return tf.io.gfile.GFile(path, "rb") if "://" in path else open(path, "rb", buffering=1 << 20)
 
 
 def _scan(path: str) -> Corruption | None:
-    """TFRecord framing per record: uint64 length, masked CRC32C of the length, data, masked CRC32C of the data."""
+    """The framing of every record checked (``electra.data.tfrecord``); without a C CRC32C, TensorFlow's reader
+    finds the damage instead."""
     size = tf.io.gfile.stat(path).length
-    if _crc32c is None:
+    if not tfrecord.C_CRC32C:
         return _scan_with_tf(path, size)
-    index = offset = 0
     with _open(path) as f:
-        while offset < size:
-            header = f.read(12)
-            if len(header) == 12:
-                length, length_crc = struct.unpack("<QI", header)
-                if _masked_crc(header[:8]) != length_crc:
-                    return Corruption(path, index, offset, "length CRC mismatch", size - offset)
-                body = f.read(length + 4) if offset + 16 + length <= size else b""
-                if len(body) == length + 4:
-                    if _masked_crc(body[:-4]) != struct.unpack("<I", body[-4:])[0]:
-                        return Corruption(path, index, offset, "data CRC mismatch", size - offset)
-                    index, offset = index + 1, offset + 16 + length
-                    continue
-            return Corruption(path, index, offset, f"truncated: file ends inside record {index}", size - offset)
+        try:
+            for _ in tfrecord.iter_records(f, size):
+                pass
+        except tfrecord.DamagedRecord as e:
+            return Corruption(path, e.index, e.offset, e.reason, size - e.offset)
     return None
 
 

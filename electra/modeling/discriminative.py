@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from electra.configs import ModelConfig
-from electra.modeling.heads import ClassifierHead, JointSpanHead, SpanHead, answer_positions
+from electra.modeling.heads import ClassifierHead, JointSpanHead, QAHead, SpanHead, answer_positions
 from electra.modeling.layers import Encoder, NamedVariables, prefixed
 
 
@@ -96,11 +96,8 @@ class ElectraForQuestionAnswering(keras.Model):
         self.built = True
 
     @property
-    def head_settings(self) -> dict:
-        """``{"joint", "beam_size", "answerability"}`` (``beam_size`` None for the plain head): what an export
-        records so that a reader decodes its outputs the right way."""
-        return {"joint": self.joint, "beam_size": self.beam_size if self.joint else None,
-                "answerability": self.answerability}
+    def qa_head(self) -> QAHead:
+        return QAHead(self.joint, self.answerability, self.beam_size if self.joint else None)
 
     def call(self, features: Mapping[str, tf.Tensor], training=False) -> dict[str, tf.Tensor]:
         hidden = self.encoder(features["input_ids"], features["input_mask"], features["segment_ids"],

@@ -5,12 +5,55 @@ Every head returns float32 logits whatever the compute policy, so losses never r
 """
 from __future__ import annotations
 
+import dataclasses
+from typing import Iterable, Mapping
+
 import keras
 import tensorflow as tf
 
 from electra.configs import ModelConfig
 from electra.modeling.layers import (Embeddings, NamedVariables, activation, dense, dense_variables, initializer,
                                      layer_norm, layer_norm_variables)
+
+
+SPAN_SCOPE, ANSWER_SCOPE, JOINT_SCOPES = "qa_outputs", "answer_class", ("start_logits", "end_logits")
+
+
+@dataclasses.dataclass(frozen=True)
+class QAHead:
+    """Which SQuAD head a model, a set of weights or an export has: the one answer every stage asks (what to build
+    for a checkpoint, whether evaluation scores a trained head, what an export serves and records, how a reader
+    decodes it).
+
+    ``joint``: the joint head (weights ``start_logits/*``, ``end_logits/*``) or the plain span head
+    (``qa_outputs/*``); ``answerability``: the answer class (``answer_class/*``) in either; ``beam_size``: the
+    joint head's top-K (a decoding setting the weights do not hold; None for the plain head and for weights alone).
+    """
+    joint: bool = False
+    answerability: bool = False
+    beam_size: int | None = None
+
+    @classmethod
+    def of_weights(cls, names: Iterable[str]) -> "QAHead | None":
+        """The head that weight names (our Google names, or their top scopes) hold; None without a SQuAD head."""
+        scopes = {name.split("/", 1)[0] for name in names}
+        joint = all(scope in scopes for scope in JOINT_SCOPES)
+        if not joint and SPAN_SCOPE not in scopes:
+            return None
+        return cls(joint, ANSWER_SCOPE in scopes)
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> "QAHead":
+        """The head of an export's ``squad_settings.json`` ``"head"`` record."""
+        return cls(bool(record["joint"]), bool(record["answerability"]), record.get("beam_size"))
+
+    def record(self) -> dict:
+        return {"joint": self.joint, "beam_size": self.beam_size if self.joint else None,
+                "answerability": self.answerability}
+
+    def __str__(self) -> str:
+        kind = f"the joint head ({'/'.join(JOINT_SCOPES)})" if self.joint else f"the span head ({SPAN_SCOPE})"
+        return f"{kind} {'with' if self.answerability else 'without'} an answer class"
 
 
 class ClassifierHead(keras.layers.Layer):

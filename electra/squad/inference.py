@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from electra.export import DEFAULT_SETTINGS, head_of, load_settings
+from electra.export import default_settings, export_head, load_settings, signature_of
 from electra.squad.data import SquadExample, convert_examples_to_features
 from electra.squad.postprocess import decode
 from electra.tokenization import load_tokenizer
@@ -82,7 +82,7 @@ class Predictor:
 
     def __init__(self, tokenizer, settings: Mapping, logits_fn: Callable[[dict, int], dict]):
         self.tokenizer = tokenizer
-        self.settings = {**DEFAULT_SETTINGS, **settings}
+        self.settings = {**default_settings(), **settings}
         self._logits_fn = logits_fn
 
     @classmethod
@@ -174,8 +174,8 @@ class SavedModelPredictor(Predictor):
         tokenizer = load_tokenizer(os.path.join(export_dir, "assets", settings["vocab_file"]),
                                    lower_case=settings["do_lower_case"])
         self.loaded = tf.saved_model.load(export_dir)
-        self.head = head_of(settings)
-        name = self.head["signature"]
+        self.head = export_head(settings)
+        name = signature_of(self.head)
         if name not in self.loaded.signatures:
             raise ValueError(f"SavedModel {export_dir}: its settings name the signature {name!r}, which it lacks "
                              f"(it has {sorted(self.loaded.signatures)})")

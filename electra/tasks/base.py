@@ -77,8 +77,8 @@ class Task(abc.ABC):
 
     # --- set-up helpers for ``prepare`` ----------------------------------------------------------------------------
     def resolve_init(self, spec: str) -> None:
-        """``source``: the weights ``spec`` names (``electra.modeling.store.resolve_source``)."""
-        from electra.modeling.store import resolve_source
+        """``source``: the weights ``spec`` names (``electra.interop.store.resolve_source``)."""
+        from electra.interop.store import resolve_source
         self.source = resolve_source(spec, model_config_file=self.config.model.config_file)
 
     def load_vocabulary(self, vocab_file: str, lower_case: bool | None = None) -> None:
@@ -150,9 +150,9 @@ class Task(abc.ABC):
         return self.initialized_from
 
     def save_model(self, model: keras.Model, directory: str, step: int | None, extra: dict | None = None) -> str:
-        """Write ``model`` as a model directory (``electra.modeling.store``) with this task's tokenizer: the best
+        """Write ``model`` as a model directory (``electra.interop.store``) with this task's tokenizer: the best
         evaluation, the final model."""
-        from electra.modeling.store import save_model_directory
+        from electra.interop.store import save_model_directory
         return save_model_directory(model, directory, vocab_file=self.vocab_file,
                                     do_lower_case=self.tokenizer.lower_case, task=self.name,
                                     source=self.initialized_from, step=step, extra=extra)

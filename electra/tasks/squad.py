@@ -157,27 +157,18 @@ class SquadTask(Task):
         weights have one. Any other head would be left as initialized, and EM/F1 would score random logits; the
         error says which flags build the weights' head. Weights without a SQuAD head (an encoder, a
         discriminator) are not checked: evaluating them is evaluating an untrained head, knowingly."""
-        from electra.modeling.store import describe_weights
-        held = set(self.source.heads)
-        if not held & {"qa_outputs", "start_logits"}:
+        from electra.modeling.heads import QAHead
+        held, built = self.source.qa_head, QAHead.of_weights(model.named_variables())
+        missing_class = built.answerability and not (held and held.answerability)
+        if held is None or (held.joint == built.joint and not missing_class):
             return
-        built = set(describe_weights(model.named_variables())[1])
-        joint_held, joint_built = "start_logits" in held, "start_logits" in built
-        missing_class = "answer_class" in built and "answer_class" not in held
-        if joint_held == joint_built and not missing_class:
-            return
-        name = {True: "the joint head (start_logits/end_logits)", False: "the span head (qa_outputs)"}
-        flags = [f"--head.joint={str(joint_held).lower()}"]
-        if not joint_held and missing_class:
-            flags.append("--head.answerability=false")
+        flags = [f"--head.joint={str(held.joint).lower()}"] + (
+            ["--head.answerability=false"] if not held.joint and missing_class else [])
         raise ValueError(
-            f"--init {self.source.path} holds {name[joint_held]}"
-            + (" with an answer class" if "answer_class" in held else " without an answer class")
-            + f", but this run builds {name[joint_built]}"
-            + (" with an answer class" if "answer_class" in built else "")
-            + f": --mode={self.config.mode} would score a head that was never trained. Pass {' '.join(flags)}"
+            f"--init {self.source.path} holds {held}, but this run builds {built}: --mode={self.config.mode} would "
+            f"score a head that was never trained. Pass {' '.join(flags)}"
             + (" (or evaluate as SQuAD v1.1: the joint head gets its answer class from "
-               "--data.version_2_with_negative)" if joint_held and missing_class else "") + ".")
+               "--data.version_2_with_negative)" if held.joint and missing_class else "") + ".")
 
     # --- the rest of the job ------------------------------------------------------------------------------------
     def finish(self, summary: dict, model, distributor) -> dict:

@@ -4,21 +4,17 @@ Layout under ``<output_dir>/checkpoints``: ``ckpt-<step>`` (rank 0: step, weight
 ``input/rank<r>/ckpt-<step>`` (each rank's own state: the tf.data iterator with its shuffle buffers and batch
 counter, and the dropout / sampler RNG states, which differ per rank). TF writes the
 data files first and moves the ``checkpoint`` index last, so an interrupted save leaves the previous checkpoint
-current. Model weights are stored under their Google names (``model/electra/encoder/...``) so ``postprocess`` and
-phase 2 can read them without rebuilding the optimizer.
+current. Model weights are stored under their Google names (``model/electra/encoder/...``) so extraction and phase 2
+read them without rebuilding the optimizer (``electra.interop.store.read_model_weights``).
 """
 from __future__ import annotations
 
 import logging
 import os
 
-import numpy as np
 import tensorflow as tf
 
-from electra.interop.weights import WeightLoadError, assign
-
 log = logging.getLogger("electra.training")
-ESCAPED_SLASH = ".S"  # how tf.train.Checkpoint writes "/" inside a dict key
 
 
 def _raw(variable):
@@ -44,7 +40,6 @@ class TrainingState:
         weights = dict(step=self.step, model={name: _raw(v) for name, v in model.named_variables().items()},
                        optimizer={f"{i:04d}": _raw(v) for i, v in enumerate(optimizer.variables)})
         self.checkpoint = tf.train.Checkpoint(loop={k: v for k, v in loop_state.items() if k != "step"}, **weights)
-        self._without_loop = tf.train.Checkpoint(**weights)   # checkpoints written before the loop kept its window
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(directory, "checkpoints"),
                                                   max_to_keep=keep, checkpoint_name="ckpt")
         self.input_directory = os.path.join(directory, "checkpoints", "input", f"rank{rank}")
@@ -70,9 +65,7 @@ class TrainingState:
         """Restore step, weights and optimizer from ``path`` (a ``ckpt-N`` prefix); returns the step. A
         checkpoint that cannot be read (truncated or corrupt files) raises ``CheckpointReadError`` naming it."""
         try:
-            has_loop = any(name.startswith("loop/") for name, _ in tf.train.list_variables(path))
-            checkpoint = self.checkpoint if has_loop else self._without_loop
-            checkpoint.read(path).assert_existing_objects_matched().expect_partial()
+            self.checkpoint.read(path).assert_existing_objects_matched().expect_partial()
         except (tf.errors.OpError, IndexError, ValueError) as e:
             first = (getattr(e, "message", None) or str(e) or type(e).__name__).strip().splitlines()[0]
             raise CheckpointReadError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first[:300]}); its "
@@ -135,38 +128,3 @@ class TrainingState:
 
     def latest(self) -> str | None:
         return self.manager.latest_checkpoint
-
-
-def read_model_weights(path: str) -> dict[str, np.ndarray]:
-    """Our pretraining checkpoint → ``{Google name: array}`` (model weights only)."""
-    try:
-        reader = tf.train.load_checkpoint(path)
-    except (tf.errors.OpError, ValueError) as e:
-        raise WeightLoadError(f"{path}: not a readable checkpoint ({e})") from e
-    prefix, suffix = "model/", "/.ATTRIBUTES/VARIABLE_VALUE"
-    weights = {}
-    for key in reader.get_variable_to_shape_map():
-        if key.startswith(prefix) and key.endswith(suffix):
-            weights[key[len(prefix):-len(suffix)].replace(ESCAPED_SLASH, "/")] = reader.get_tensor(key)
-    if not weights:
-        raise WeightLoadError(f"{path}: holds no model weights written by electra's run_pretraining")
-    return weights
-
-
-def resolve_checkpoint(path: str) -> str:
-    """A directory (its latest ``ckpt-N``, also under ``checkpoints/``) or a prefix → the checkpoint prefix."""
-    if tf.io.gfile.isdir(path):
-        for directory in (path, os.path.join(path, "checkpoints")):
-            latest = tf.train.latest_checkpoint(directory)
-            if latest:
-                return latest
-        raise WeightLoadError(f"{path}: no checkpoint found (looked in it and in its checkpoints/)")
-    if not tf.io.gfile.exists(path + ".index"):
-        raise WeightLoadError(f"{path}: no checkpoint ({path}.index does not exist)")
-    return path
-
-
-def load_model_weights(model, path: str):
-    """Weights of a pretraining checkpoint into ``model`` (phase 2, postprocess): every check of ``assign``."""
-    path = resolve_checkpoint(path)
-    return assign(model, read_model_weights(path), path)

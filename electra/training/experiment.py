@@ -117,7 +117,7 @@ class Experiment:
 
     # --- setup ----------------------------------------------------------------------------------------------------
     def _restore_path(self) -> str | None:
-        from electra.training.checkpointing import resolve_checkpoint
+        from electra.interop.store import resolve_checkpoint
         restore = self.settings.restore
         if restore == "latest":
             return tf.train.latest_checkpoint(os.path.join(self.output_dir, "checkpoints"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from electra.io import atomic_path
 from electra.training.logs import read_log
 
 FILE_NAME = "loss_curves.png"
@@ -72,10 +73,8 @@ def plot_loss_curves(run: str, output_path: str | None = None, title: str | None
         ax.set_visible(False)
     task = next((r.get("task") for r in records if r.get("task")), "run")
     figure.suptitle(title or f"{task}: {os.path.dirname(os.path.abspath(path))}", fontsize="medium")
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    temporary = f"{output_path}.tmp-{os.getpid()}"
-    figure.savefig(temporary, format="png")
-    os.replace(temporary, output_path)
+    with atomic_path(output_path) as temporary:
+        figure.savefig(temporary, format="png")
     return output_path
 
 

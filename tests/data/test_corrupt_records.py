@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from electra.data import MaskingConfig
-from electra.data import pretraining
+from electra.data import pretraining, tfrecord
 from electra.data.pretraining import (Corruption, CorruptRecordError, InputError, corruption_report,
                                       explain_data_loss, locate_corruption, pretraining_dataset)
 from tests.data.test_pretraining_reader import SPECIAL, _originals, _record_set, _rows
@@ -19,7 +19,7 @@ def healthy(tmp_path_factory):
 def scanner(request, monkeypatch):
     """Both scans: the Python framing check (C CRC32C) and the fallback that lets TF find the damage."""
     if request.param == "tensorflow":
-        monkeypatch.setattr(pretraining, "_crc32c", None)
+        monkeypatch.setattr(tfrecord, "C_CRC32C", False)
     return request.param
 
 

@@ -10,7 +10,7 @@ import pytest
 from data_prep.build_pretraining_dataset import (PackingConfig, SequencePacker, assign_inputs,
                                                  build_pretraining_dataset)
 from data_prep.common import DataPrepError
-from data_prep.tfrecord import read_records
+from electra.data.tfrecord import read_records
 from tests.data_prep.dp_helpers import NUM_WORDS, unique_word_documents, write_documents
 
 CLS, SEP, PAD = 2, 3, 0

@@ -1,10 +1,11 @@
-"""The TensorFlow-free TFRecord/Example writer produces what TensorFlow writes and reads."""
+"""The TensorFlow-free Example encoder (``data_prep.tfrecord``) and TFRecord framing (``electra.data.tfrecord``)
+produce what TensorFlow writes and reads."""
 import random
 
 import pytest
 
-from data_prep.tfrecord import (TFRecordWriter, crc32c, crc32c_python, encode_int64_example,
-                                encode_pretraining_example, read_records)
+from data_prep.tfrecord import encode_int64_example, encode_pretraining_example
+from electra.data.tfrecord import DamagedRecord, TFRecordWriter, crc32c, crc32c_python, read_records
 
 
 def test_crc32c_matches_the_reference_check_value():
@@ -54,8 +55,12 @@ def test_read_records_detects_corruption(tmp_path):
     data = bytearray(path.read_bytes())
     data[-6] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="corrupt record"):
+    with pytest.raises(DamagedRecord, match=r"x.tfrecord: record 0 at byte offset 0: data CRC mismatch"):
         read_records(str(path))
     path.write_bytes(bytes(data[:-3]))
-    with pytest.raises(ValueError, match="truncated"):
+    with pytest.raises(DamagedRecord, match="truncated: file ends inside record 0"):
+        read_records(str(path))
+    data[:8] = (1 << 20).to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedRecord, match="length CRC mismatch"):
         read_records(str(path))

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering
-from electra.modeling.heads import MASKED_LOGIT, JointSpanHead, answer_positions
-from electra.modeling.store import resolve_source, save_model_directory
+from electra.modeling.heads import MASKED_LOGIT, JointSpanHead, QAHead, answer_positions
+from electra.interop.store import resolve_source, save_model_directory
 from electra.squad.inference import Predictor
 from electra.tokenization import load_tokenizer
 from tests.conftest import tiny_config
@@ -150,12 +150,12 @@ def test_model_modes_agree():
     np.testing.assert_allclose(forced["end_logits"].numpy(), beam["end_logits"], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(forced["start_logits"].numpy(), beam["start_logits"], rtol=1e-5, atol=1e-5)
     assert (np.exp(beam["end_top_log_probs"]).sum(-1) <= 1 + 1e-5).all()
-    assert model.head_settings == {"joint": True, "beam_size": 4, "answerability": True}
+    assert model.qa_head == QAHead(joint=True, answerability=True, beam_size=4)
     v1 = ElectraForQuestionAnswering(CONFIG, joint=True)
     assert "answerable_logits" not in v1(batch) and "answerable_logits" not in v1(
         {**batch, "start_positions": np.zeros(3, np.int32)}, training=True)
     plain = ElectraForQuestionAnswering(CONFIG)
-    assert sorted(plain(batch)) == ["end_logits", "start_logits"] and plain.head_settings["joint"] is False
+    assert sorted(plain(batch)) == ["end_logits", "start_logits"] and plain.qa_head == QAHead()
     assert {n.split("/")[0] for n in plain.named_variables()} == {"electra", "qa_outputs"}
     with pytest.raises(ValueError, match="beam_size"):
         ElectraForQuestionAnswering(CONFIG, joint=True, beam_size=0)

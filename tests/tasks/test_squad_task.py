@@ -13,7 +13,7 @@ from electra.cli import build
 from electra.configs import SquadConfig
 from electra.interop import save_hf_electra
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering
-from electra.modeling.store import save_model_directory
+from electra.interop.store import save_model_directory
 from electra.tasks.squad import SquadTask, run, span_loss
 from tests.conftest import tiny_config
 

@@ -12,7 +12,7 @@ from electra.cli import build
 from electra.configs import PretrainConfig
 from electra.interop.google import read_google_checkpoint
 from electra.tasks.pretraining import run
-from electra.training.checkpointing import read_model_weights
+from electra.interop.store import read_model_weights
 from tests.conftest import PARITY
 from tests.training.conftest import write_vocab
 

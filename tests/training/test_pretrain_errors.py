@@ -95,7 +95,7 @@ def test_phase2_from_a_checkpoint_of_another_size(pretraining_data, tmp_path, mo
 def test_phase2_keeps_weights_and_restarts_schedule(pretraining_data, tmp_path, model_config):
     import numpy as np
     import tensorflow as tf
-    from electra.training.checkpointing import read_model_weights
+    from electra.interop.store import read_model_weights
     run(_config(pretraining_data, tmp_path / "phase1", model_config, total_steps=3))
     summary = run(_config(pretraining_data, tmp_path / "phase2", model_config, total_steps=2, warmup_steps=1,
                           init_checkpoint=str(tmp_path / "phase1"), steps_this_run=1))

@@ -14,7 +14,7 @@ last: a directory with ``metadata.json`` is complete, and a failed save leaves t
 
 **The loader**, ``resolve_source(spec)``, tells what ``spec`` is from the files themselves (never from the text of
 an error) and returns a ``ModelSource`` whose ``load_into(model)`` loads any of our models with the importers of
-``electra.interop`` / ``electra.training.checkpointing``:
+``electra.interop`` (our training checkpoints: ``load_model_weights``):
 
 * ``model_directory``: a directory whose ``metadata.json`` has format ``electra-model``. Config and tokenizer:
   its own ``model_config.json`` and tokenizer file; ``do_lower_case`` from the metadata.
@@ -39,8 +39,7 @@ A directory is checked in the order model directory, Hugging Face, TF checkpoint
 ``run_pretraining`` and ``run_squad`` write them) and its model config: ``model_config.json``, or else the
 ``model_config`` object of ``run_info.json``; ``run_info.json``'s ``vocab_file`` names the vocabulary (else a
 ``vocab.txt`` / ``spm.model`` in the run directory). The home of a training checkpoint ``<d>/ckpt-N`` is the run
-directory ``<d>/..`` when ``<d>`` is named ``checkpoints`` and ``<d>/..`` has a model config as above, else ``<d>``
-itself when it holds ``model_config.json`` (a ``model.ckpt`` extracted beside its config); with neither,
+directory ``<d>/..`` when ``<d>`` is named ``checkpoints`` and ``<d>/..`` has a model config as above; without one,
 ``model_config`` is None (pass ``model_config_file``). ``model_config_file`` overrides the config of every kind.
 """
 from __future__ import annotations
@@ -50,8 +49,6 @@ import datetime
 import json
 import os
 import re
-import shutil
-import tempfile
 from typing import Any, Iterable
 
 import numpy as np
@@ -64,18 +61,19 @@ from electra.interop.google import checkpoint_prefix, checkpoint_shapes, config_
 from electra.interop.hf import (_architecture_of, config_from_hf, load_hf_bert, load_hf_electra, load_hf_pretraining,
                                 read_safetensors, safetensors_names)
 from electra.interop.weights import LoadReport, WeightLoadError, assign
+from electra.io import atomic_directory, write_json
+from electra.modeling.heads import ANSWER_SCOPE, JOINT_SCOPES, SPAN_SCOPE, QAHead
 from electra.tokenization import SPM_NAME, VOCAB_NAME, load_tokenizer
-from electra.training.checkpointing import ESCAPED_SLASH, load_model_weights
 
 FORMAT, FORMAT_VERSION = "electra-model", 1
 METADATA_NAME, CONFIG_NAME, WEIGHTS_NAME = "metadata.json", "model_config.json", "model.safetensors"
 RUN_INFO_NAME = "run_info.json"
 MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING = "model_directory", "hf", "google", "training_checkpoint"
 KINDS = (MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING)
-HEADS = ("discriminator_predictions", "generator_predictions", "qa_outputs", "answer_class", "start_logits",
-         "end_logits")   # start_logits / end_logits: the joint SQuAD head
+HEADS = ("discriminator_predictions", "generator_predictions", SPAN_SCOPE, ANSWER_SCOPE, *JOINT_SCOPES)
 GOOGLE_MARKER = "electra/embeddings/word_embeddings"        # Google's TF1 name of the word embeddings
-TRAINING_PREFIX, TRAINING_SUFFIX = "model/", "/.ATTRIBUTES/VARIABLE_VALUE"   # see checkpointing.read_model_weights
+# our training checkpoints (electra.training.checkpointing) hold the weights as model/<name> keys, "/" escaped
+TRAINING_PREFIX, TRAINING_SUFFIX, ESCAPED_SLASH = "model/", "/.ATTRIBUTES/VARIABLE_VALUE", ".S"
 LOOKED_FOR = ("metadata.json with format 'electra-model' (a model directory)",
               "config.json + model.safetensors (Hugging Face)",
               "a TF checkpoint ('checkpoint' file) in it or in its checkpoints/ (a training run or Google's TF1 "
@@ -90,7 +88,7 @@ def describe_weights(names: Iterable[str]) -> tuple[str, list[str]]:
     heads = [h for h in HEADS if h in scopes]
     if "generator" in scopes or "generator_predictions" in scopes:
         return "pretraining", heads
-    if "qa_outputs" in scopes or "start_logits" in scopes:
+    if QAHead.of_weights(scopes) is not None:
         return "question_answering", heads
     return ("discriminator" if "discriminator_predictions" in scopes else "encoder"), heads
 
@@ -111,10 +109,7 @@ def save_model_directory(model, directory: str, *, vocab_file: str | None, do_lo
     architecture, heads = describe_weights(names)
     arrays = {name: np.ascontiguousarray(np.asarray(getattr(v, "value", v).numpy())) for name, v in names.items()}
     directory = os.path.abspath(directory)
-    parent, base = os.path.split(directory)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{base}.staging-", dir=parent)
-    try:
+    with atomic_directory(directory) as staging:
         vocab_name, lower_case = None, do_lower_case
         if vocab_file:
             tokenizer = load_tokenizer(vocab_file, lower_case=do_lower_case)
@@ -129,37 +124,12 @@ def save_model_directory(model, directory: str, *, vocab_file: str | None, do_lo
         clashes = sorted(set(extra or {}) & set(metadata))
         if clashes:
             raise ValueError(f"save_model_directory: extra may not replace the standard metadata keys {clashes}")
-        metadata.update(extra or {})
-        with open(os.path.join(staging, METADATA_NAME), "w", encoding="utf-8") as f:
-            json.dump(metadata, f, indent=2, default=str)
-            f.write("\n")
-        _replace_directory(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_json(os.path.join(staging, METADATA_NAME), {**metadata, **(extra or {})})
     return directory
 
 
 def _write_weights(arrays: dict[str, np.ndarray], path: str) -> None:
     save_file(arrays, path, metadata={"format": FORMAT})
-
-
-def _replace_directory(staging: str, directory: str) -> None:
-    """Rename ``staging`` to ``directory``; an existing ``directory`` is moved aside first and restored if the
-    rename fails, then removed."""
-    if not os.path.lexists(directory):
-        os.rename(staging, directory)
-        return
-    if not os.path.isdir(directory) or os.path.islink(directory):
-        raise FileExistsError(f"{directory}: exists and is not a directory; not replacing it")
-    previous = staging + ".previous"
-    os.rename(directory, previous)
-    try:
-        os.rename(staging, directory)
-    except BaseException:
-        os.rename(previous, directory)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -191,6 +161,11 @@ class ModelSource:
     def heads(self) -> tuple[str, ...]:
         """The heads the weights hold, by our scope names (``qa_outputs``, ``answer_class``, ...)."""
         return tuple(self.metadata.get("heads") or ())
+
+    @property
+    def qa_head(self) -> QAHead | None:
+        """The SQuAD head the weights hold (None without one)."""
+        return QAHead.of_weights(self.heads)
 
     def load_into(self, model) -> LoadReport:
         """Load these weights into ``model`` (pretraining model, discriminator or QA model): every check of
@@ -358,7 +333,7 @@ def _tf_checkpoint(prefix: str, override: ModelConfig | None, expect: str | None
     shapes = checkpoint_shapes(prefix)
     ours = [n for n in shapes if n.startswith(TRAINING_PREFIX) and n.endswith(TRAINING_SUFFIX)]
     if ours and expect != GOOGLE:
-        names = [n[len(TRAINING_PREFIX):-len(TRAINING_SUFFIX)].replace(ESCAPED_SLASH, "/") for n in ours]
+        names = [_weight_name(n) for n in ours]
         return _training(prefix, names, override)
     if GOOGLE_MARKER in shapes:
         return _google(prefix, shapes, override)
@@ -385,7 +360,8 @@ def _google(prefix: str, shapes: dict, override: ModelConfig | None) -> ModelSou
     return ModelSource(GOOGLE, prefix, config, vocab if os.path.isfile(vocab) else None, None, metadata)
 
 
-def _run_info(directory: str) -> dict:
+def read_run_info(directory: str) -> dict:
+    """A run directory's ``run_info.json`` (the task, its resolved config, the model config); {} without one."""
     path = os.path.join(directory, RUN_INFO_NAME)
     if not os.path.isfile(path):
         return {}
@@ -399,7 +375,7 @@ def _run_info(directory: str) -> dict:
 
 def _has_model_config(directory: str) -> bool:
     return os.path.isfile(os.path.join(directory, CONFIG_NAME)) or \
-        isinstance(_run_info(directory).get("model_config"), dict)
+        isinstance(read_run_info(directory).get("model_config"), dict)
 
 
 def run_directory_of(prefix: str) -> str | None:
@@ -413,25 +389,56 @@ def _training(prefix: str, names: list[str], override: ModelConfig | None) -> Mo
     prefix = os.path.abspath(prefix)
     architecture, heads = describe_weights(names)
     run = run_directory_of(prefix)
-    beside = os.path.dirname(prefix)
-    home = run or (beside if os.path.isfile(os.path.join(beside, CONFIG_NAME)) else None)
-    metadata: dict[str, Any] = {"architecture": architecture, "heads": heads, "run_dir": run, "home": home,
+    metadata: dict[str, Any] = {"architecture": architecture, "heads": heads, "run_dir": run,
                                 "step": _checkpoint_step(prefix, "step" + TRAINING_SUFFIX), "model_config_file": None}
-    config, vocab, lower_case = override, None, None
-    if home:
-        info = _run_info(home)
-        if os.path.isfile(os.path.join(home, CONFIG_NAME)):
-            metadata["model_config_file"] = os.path.join(home, CONFIG_NAME)
+    config, vocab = override, None
+    if run:
+        info = read_run_info(run)
+        if os.path.isfile(os.path.join(run, CONFIG_NAME)):
+            metadata["model_config_file"] = os.path.join(run, CONFIG_NAME)
             config = config or _read_config(metadata["model_config_file"])
         elif config is None:
             try:
                 config = ModelConfig.from_dict(info["model_config"])
             except (TypeError, ValueError) as e:
-                raise WeightLoadError(f"{os.path.join(home, RUN_INFO_NAME)}: model_config unreadable ({e})") from e
+                raise WeightLoadError(f"{os.path.join(run, RUN_INFO_NAME)}: model_config unreadable ({e})") from e
         recorded = info.get("vocab_file")
-        vocab = recorded if isinstance(recorded, str) and os.path.isfile(recorded) else None
-        model_dir = _read_metadata(home)
-        if vocab is None and model_dir and model_dir.get("vocab_file"):
-            vocab, lower_case = os.path.join(home, model_dir["vocab_file"]), model_dir.get("do_lower_case")
-        vocab = vocab or _tokenizer_file(home)
-    return ModelSource(TRAINING, prefix, config, vocab, lower_case, metadata)
+        vocab = recorded if isinstance(recorded, str) and os.path.isfile(recorded) else _tokenizer_file(run)
+    return ModelSource(TRAINING, prefix, config, vocab, None, metadata)
+
+
+# --- our training checkpoints ---------------------------------------------------------------------------
+def _weight_name(key: str) -> str:
+    return key[len(TRAINING_PREFIX):-len(TRAINING_SUFFIX)].replace(ESCAPED_SLASH, "/")
+
+
+def read_model_weights(path: str) -> dict[str, np.ndarray]:
+    """A training checkpoint → ``{Google name: array}`` (model weights only)."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except (tf.errors.OpError, ValueError) as e:
+        raise WeightLoadError(f"{path}: not a readable checkpoint ({e})") from e
+    weights = {_weight_name(key): reader.get_tensor(key) for key in reader.get_variable_to_shape_map()
+               if key.startswith(TRAINING_PREFIX) and key.endswith(TRAINING_SUFFIX)}
+    if not weights:
+        raise WeightLoadError(f"{path}: holds no model weights written by electra's run_pretraining")
+    return weights
+
+
+def resolve_checkpoint(path: str) -> str:
+    """A directory (its latest ``ckpt-N``, also under ``checkpoints/``) or a prefix → the checkpoint prefix."""
+    if tf.io.gfile.isdir(path):
+        for directory in (path, os.path.join(path, "checkpoints")):
+            latest = tf.train.latest_checkpoint(directory)
+            if latest:
+                return latest
+        raise WeightLoadError(f"{path}: no checkpoint found (looked in it and in its checkpoints/)")
+    if not tf.io.gfile.exists(path + ".index"):
+        raise WeightLoadError(f"{path}: no checkpoint ({path}.index does not exist)")
+    return path
+
+
+def load_model_weights(model, path: str) -> LoadReport:
+    """Weights of a training checkpoint into ``model`` (phase 2, continued pretraining): every check of ``assign``."""
+    path = resolve_checkpoint(path)
+    return assign(model, read_model_weights(path), path)

@@ -1,4 +1,4 @@
-"""``electra.training.extract``: a pretraining checkpoint (or Google's) → discriminator model directory + HF files."""
+"""``electra.interop.extract``: a pretraining checkpoint (or Google's) → discriminator model directory + HF files."""
 import json
 import os
 
@@ -8,11 +8,10 @@ from safetensors.numpy import load_file
 
 from electra.interop import load_hf_electra
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering, ElectraPretrainingModel
-from electra.modeling.store import MODEL_DIRECTORY, TRAINING, resolve_source
-from electra.training.checkpointing import load_model_weights, read_model_weights
-from electra.training.extract import extract
+from electra.interop.store import MODEL_DIRECTORY, TRAINING, resolve_source
+from electra.interop.extract import extract
 from tests.conftest import tiny_config
-from tests.modeling.test_store import (GOOGLE_SIZES, randomize, weights, write_google_checkpoint, write_training_run,
+from tests.interop.test_store import (GOOGLE_SIZES, randomize, weights, write_google_checkpoint, write_training_run,
                                        write_vocab)
 
 
@@ -39,14 +38,6 @@ def test_extract_discriminator_and_generator(config_in, tmp_path):
 
     qa = ElectraForQuestionAnswering(source.model_config)  # fine-tuning starts from the extracted discriminator
     assert source.load_into(qa).untouched == ["qa_outputs/bias", "qa_outputs/kernel"]
-
-    # the TF checkpoint beside it (for loaders that predate the model directory)
-    assert not any(n.startswith("generator") for n in read_model_weights(out["discriminator_checkpoint"]))
-    legacy = ElectraDiscriminator(pretraining.config)
-    load_model_weights(legacy, out["discriminator_checkpoint"])
-    np.testing.assert_array_equal(legacy.named_variables()["electra/encoder/layer_1/output/dense/kernel"].numpy(),
-                                  trained["electra/encoder/layer_1/output/dense/kernel"])
-    assert resolve_source(out["discriminator_checkpoint"]).model_config == pretraining.config
 
     hf_qa = ElectraForQuestionAnswering(pretraining.config)
     load_hf_electra(hf_qa, out["discriminator_hf"])
@@ -90,3 +81,14 @@ def test_extract_needs_a_model_config(tmp_path):
     tiny_config().to_json_file(str(tmp_path / "config.json"))
     out = extract(prefix, str(tmp_path / "out"), model_config_file=str(tmp_path / "config.json"))
     assert "vocab_file" not in out and resolve_source(out["discriminator_dir"]).vocab_file is None
+
+
+def test_the_command_extracts_and_refuses_bad_input_with_exit_2(tmp_path, capsys):
+    from electra.commands.extract import main
+    write_training_run(tmp_path / "run", randomize(ElectraPretrainingModel(tiny_config())))
+    assert main(["--pretrained_checkpoint", str(tmp_path / "run"), "--output_dir", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["discriminator_dir"] == str(tmp_path / "out" / "discriminator")
+    assert main(["--checkpoint", str(tmp_path / "missing"), "--output_dir", str(tmp_path / "x")]) == 2
+    assert "missing: no such file or directory" in capsys.readouterr().err
+    assert main(["--output_dir", str(tmp_path / "x")]) == 2
+    assert "--checkpoint is required" in capsys.readouterr().err

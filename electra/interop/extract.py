@@ -2,10 +2,9 @@
 
 Written under ``<out>``:
 
-* ``discriminator/``: a model directory (``electra.modeling.store``: ``model_config.json``, ``model.safetensors``,
+* ``discriminator/``: a model directory (``electra.interop.store``: ``model_config.json``, ``model.safetensors``,
   the tokenizer, ``metadata.json``) of ``ElectraDiscriminator``, what ``run_squad`` fine-tunes; inside it also
-  ``hf/`` (Hugging Face ElectraForPreTraining safetensors + ``config.json``, and ``vocab.txt``) and ``model.ckpt``
-  (the same weights as a TF checkpoint, for loaders that predate the model directory).
+  ``hf/`` (Hugging Face ElectraForPreTraining safetensors + ``config.json``, and ``vocab.txt``).
 * ``generator/``: Hugging Face ElectraForMaskedLM safetensors and ``config.json``.
 
 The source is anything ``resolve_source`` accepts that holds both networks: a pretraining run directory, its
@@ -17,25 +16,16 @@ from __future__ import annotations
 import os
 import shutil
 
-import tensorflow as tf
-
 from electra.interop import save_hf_electra
+from electra.interop.store import resolve_source, save_model_directory
 from electra.modeling import ElectraDiscriminator, ElectraPretrainingModel
-from electra.modeling.store import resolve_source, save_model_directory
 from electra.tokenization import VOCAB_NAME
-
-
-def save_weights_checkpoint(model, prefix: str) -> str:
-    """Model weights only, under their Google names (readable by ``load_model_weights``)."""
-    checkpoint = tf.train.Checkpoint(model={n: getattr(v, "value", v) for n, v in model.named_variables().items()})
-    return checkpoint.write(prefix)
 
 
 def extract(checkpoint: str, output_dir: str, model_config_file: str | None = None,
             vocab_file: str | None = None) -> dict[str, str]:
-    """Returns the paths written: ``discriminator_dir`` (the model directory), ``discriminator_checkpoint`` (its
-    TF checkpoint ``model.ckpt``), ``discriminator_hf``, ``generator_hf`` and, when there is a vocabulary,
-    ``vocab_file`` (the copy in ``discriminator_dir``)."""
+    """Returns the paths written: ``discriminator_dir`` (the model directory), ``discriminator_hf``,
+    ``generator_hf`` and, when there is a vocabulary, ``vocab_file`` (the copy in ``discriminator_dir``)."""
     source = resolve_source(checkpoint, model_config_file=model_config_file)
     if source.model_config is None:
         raise FileNotFoundError(f"{checkpoint}: no model config (it is not in a run directory with "
@@ -53,12 +43,10 @@ def extract(checkpoint: str, output_dir: str, model_config_file: str | None = No
     save_model_directory(discriminator, disc_dir, vocab_file=vocab_file, do_lower_case=source.do_lower_case,
                          task="pretraining", source=source.path, step=source.metadata.get("step"),
                          extra={"source_kind": source.kind})
-    save_weights_checkpoint(discriminator, os.path.join(disc_dir, "model.ckpt"))
     save_hf_electra(discriminator, os.path.join(disc_dir, "hf"), part="discriminator")
     save_hf_electra(pretraining, gen_dir, part="generator")
-    outputs = {"discriminator_dir": os.path.abspath(disc_dir),
-               "discriminator_checkpoint": os.path.join(disc_dir, "model.ckpt"),
-               "discriminator_hf": os.path.join(disc_dir, "hf"), "generator_hf": gen_dir}
+    outputs = {"discriminator_dir": os.path.abspath(disc_dir), "discriminator_hf": os.path.join(disc_dir, "hf"),
+               "generator_hf": gen_dir}
     written = resolve_source(disc_dir).vocab_file
     if written:
         outputs["vocab_file"] = written

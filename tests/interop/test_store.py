@@ -9,8 +9,8 @@ import tensorflow as tf
 from electra.configs import ModelConfig
 from electra.interop import WeightLoadError, save_hf_electra
 from electra.modeling import ElectraDiscriminator, ElectraForQuestionAnswering, ElectraPretrainingModel
-from electra.modeling import store
-from electra.modeling.store import (GOOGLE, HUGGING_FACE, MODEL_DIRECTORY, TRAINING, resolve_source,
+from electra.interop import store
+from electra.interop.store import (GOOGLE, HUGGING_FACE, MODEL_DIRECTORY, TRAINING, resolve_source,
                                     save_model_directory)
 from electra.tokenization import load_tokenizer
 from tests.conftest import tiny_config
@@ -23,7 +23,7 @@ GOOGLE_SIZES = ModelConfig(vocab_size=60, embedding_size=64, hidden_size=128, nu
                            generator_intermediate_size=128, max_position_embeddings=48, type_vocab_size=3)
 
 
-# --- helpers (tests/training/test_postprocess.py uses them too) ------------------------------------------
+# --- helpers (tests/interop/test_extract.py uses them too) ------------------------------------------
 def write_vocab(path, size=60) -> str:
     with open(path, "w", encoding="utf-8") as f:
         f.write("".join(t + "\n" for t in SPECIALS + [f"w{i}" for i in range(size - len(SPECIALS))]))
