@@ -4,7 +4,7 @@ Offline (or when the host is unreachable) they fail fast with a message that say
 behind (downloads go to a temporary name and are renamed when complete). Existing files are kept unless
 ``overwrite``.
 
-    python -m data_prep.download wikipedia --output_dir data/raw [--language en]
+    python -m data_prep.download wikipedia --output_dir data/raw --language en
     python -m data_prep.download squad --version 2.0 --output_dir data/squad
 """
 from __future__ import annotations

