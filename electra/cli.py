@@ -303,8 +303,10 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
 
 
 def _optional(kind):
+    """``none``/``null`` (and, for numbers and booleans, an empty value) → None; text keeps an empty value as given,
+    so ``--question=""`` is reported as empty, not as missing."""
     def convert(text: str):
-        return None if text.lower() in ("none", "null", "") else kind(text)
+        return None if text.lower() in ("none", "null") or (text == "" and kind is not str) else kind(text)
     convert.__name__ = kind.__name__
     return convert
 
