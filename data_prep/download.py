@@ -15,7 +15,6 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 
 from data_prep.common import DataPrepError, log, temp_path
 from electra.commands.entry import Command

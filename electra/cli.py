@@ -215,7 +215,8 @@ def _defaults(cls) -> Any:
 
 def finish(config: Any) -> Any:
     """Run the config's cross-field checks (``__post_init__``) on a config assembled field by field."""
-    missing = [f"--{f.name}" for f in flags_of(type(config), instance=config) if f.required and f.default in (None, "", ())]
+    missing = [f"--{f.name}" for f in flags_of(type(config), instance=config)
+               if f.required and f.default in (None, "", ())]
     if missing:
         raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     return dataclasses.replace(config)
