@@ -5,8 +5,8 @@ Quiet by default: TensorFlow's C++ start-up lines (no CUDA driver, cuInit, cuDNN
 oneDNN) are written to file descriptor 2 while the library loads, before ``TF_CPP_MIN_LOG_LEVEL`` or absl's
 threshold is read, so TensorFlow is imported (and its devices listed) with stderr passed through a filter that drops
 those lines (``NOISE``) and keeps every other; after that ``TF_CPP_MIN_LOG_LEVEL=2`` keeps C++ info and warnings out
-(XLA's "Compiled cluster"), and a logging filter drops the Python loggers' noise (checkpoint sharding timings,
-SavedModel input renames). ``--verbose`` changes none of it and logs everything.
+(XLA's "Compiled cluster"), TensorFlow's and absl's Python loggers log warnings and errors only (not checkpoint
+sharding timings), less the SavedModel input-rename warnings. ``--verbose`` changes none of it and logs everything.
 
 Exit status: 0 done; 2 bad input or settings (a flag, recipe, file, vocabulary, run directory held by another run):
 nothing was started or nothing was lost; 1 the work itself failed (non-finite loss, unreadable checkpoint, a build).
@@ -31,7 +31,7 @@ NOISE = re.compile("|".join((
     r"Could not find cuda drivers", r"failed call to cuInit", r"Unable to register cu(DNN|FFT|BLAS) factory",
     r"computation placer already registered", r"TF-TRT Warning: Could not find TensorRT",
     r"cpu_feature_guard\.cc", r"^To enable the following instructions", r"oneDNN custom operations are on",
-    r"Compiled cluster using XLA", r"Sharding callback duration", r"Function `\w+` contains input name\(s\)")))
+    r"Compiled cluster using XLA", r"Function `\w+` contains input name\(s\)")))
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -127,7 +127,8 @@ def configure_logging(verbose: bool = False, tensorflow: bool = True) -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for name in ("tensorflow", "absl"):
+    for name in ("tensorflow", "absl"):     # their INFO lines (checkpoint sharding timings, "Assets written")
+        logging.getLogger(name).setLevel(logging.WARNING)
         logging.getLogger(name).addFilter(_not_noise)
     if tensorflow and "tensorflow" not in sys.modules:
         with filtered_stderr():
