@@ -22,7 +22,6 @@ fingerprint in a hidden ``.<file>.json`` beside it) and rebuilds the rest.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -41,11 +40,13 @@ from itertools import accumulate, compress, count
 import numpy as np
 
 from data_prep.common import (DataPrepError, ERRORS_CHOICES, check_utf8, expand_inputs, file_sha256, iter_line_blocks,
-                              log, setup_logging)
+                              log)
 from data_prep.flat_encoder import FlatEncoder
 from data_prep.tfrecord import encode_pretraining_examples
 from electra.data.tfrecord import TFRecordWriter
 from electra.io import atomic_path, remove_temporaries, write_text
+from electra.commands.entry import Command
+from electra.configs import knob
 
 FEATURES = ("input_ids", "input_mask", "segment_ids")
 MIN_SEQ_LENGTH = 8
@@ -506,42 +507,37 @@ def _summarize(results: dict, num_files: int, packing: PackingConfig, tokenizer,
 
 # -------------------------------------------------------------------------------------------------- command line
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.build_pretraining_dataset",
-                                     description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", nargs="+", required=True, help="sentence shards: files, folders or globs")
-    parser.add_argument("--vocab", required=True, help="vocab.txt, SentencePiece .model or tokenizer directory")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--prefix", default="train", help="file name prefix, e.g. train or validation")
-    parser.add_argument("--max_seq_length", type=int, default=128)
-    parser.add_argument("--num_output_files", type=int, default=1)
-    parser.add_argument("--num_processes", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument("--lower_case", action=argparse.BooleanOptionalAction, default=None,
-                        help="default: from the tokenizer directory's config, else uncased for vocab.txt")
-    parser.add_argument("--short_seq_prob", type=float, default=0.05)
-    parser.add_argument("--single_segment_prob", type=float, default=0.1)
-    parser.add_argument("--errors", choices=ERRORS_CHOICES, default="strict")
-    parser.add_argument("--overwrite", action="store_true", help="rebuild files made with other settings")
-    parser.add_argument("--no_progress", action="store_true")
-    return parser
+@dataclasses.dataclass(frozen=True)
+class BuildDatasetConfig:
+    input: tuple[str, ...] = knob((), "Sentence shards: files, folders or globs.", required=True)
+    vocab: str = knob("", "vocab.txt, SentencePiece .model or tokenizer directory.", required=True)
+    output_dir: str = knob("", "Where the TFRecords are written.", required=True)
+    prefix: str = knob("train", "File name prefix, e.g. train or validation.")
+    max_seq_length: int = knob(128, f"Tokens per sequence (>= {MIN_SEQ_LENGTH}).")
+    num_output_files: int = knob(1, "TFRecord files written.")
+    num_processes: int = knob(1, "Worker processes (the bytes written do not depend on it).")
+    seed: int = knob(12345, "Random seed of the packing.")
+    lower_case: bool | None = knob(None, "Lower-case the text (default: from the tokenizer directory's config, else "
+                                         "uncased for vocab.txt).")
+    short_seq_prob: float = knob(0.05, "Probability that the next sequence's target length is random in [5, "
+                                       "max_seq_length].")
+    single_segment_prob: float = knob(0.1, "Probability of a single-segment sequence [CLS] A [SEP].")
+    errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
+                                 "U+FFFD.", choices=ERRORS_CHOICES)
+    overwrite: bool = knob(False, "Rebuild files made with other settings.")
+    progress: bool = knob(True, "Show a progress bar.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    try:
-        summary = build_pretraining_dataset(args.input, args.vocab, args.output_dir, args.max_seq_length,
-                                            args.num_output_files, args.num_processes, args.seed, args.prefix,
-                                            args.lower_case, args.short_seq_prob, args.single_segment_prob,
-                                            args.errors, args.overwrite, not args.no_progress)
-    except DataPrepError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("files", "inputs")}, indent=2))
-    return 0
+def _run(c: BuildDatasetConfig) -> dict:
+    summary = build_pretraining_dataset(list(c.input), c.vocab, c.output_dir, c.max_seq_length, c.num_output_files,
+                                        c.num_processes, c.seed, c.prefix, c.lower_case, c.short_seq_prob,
+                                        c.single_segment_prob, c.errors, c.overwrite, c.progress)
+    return {k: v for k, v in summary.items() if k not in ("files", "inputs")}
 
+
+COMMAND = Command("python -m data_prep.build_pretraining_dataset", BuildDatasetConfig, _run, __doc__,
+                  tensorflow=False)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

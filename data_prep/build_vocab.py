@@ -15,7 +15,7 @@ strip accents). SentencePiece trains a unigram model; ``lower_case`` makes its n
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -23,7 +23,9 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
-from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log, setup_logging
+from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log
+from electra.commands.entry import Command
+from electra.configs import knob
 from electra.tokenization import SPECIAL_TOKENS, SentencePieceTokenizer, WordPieceTokenizer, _bert_lower
 
 VOCAB_TYPES = ("wordpiece", "sentencepiece")
@@ -149,36 +151,28 @@ def train_sentencepiece(inputs, output_dir: str, vocab_size: int = 30522, lower_
     return path
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.build_vocab", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", nargs="+", required=True, help="sentence shards: files, folders or globs")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--type", choices=VOCAB_TYPES, default="wordpiece")
-    parser.add_argument("--vocab_size", type=int, default=30522)
-    parser.add_argument("--lower_case", action=argparse.BooleanOptionalAction, default=True,
-                        help="uncased vocabulary (default); --no-lower_case for cased")
-    parser.add_argument("--min_frequency", type=int, default=2, help="WordPiece: minimum pair frequency")
-    parser.add_argument("--errors", choices=ERRORS_CHOICES, default="strict")
-    return parser
+@dataclasses.dataclass(frozen=True)
+class BuildVocabConfig:
+    input: tuple[str, ...] = knob((), "Sentence shards: files, folders or globs.", required=True)
+    output_dir: str = knob("", "Where the vocabulary is written.", required=True)
+    type: str = knob("wordpiece", "Vocabulary kind.", choices=VOCAB_TYPES)
+    vocab_size: int = knob(30522, "Tokens in the vocabulary, the special tokens included.")
+    lower_case: bool = knob(True, "Uncased vocabulary; --nolower_case for cased.")
+    min_frequency: int = knob(2, "WordPiece: minimum pair frequency.")
+    errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
+                                 "U+FFFD.", choices=ERRORS_CHOICES)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    try:
-        if args.type == "wordpiece":
-            path = train_wordpiece(args.input, args.output_dir, args.vocab_size, args.lower_case,
-                                   args.min_frequency, errors=args.errors)
-        else:
-            path = train_sentencepiece(args.input, args.output_dir, args.vocab_size, args.lower_case,
-                                       errors=args.errors)
-    except DataPrepError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+def _run(c: BuildVocabConfig) -> None:
+    if c.type == "wordpiece":
+        print(train_wordpiece(list(c.input), c.output_dir, c.vocab_size, c.lower_case, c.min_frequency,
+                              errors=c.errors))
+    else:
+        print(train_sentencepiece(list(c.input), c.output_dir, c.vocab_size, c.lower_case, errors=c.errors))
 
+
+COMMAND = Command("python -m data_prep.build_vocab", BuildVocabConfig, _run, __doc__, tensorflow=False)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -115,7 +115,3 @@ def check_utf8(paths: Iterable[str], errors: str = "strict") -> tuple[int, bool]
     return total, has_text
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(message)s")
-
-

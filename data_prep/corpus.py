@@ -25,7 +25,7 @@ sentences): a capped, deterministic slice (the first documents in the source's o
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import re
@@ -34,7 +34,9 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 
-from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log, setup_logging
+from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log
+from electra.commands.entry import Command
+from electra.configs import knob
 from data_prep.text import clean_text, paragraph_to_sentences
 
 SOURCES = ("default", "pydoc", "text", "wikipedia")
@@ -334,44 +336,33 @@ def prepare_corpus(source: str, output_dir: str, inputs: Sequence[str] | str | N
     return manifest
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_prep.corpus", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Output: one sentence per line, a blank line between documents.")
-    parser.add_argument("--source", choices=SOURCES, default="default", help="corpus type (default: %(default)s)")
-    parser.add_argument("--input", nargs="*", default=None,
-                        help="files, folders or globs (text), or the .xml.bz2 dump (wikipedia)")
-    parser.add_argument("--output_dir", required=True, help="where the shards are written")
-    parser.add_argument("--num_train_shards", type=int, default=8)
-    parser.add_argument("--num_validation_shards", type=int, default=1)
-    parser.add_argument("--validation_fraction", type=float, default=0.05,
-                        help="share of documents held out for validation (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument("--errors", choices=ERRORS_CHOICES, default="strict",
-                        help="invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses U+FFFD")
-    parser.add_argument("--processes", type=int, default=max(1, (os.cpu_count() or 2) - 1),
-                        help="wikiextractor processes (default %(default)s)")
-    parser.add_argument("--max_documents", type=int, default=None, help="stop after this many documents")
-    parser.add_argument("--max_bytes", type=int, default=None,
-                        help="stop after the document that reaches this many bytes of sentences (a capped slice)")
-    return parser
+@dataclasses.dataclass(frozen=True)
+class CorpusConfig:
+    output_dir: str = knob("", "Where the shards are written: one sentence per line, a blank line between "
+                               "documents.", required=True)
+    source: str = knob("default", "Corpus type.", choices=SOURCES)
+    input: tuple[str, ...] | None = knob(None, "Files, folders or globs (text), or the .xml.bz2 dump (wikipedia).")
+    num_train_shards: int = knob(8, "Training shard files.")
+    num_validation_shards: int = knob(1, "Validation shard files.")
+    validation_fraction: float = knob(0.05, "Share of documents held out for validation.")
+    seed: int = knob(12345, "Random seed of the shard assignment.")
+    errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
+                                 "U+FFFD.", choices=ERRORS_CHOICES)
+    processes: int = knob(0, "wikiextractor processes (0: one per core but one).")
+    max_documents: int | None = knob(None, "Stop after this many documents.")
+    max_bytes: int | None = knob(None, "Stop after the document that reaches this many bytes of sentences (a capped "
+                                       "slice).")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    try:
-        manifest = prepare_corpus(args.source, args.output_dir, args.input, args.num_train_shards,
-                                  args.num_validation_shards, args.validation_fraction, args.seed, args.errors,
-                                  args.processes, args.max_documents, args.max_bytes)
-    except DataPrepError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps({k: manifest[k] for k in ("output_dir", "documents", "sentences", "train", "validation")},
-                     indent=2))
-    return 0
+def _run(c: CorpusConfig) -> dict:
+    manifest = prepare_corpus(c.source, c.output_dir, list(c.input) if c.input else None, c.num_train_shards,
+                              c.num_validation_shards, c.validation_fraction, c.seed, c.errors,
+                              c.processes or max(1, (os.cpu_count() or 2) - 1), c.max_documents, c.max_bytes)
+    return {k: manifest[k] for k in ("output_dir", "documents", "sentences", "train", "validation")}
 
+
+COMMAND = Command("python -m data_prep.corpus", CorpusConfig, _run, __doc__, tensorflow=False)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

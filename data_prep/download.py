@@ -4,21 +4,22 @@ Offline (or when the host is unreachable) they fail fast with a message that say
 behind (downloads go to a temporary name and are renamed when complete). Existing files are kept unless
 ``overwrite``.
 
-    python -m data_prep.download wikipedia --output_dir data/raw [--language en]
+    python -m data_prep.download wikipedia --output_dir data/raw --language en
     python -m data_prep.download squad --version 2.0 --output_dir data/squad
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
 
-from data_prep.common import DataPrepError, log, setup_logging
+from data_prep.common import DataPrepError, log
 from electra.io import atomic_write
+from electra.commands.entry import Command
+from electra.configs import knob
 
 WIKIPEDIA_URL = "https://dumps.wikimedia.org/{lang}wiki/latest/{lang}wiki-latest-pages-articles.xml.bz2"
 SQUAD_BASE_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/"
@@ -89,37 +90,29 @@ def download_squad(output_dir: str, version: str = "1.1", base_url: str = SQUAD_
     return paths
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.download", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="what", required=True)
-    wiki = sub.add_parser("wikipedia", help="a Wikipedia pages-articles dump (.xml.bz2)")
-    wiki.add_argument("--language", default="en")
-    wiki.add_argument("--url", default=None, help="another dump URL or mirror")
-    squad = sub.add_parser("squad", help="SQuAD train and dev JSON")
-    squad.add_argument("--version", choices=sorted(SQUAD_FILES), default="1.1")
-    squad.add_argument("--base_url", default=SQUAD_BASE_URL)
-    for p in (wiki, squad):
-        p.add_argument("--output_dir", required=True)
-        p.add_argument("--timeout", type=float, default=30.0, help="seconds to connect / per read")
-        p.add_argument("--overwrite", action="store_true")
-    return parser
+@dataclasses.dataclass(frozen=True)
+class DownloadConfig:
+    what: str = knob("", "wikipedia (a pages-articles dump, .xml.bz2) or squad (train and dev JSON).",
+                     positional=True, choices=("wikipedia", "squad"))
+    output_dir: str = knob("", "Where the files are written.", required=True)
+    language: str = knob("en", "wikipedia: the dump's language.")
+    url: str | None = knob(None, "wikipedia: another dump URL or mirror.")
+    version: str = knob("1.1", "squad: the SQuAD version.", choices=tuple(sorted(SQUAD_FILES)))
+    base_url: str = knob(SQUAD_BASE_URL, "squad: where the files are.")
+    timeout: float = knob(30.0, "Seconds to connect / per read.")
+    overwrite: bool = knob(False, "Download again over existing files.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    try:
-        if args.what == "wikipedia":
-            paths = [download_wikipedia(args.output_dir, args.language, args.url, args.timeout, args.overwrite)]
-        else:
-            paths = download_squad(args.output_dir, args.version, args.base_url, args.timeout, args.overwrite)
-    except DataPrepError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+def _run(c: DownloadConfig) -> None:
+    if c.what == "wikipedia":
+        paths = [download_wikipedia(c.output_dir, c.language, c.url, c.timeout, c.overwrite)]
+    else:
+        paths = download_squad(c.output_dir, c.version, c.base_url, c.timeout, c.overwrite)
     print("\n".join(paths))
-    return 0
 
+
+COMMAND = Command("python -m data_prep.download", DownloadConfig, _run, __doc__, tensorflow=False)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

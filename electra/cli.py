@@ -1,10 +1,12 @@
 """One binder from the nested config dataclasses to the command line and to recipe files.
 
 Every leaf field of a config is a dotted flag (``--optimizer.learning_rate``) with the help text of its ``knob``;
-its aliases (``--learning_rate``, the flat names of earlier releases) are accepted too. ``--config=recipe.json``
-loads a recipe (nested JSON objects, or dotted keys) first; flags given on the command line win. Adding a
-hyperparameter is one ``knob`` line in ``electra.configs``: the flag, its help, recipe files and the resume check
-follow from it.
+its aliases are the flag names NVIDIA's and google-research's ELECTRA scripts give the same setting
+(``--learning_rate``, ``--num_train_steps``), so their command lines carry over. A knob may instead be positional,
+required, or a list (``tuple[str, ...]``: several values after one flag). ``--config=recipe.json`` loads a recipe
+(nested JSON objects, or dotted keys) first; flags given on the command line win. ``--verbose`` (every tool; not a
+config field, so never part of a run's saved config) turns the libraries' logs back on. Adding a hyperparameter is
+one ``knob`` line in ``electra.configs``: the flag, its help, recipe files and the resume check follow from it.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from typing import Any, Iterator, Mapping
 
 from electra.configs import ConfigError, parse_bool
 
-RESERVED = ("config", "help")
+RESERVED = ("config", "help", "verbose")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,13 +34,19 @@ class Flag:
     choices: tuple
     resume: bool
     per_run: bool = False
+    many: bool = False        # tuple[kind, ...]: one or more values
+    positional: bool = False
+    required: bool = False
 
 
-def _leaf_type(hint) -> tuple[type, bool]:
+def _leaf_type(hint) -> tuple[type, bool, bool]:
+    """``(element kind, None allowed, several values)`` of a field's type hint."""
+    if typing.get_origin(hint) is tuple:
+        return typing.get_args(hint)[0], False, True
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if args:
-        return args[0], True
-    return hint, False
+        return _leaf_type(args[0])[0], True, typing.get_origin(args[0]) is tuple
+    return hint, False, False
 
 
 def flags_of(cls, prefix: str = "", instance: Any = None) -> Iterator[Flag]:
@@ -51,22 +59,21 @@ def flags_of(cls, prefix: str = "", instance: Any = None) -> Iterator[Flag]:
         if dataclasses.is_dataclass(hint):
             yield from flags_of(hint, f"{prefix}{field.name}.", default)
             continue
-        kind, optional = _leaf_type(hint)
+        kind, optional, many = _leaf_type(hint)
         meta = field.metadata
-        aliases = tuple(meta.get("aliases", ()))
-        if prefix and field.name not in aliases:
-            aliases = (field.name,) + aliases
-        yield Flag(prefix + field.name, kind, optional, default, meta.get("help", ""), aliases,
-                   tuple(meta.get("choices", ())), bool(meta.get("resume", True)), bool(meta.get("per_run", False)))
+        yield Flag(prefix + field.name, kind, optional, default, meta.get("help", ""), tuple(meta.get("aliases", ())),
+                   tuple(meta.get("choices", ())), bool(meta.get("resume", True)), bool(meta.get("per_run", False)),
+                   many, bool(meta.get("positional", False)), bool(meta.get("required", False)))
 
 
-def flag_table(cls) -> dict[str, Flag]:
-    """``{accepted name: Flag}``: dotted names, plus each alias that names exactly one field."""
+def flag_table(cls, leaf_names: bool = False) -> dict[str, Flag]:
+    """``{accepted name: Flag}``: dotted names, plus each alias that names exactly one field. ``leaf_names``: also
+    a field's own name (``total_steps``) when no other field has it: Python keywords cannot hold dots (``build``)."""
     flags = list(flags_of(cls))
     table = {f.name: f for f in flags}
     owners: dict[str, set[str]] = {}
     for flag in flags:
-        for alias in flag.aliases:
+        for alias in flag.aliases + ((flag.name.rsplit(".", 1)[-1],) if leaf_names else ()):
             owners.setdefault(alias, set()).add(flag.name)
     for alias, names in owners.items():
         if len(names) == 1 and alias not in table and alias not in RESERVED:
@@ -75,6 +82,12 @@ def flag_table(cls) -> dict[str, Flag]:
 
 
 def _convert(flag: Flag, value: Any, where: str) -> Any:
+    if flag.many and value is not None:
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, (list, tuple)):
+            raise ConfigError(f"{where}: {flag.name} expects a list of {flag.kind.__name__}, got {value!r}")
+        single = dataclasses.replace(flag, many=False, optional=False)
+        return tuple(_convert(single, v, where) for v in values)
     if value is None:
         if flag.optional:
             return None
@@ -145,10 +158,10 @@ def _build(cls, nested: Mapping[str, Any], base: Any, top: bool = True) -> Any:
     return result
 
 
-def override(config: Any, values: Mapping[str, Any], where: str = "overrides") -> Any:
+def override(config: Any, values: Mapping[str, Any], where: str = "overrides", leaf_names: bool = False) -> Any:
     """``config`` with ``values`` applied: dotted names, aliases or nested objects. Unknown names, wrong types and
     invalid results raise ``ConfigError`` naming ``where`` (a file, or "command line") and the field."""
-    table = flag_table(type(config))
+    table = flag_table(type(config), leaf_names)
     resolved: dict[str, Any] = {}
     for key, value in flatten(values).items():
         if key.startswith("_"):          # "_comment" and friends in recipe files
@@ -202,6 +215,10 @@ def _defaults(cls) -> Any:
 
 def finish(config: Any) -> Any:
     """Run the config's cross-field checks (``__post_init__``) on a config assembled field by field."""
+    missing = [f"--{f.name}" for f in flags_of(type(config), instance=config)
+               if f.required and f.default in (None, "", ())]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     return dataclasses.replace(config)
 
 
@@ -236,55 +253,87 @@ def _names_for(flag: Flag, table: dict[str, Flag]) -> list[str]:
     return [flag.name] + [a for a in flag.aliases if a in table and table[a].name == flag.name and a != flag.name]
 
 
-def build_parser(cls, description: str, defaults: Any = None) -> argparse.ArgumentParser:
-    """Argparse over every field of ``cls``: ``--config``, then one option per field (dotted name first, then its
-    aliases); booleans accept ``--x``, ``--x=false`` and ``--nox``. Only flags given end up in the namespace."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     argument_default=argparse.SUPPRESS)
-    parser.add_argument("--config", metavar="RECIPE.json",
-                        help="recipe file (JSON, nested or dotted keys) applied before the flags below")
+def _sections(cls, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """``(dotted group name, help)`` of the nested config groups, in field order."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[field.name]):
+            yield prefix + field.name, field.metadata.get("help", "")
+            yield from _sections(hints[field.name], f"{prefix}{field.name}.")
+
+
+def build_parser(cls, description: str, defaults: Any = None, prog: str | None = None) -> argparse.ArgumentParser:
+    """Argparse over every field of ``cls``, grouped by config section: ``--config``, ``--verbose``, then one option
+    per field (dotted name first, then its aliases); booleans accept ``--x``, ``--x=false`` and ``--nox``. Only
+    flags given end up in the namespace."""
+    flags = list(flags_of(cls, instance=defaults if defaults is not None else _defaults(cls)))
+    usage = " ".join(["%(prog)s [-h] [--verbose] [--config RECIPE.json] [--FLAG VALUE ...]",
+                      *(f.name.upper() + (" ..." if f.many else "") for f in flags if f.positional)])
+    parser = argparse.ArgumentParser(prog=prog, description=description, usage=usage,
+                                     argument_default=argparse.SUPPRESS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    general = parser.add_argument_group("general")
+    general.add_argument("--config", metavar="RECIPE.json",
+                         help="recipe file (JSON, nested or dotted keys) applied before the flags below")
+    general.add_argument("--verbose", action="store_true",
+                         help="show TensorFlow's and the libraries' own log lines too (default: the tool's own)")
+    groups = {"general": general}
+    for name, help_text in _sections(cls):
+        groups[name] = parser.add_argument_group(name, help_text or None)
     table = flag_table(cls)
-    defaults = defaults if defaults is not None else _defaults(cls)
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for flag in flags_of(cls, instance=defaults):
-        group_name = flag.name.rsplit(".", 1)[0] if "." in flag.name else "general"
-        group = groups.setdefault(group_name, parser.add_argument_group(group_name))
+    for flag in flags:
+        group = groups[flag.name.rsplit(".", 1)[0] if "." in flag.name else "general"]
+        kind = flag.kind if not flag.optional else _optional(flag.kind)
+        shown = "required" if flag.required else f"default: {flag.default}"
+        help_text = flag.help if flag.positional else f"{flag.help} ({shown})"
+        if flag.positional:
+            group.add_argument(flag.name, type=kind, help=help_text, choices=flag.choices or None,
+                               metavar=flag.name.upper(), nargs="+" if flag.many else None)
+            continue
         names = _names_for(flag, table)
         options = [f"--{n}" for n in names]
-        help_text = f"{flag.help} (default: {flag.default})"
         if flag.kind is bool:
             options += [f"--no{n}" for n in names]
             action = group.add_argument(*options, dest=flag.name, action=_Bool, help=help_text, metavar="BOOL")
             action._positive = set(names)
         else:
-            kind = flag.kind if not flag.optional else _optional(flag.kind)
-            group.add_argument(*options, dest=flag.name, type=kind, help=help_text,
-                               choices=flag.choices or None,
-                               metavar=None if flag.choices else flag.kind.__name__.upper())
+            group.add_argument(*options, dest=flag.name, type=kind, help=help_text, choices=flag.choices or None,
+                               metavar=None if flag.choices else flag.kind.__name__.upper(),
+                               nargs="+" if flag.many else None)
     return parser
 
 
 def _optional(kind):
+    """``none``/``null`` (and, for numbers and booleans, an empty value) → None; text keeps an empty value as given,
+    so ``--question=""`` is reported as empty, not as missing."""
     def convert(text: str):
-        return None if text.lower() in ("none", "null", "") else kind(text)
+        return None if text.lower() in ("none", "null") or (text == "" and kind is not str) else kind(text)
     convert.__name__ = kind.__name__
     return convert
 
 
-def parse(cls, argv: list[str] | None, description: str, base: Any = None, check: bool = True) -> Any:
-    """``argv`` → a checked config of class ``cls``: defaults (or ``base``), then ``--config``, then the flags.
-    ``check=False`` leaves out the cross-field checks (e.g. that input files exist)."""
-    parser = build_parser(cls, description, base)
-    namespace = vars(parser.parse_args(argv))
+def parse_command(cls, argv: list[str] | None, description: str, base: Any = None, check: bool = True,
+                  prog: str | None = None) -> tuple[Any, bool]:
+    """``argv`` → ``(config, verbose)``: a checked config of class ``cls`` (defaults or ``base``, then ``--config``,
+    then the flags) and whether ``--verbose`` was given. ``check=False`` leaves out the required-field and
+    cross-field checks (e.g. that input files exist)."""
+    namespace = vars(build_parser(cls, description, base, prog).parse_args(argv))
+    verbose = bool(namespace.pop("verbose", False))
     config = base if base is not None else _defaults(cls)
     recipe = namespace.pop("config", None)
     if recipe:
         config = override(config, load_recipe(recipe), f"--config={recipe}")
     config = override(config, namespace, "command line")
-    return finish(config) if check else config
+    return (finish(config) if check else config), verbose
+
+
+def parse(cls, argv: list[str] | None, description: str, base: Any = None, check: bool = True) -> Any:
+    """``parse_command`` without the ``--verbose`` switch: the config alone."""
+    return parse_command(cls, argv, description, base, check)[0]
 
 
 def build(cls, values: Mapping[str, Any] | None = None, **names: Any) -> Any:
     """A checked config from keyword or dotted settings: ``build(PretrainConfig, output_dir="run",
-    learning_rate=1e-3)`` or ``build(PretrainConfig, {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``."""
-    return finish(override(_defaults(cls), {**(values or {}), **names}, "arguments"))
+    learning_rate=1e-3)`` (a field's own name when it is unique) or ``build(PretrainConfig,
+    {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``."""
+    return finish(override(_defaults(cls), {**(values or {}), **names}, "arguments", leaf_names=True))

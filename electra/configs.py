@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import typing
 from typing import Any, Mapping
 
 
@@ -175,13 +176,16 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     return PRESETS[name].replace(**overrides)
 
 
-def knob(default: Any, help: str, *aliases: str, resume: bool = True, choices: tuple = (),
-         per_run: bool = False) -> Any:
-    """A config field: its default, its ``--help`` text, extra flag names (``aliases``), the values it accepts,
-    whether a resumed run may change it (``resume=True``: cadence, length, launch; ``False``: what the checkpoints
-    depend on), and whether it describes one invocation only (``per_run``: not reported as a change on resume)."""
-    return dataclasses.field(default=default, metadata={"help": help, "aliases": aliases, "resume": resume,
-                                                        "choices": tuple(choices), "per_run": per_run})
+def knob(default: Any, help: str, *aliases: str, resume: bool = True, choices: tuple = (), per_run: bool = False,
+         required: bool = False, positional: bool = False) -> Any:
+    """A config field: its default, its ``--help`` text, extra flag names (``aliases``: NVIDIA's or
+    google-research's name for the same setting), the values it accepts, whether a resumed run may change it
+    (``resume=True``: cadence, length, launch; ``False``: what the checkpoints depend on), whether it describes one
+    invocation only (``per_run``: not reported as a change on resume), and whether the command line must give it
+    (``required``; ``positional``: given without a flag name, in field order)."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "aliases": aliases, "resume": resume, "choices": tuple(choices), "per_run": per_run,
+        "required": required or positional, "positional": positional})
 
 
 def section(factory: Any, help: str) -> Any:
@@ -200,9 +204,9 @@ PRECISIONS = {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat1
 class ObjectiveConfig:
     """Replaced-token-detection objective: loss = gen_weight × MLM + disc_weight × RTD (Clark et al. use 1 and 50)."""
 
-    gen_weight: float = knob(1.0, "Weight of the generator's masked-LM loss.", resume=False)
-    disc_weight: float = knob(50.0, "Weight of the discriminator's replaced-token loss.", resume=False)
-    temperature: float = knob(1.0, "Sampling temperature of the generator.", resume=False)
+    gen_weight: float = knob(1.0, "Weight of the generator's masked-LM loss.", "gen_weight", resume=False)
+    disc_weight: float = knob(50.0, "Weight of the discriminator's replaced-token loss.", "disc_weight", resume=False)
+    temperature: float = knob(1.0, "Sampling temperature of the generator.", "temperature", resume=False)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:
@@ -217,10 +221,15 @@ class ModelChoice:
 
     size: str = knob("tiny", f"Model preset: {', '.join(PRESETS)}.", "model_size", resume=False,
                      choices=tuple(PRESETS))
-    config_file: str | None = knob(None, "ModelConfig JSON; overrides --model.size.", "model_config_file",
-                                   resume=False)
+    config_file: str | None = knob(None, "ModelConfig JSON; overrides --model.size.", resume=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainModel(ModelChoice):
+    """The pretraining networks: the discriminator, and the generator derived from it."""
+
     generator_fraction: float | None = knob(None, "Generator width as a fraction of the discriminator's (preset "
-                                                  "default if unset).", resume=False)
+                                                  "default if unset).", "generator_hidden_size", resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,14 +237,14 @@ class PretrainingData:
     """Packed TFRecords (``input_ids``, ``input_mask``, ``segment_ids``) and their dynamic masking."""
 
     train_files: str | None = knob(None, "Comma-separated globs of training TFRecords (default: prepare the embedded "
-                                         "default corpus).")
+                                         "default corpus).", "pretrain_tfrecords")
     validation_files: str | None = knob(None, "Comma-separated globs of held-out TFRecords for the validation loss.")
     vocab_file: str | None = knob(None, "WordPiece vocab.txt or SentencePiece .model (default: the embedded "
-                                        "default's, or the --init source's).", resume=False)
+                                        "default's, or the --init source's).", "vocab_file", resume=False)
     max_seq_length: int = knob(128, "Sequence length of the records (128 for phase 1, 512 for phase 2).",
-                               resume=False)
-    train_batch_size: int = knob(32, "Sequences per worker per micro-batch.")
-    mask_prob: float = knob(0.15, "Fraction of tokens masked.", resume=False)
+                               "max_seq_length", resume=False)
+    train_batch_size: int = knob(32, "Sequences per worker per micro-batch.", "train_batch_size")
+    mask_prob: float = knob(0.15, "Fraction of tokens masked.", "mask_prob", resume=False)
     mask_token_prob: float = knob(0.85, "Fraction of the masked tokens replaced by [MASK] (the rest kept).",
                                   resume=False)
     shuffle_buffer: int = knob(10_000, "Records in the shuffle buffer.", resume=False)
@@ -247,19 +256,23 @@ class PretrainingData:
 class SquadData:
     """SQuAD JSON files and the windowing of their contexts."""
 
-    train_file: str | None = knob(None, "SQuAD training JSON (train-v1.1.json / train-v2.0.json).")
-    predict_file: str | None = knob(None, "SQuAD JSON to predict and evaluate (dev-v1.1.json / dev-v2.0.json).")
+    train_file: str | None = knob(None, "SQuAD training JSON (train-v1.1.json / train-v2.0.json).", "train_file")
+    predict_file: str | None = knob(None, "SQuAD JSON to predict and evaluate (dev-v1.1.json / dev-v2.0.json).",
+                                    "predict_file")
     vocab_file: str | None = knob(None, "vocab.txt or SentencePiece .model (default: the --init source's).",
-                                  resume=False)
+                                  "vocab_file", resume=False)
     do_lower_case: bool | None = knob(None, "Lower-case the text (default: the --init source's, else true).",
-                                      resume=False)
-    version_2_with_negative: bool = knob(False, "SQuAD v2.0: questions may have no answer.", resume=False)
-    max_seq_length: int = knob(384, "Tokens per window (question + context).", resume=False)
-    doc_stride: int = knob(128, "Stride between context windows.", resume=False)
-    max_query_length: int = knob(64, "Question tokens kept.", resume=False)
-    train_batch_size: int = knob(32, "Features per worker per micro-batch.")
-    predict_batch_size: int = knob(64, "Features per prediction batch.")
-    cache_dir: str | None = knob(None, "Feature cache (default: <output_dir>/feature_cache).")
+                                      "do_lower_case", resume=False)
+    version_2_with_negative: bool = knob(False, "SQuAD v2.0: questions may have no answer.",
+                                         "version_2_with_negative", resume=False)
+    max_seq_length: int = knob(384, "Tokens per window (question + context).", "max_seq_length", resume=False)
+    doc_stride: int = knob(128, "Tokens from the start of one context window to the start of the next, as in "
+                                "Google's and NVIDIA's scripts (not Hugging Face's doc_stride, which is the overlap "
+                                "between windows).", "doc_stride", resume=False)
+    max_query_length: int = knob(64, "Question tokens kept.", "max_query_length", resume=False)
+    train_batch_size: int = knob(32, "Features per worker per micro-batch.", "train_batch_size")
+    predict_batch_size: int = knob(64, "Features per prediction batch.", "predict_batch_size")
+    cache_dir: str | None = knob(None, "Feature cache (default: <output_dir>/feature_cache).", "cache_dir")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,59 +283,68 @@ class SquadHead:
 
     joint: bool = knob(True, "Joint head: end conditioned on the start, beam decoding, answer class for v2 "
                              "(NVIDIA's default). false: a Dense(2) span head, as BERT/HF.", "joint_head",
-                       resume=False)
+                       "joint_prediction", resume=False)
     answerability: bool = knob(False, "Span head, v2: an answerability classifier on [CLS]; its loss is added to "
                                       "the span loss and its logit enters the no-answer decision (google-research's "
-                                      "answerable_classifier).", "answerability_head", "answerable_classifier",
-                               resume=False)
-    answer_class_weight: float = knob(0.5, "Weight of the answer-class (answerability) loss.", resume=False)
+                                      "answerable_classifier).", "answerable_classifier", resume=False)
+    answer_class_weight: float = knob(0.5, "Weight of the answer-class (answerability) loss.", "answerable_weight",
+                                      resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
     """Turning start/end logits into answer text."""
 
-    n_best_size: int = knob(20, "Candidate spans kept per question.")
-    beam_size: int = knob(5, "Joint head: top starts, and top ends per start, searched (NVIDIA 5, google 20).")
-    max_answer_length: int = knob(30, "Longest answer in tokens.")
+    n_best_size: int = knob(20, "Candidate spans kept per question.", "n_best_size")
+    beam_size: int = knob(5, "Joint head: top starts, and top ends per start, searched (NVIDIA 5, google 20).",
+                          "beam_size")
+    max_answer_length: int = knob(30, "Longest answer in tokens.", "max_answer_length")
     null_score_diff_threshold: float = knob(0.0, "v2: predict no answer when null score − best span score exceeds "
-                                                 "this.")
+                                                 "this.", "null_score_diff_threshold")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
     """Optimizer and learning-rate schedule (linear warmup, then polynomial decay to ``end_learning_rate``)."""
 
-    name: str = knob("lamb", "lamb, adamw (pretraining) or layerwise_adamw (fine-tuning: per-layer learning rates).",
-                     "optimizer", resume=False, choices=("lamb", "adamw", "layerwise_adamw"))
-    learning_rate: float = knob(5e-3, "Peak learning rate.")
-    warmup_steps: int = knob(0, "Linear warmup steps (0: use warmup_proportion).")
-    warmup_proportion: float = knob(0.0, "Warmup as a fraction of the run's steps (when warmup_steps is 0).")
-    poly_power: float = knob(0.5, "Power of the decay after warmup (NVIDIA pretraining 0.5; linear 1.0).")
-    end_learning_rate: float = knob(0.0, "Learning rate at the end of the decay.")
-    beta_1: float = knob(0.878, "Adam/LAMB beta1 (NVIDIA LAMB: 0.878).")
-    beta_2: float = knob(0.974, "Adam/LAMB beta2 (NVIDIA LAMB: 0.974).")
+    name: str = knob("lamb", "lamb or adamw.", "optimizer", resume=False, choices=("lamb", "adamw"))
+    learning_rate: float = knob(5e-3, "Peak learning rate.", "learning_rate")
+    warmup_steps: int = knob(0, "Linear warmup steps (0: use warmup_proportion).", "num_warmup_steps")
+    warmup_proportion: float = knob(0.0, "Warmup as a fraction of the run's steps (when warmup_steps is 0).",
+                                    "warmup_proportion")
+    poly_power: float = knob(0.5, "Power of the decay after warmup (NVIDIA pretraining 0.5; linear 1.0).",
+                             "lr_decay_power")
+    end_learning_rate: float = knob(0.0, "Learning rate at the end of the decay.", "end_lr")
+    beta_1: float = knob(0.878, "Adam/LAMB beta1 (NVIDIA LAMB: 0.878).", "opt_beta_1")
+    beta_2: float = knob(0.974, "Adam/LAMB beta2 (NVIDIA LAMB: 0.974).", "opt_beta_2")
     epsilon: float = knob(1e-6, "Adam/LAMB epsilon.")
-    weight_decay: float = knob(0.01, "Decoupled weight decay (not on LayerNorm or biases).")
-    grad_clip_norm: float = knob(1.0, "Global-norm gradient clipping (0 disables).", "clip_norm")
-    layerwise_lr_decay: float = knob(0.8, "layerwise_adamw: learning-rate factor per layer below the head.",
-                                     resume=False)
+    weight_decay: float = knob(0.01, "Decoupled weight decay (not on LayerNorm or biases).", "weight_decay_rate")
+    grad_clip_norm: float = knob(1.0, "Global-norm gradient clipping (0 disables).")
 
     def warmup_for(self, total_steps: int) -> int:
         return self.warmup_steps or int(self.warmup_proportion * total_steps)
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainerConfig:
-    """The loop's length, cadence and precision."""
+class FinetuneOptimizer(OptimizerConfig):
+    """Fine-tuning's optimizer: as pretraining's, plus AdamW with a learning rate per layer."""
 
-    total_steps: int = knob(1000, "Optimizer steps of the whole run: the schedule's length (0: from --epochs).",
+    name: str = knob("layerwise_adamw", "layerwise_adamw (per-layer learning rates), adamw or lamb.", "optimizer",
+                     resume=False, choices=("layerwise_adamw", "adamw", "lamb"))
+    layerwise_lr_decay: float = knob(0.8, "layerwise_adamw: learning-rate factor per layer below the head.",
+                                     "layerwise_lr_decay", resume=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """The loop's length, cadence and precision (what pretraining and fine-tuning share)."""
+
+    total_steps: int = knob(1000, "Optimizer steps of the whole run: the schedule's length.", "num_train_steps",
                             "max_steps")
-    epochs: float = knob(0.0, "Fine-tuning: passes over the training features (when total_steps is 0).",
-                         "num_train_epochs")
-    steps_this_run: int = knob(-1, "Stop after this many steps (-1: run to the end).", per_run=True)
+    steps_this_run: int = knob(-1, "Stop after this many steps (-1: run to the end).", "steps_this_run",
+                               per_run=True)
     gradient_accumulation_steps: int = knob(1, "Micro-batches per optimizer step (0: derived from "
-                                               "global_batch_size).")
+                                               "global_batch_size).", "gradient_accumulation_steps")
     global_batch_size: int | None = knob(None, "Sequences per optimizer step over all workers; with "
                                                "gradient_accumulation_steps=0 it sets the accumulation, else it is "
                                                "checked.")
@@ -332,24 +354,42 @@ class TrainerConfig:
                           choices=tuple(PRECISIONS))
     xla: bool | None = knob(None, "Compile the forward/backward pass with XLA. Default: on when a GPU is visible, "
                                   "off on CPU, where TensorFlow's oneDNN kernels are faster than XLA's CPU backend "
-                                  "(benchmarks/pretraining.py --xla=false,true).")
-    seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", resume=False)
+                                  "(benchmarks/pretraining.py --xla=false,true).", "xla")
+    seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", "seed", resume=False)
     log_every: int = knob(10, "Log (and check the loss is finite) every N steps.", "log_freq")
-    eval_every: int = knob(500, "Evaluate (validation loss; SQuAD: EM/F1) every N steps and at the end (0: never).",
-                           "validation_freq")
-    eval_steps: int = knob(20, "Pretraining: validation batches per evaluation.", "validation_steps")
+    eval_every: int = knob(500, "Evaluate every N steps and at the end (0: never).")
     eval_at_start: bool = knob(False, "Also evaluate the initial model (step 0: the untrained or --init weights, "
                                       "before any update) as an eval record, the baseline the later evaluations are "
                                       "read against; a resumed run does not evaluate it again. Needs what "
-                                      "evaluation needs (pretraining: validation files and eval_every > 0).")
-    eval_at_epoch_end: bool = knob(False, "Fine-tuning: also evaluate at the end of every epoch.")
-    keep_best: str = knob("", "Keep the model of the best evaluation as <output_dir>/best (a model directory) by this "
-                              "metric ('f1', 'exact'; names with 'loss' are lower-is-better); '' keeps none.")
+                                      "evaluation needs (eval_every > 0; pretraining: validation files).")
     checkpoint_every: int = knob(500, "Checkpoint every N steps (and at the end of the run).",
                                  "save_checkpoints_steps")
     keep_checkpoints: int = knob(5, "Checkpoints kept.", "keep_checkpoint_max")
     restore: str = knob("latest", "'latest' (resume if output_dir has a checkpoint), 'none' (start afresh), or a "
-                                  "checkpoint path.", per_run=True)
+                                  "checkpoint path.", "restore_checkpoint", per_run=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainTrainer(TrainerConfig):
+    """Pretraining's loop: a fixed number of steps, validation loss over a few held-out batches."""
+
+    eval_steps: int = knob(20, "Validation batches per evaluation.", "num_eval_steps")
+    # What the loop asks of every task; pretraining has no epochs and keeps no "best" model.
+    epochs: typing.ClassVar[float] = 0.0
+    eval_at_epoch_end: typing.ClassVar[bool] = False
+    keep_best: typing.ClassVar[str] = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneTrainer(TrainerConfig):
+    """Fine-tuning's loop: its length may be epochs over the features; the best evaluation's model may be kept."""
+
+    total_steps: int = knob(0, "Optimizer steps of the whole run: the schedule's length (0: from --trainer.epochs).",
+                            "num_train_steps", "max_steps")
+    epochs: float = knob(2.0, "Passes over the training features (when total_steps is 0).", "num_train_epochs")
+    eval_at_epoch_end: bool = knob(False, "Also evaluate (EM/F1) at the end of every epoch.")
+    keep_best: str = knob("", "Keep the model of the best evaluation as <output_dir>/best (a model directory) by this "
+                              "metric ('f1', 'exact'); '' keeps none.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,7 +399,8 @@ class RuntimeConfig:
     horovod: bool | None = knob(None, "Distributed with Horovod. Default: on exactly when started by horovodrun, "
                                       "mpirun, a PMI launcher or srun with several tasks; true forces it, false under "
                                       "such a launcher is an error.")
-    fp16_allreduce: bool = knob(False, "Compress gradients to fp16 for the allreduce.")
+    fp16_allreduce: bool = knob(False, "Compress gradients to fp16 for the allreduce.", "fp16_all_reduce",
+                                "fp16_compression")
 
 
 def _problems(checks) -> None:
@@ -399,11 +440,11 @@ class PretrainConfig:
                                   "pretraining from a release): a pretraining run or checkpoint, "
                                   "google:<TF1 pretraining checkpoint>, hf:<discriminator dir>,<generator dir>.",
                             "init_checkpoint", resume=False)
-    model: ModelChoice = section(ModelChoice, "the network")
+    model: PretrainModel = section(PretrainModel, "the network")
     data: PretrainingData = section(PretrainingData, "pretraining records and masking")
     objective: ObjectiveConfig = section(ObjectiveConfig, "replaced-token detection")
     optimizer: OptimizerConfig = section(lambda: OptimizerConfig(warmup_steps=100), "optimizer and schedule")
-    trainer: TrainerConfig = section(TrainerConfig, "loop cadence and precision")
+    trainer: PretrainTrainer = section(PretrainTrainer, "loop length, cadence and precision")
     runtime: RuntimeConfig = section(RuntimeConfig, "launch")
 
     def __post_init__(self) -> None:
@@ -441,13 +482,11 @@ class SquadConfig:
     head: SquadHead = section(SquadHead, "the question-answering head")
     data: SquadData = section(SquadData, "SQuAD files and windows")
     decoding: Decoding = section(Decoding, "answers from logits")
-    optimizer: OptimizerConfig = section(lambda: OptimizerConfig(
-        name="layerwise_adamw", learning_rate=1e-4, warmup_proportion=0.1, poly_power=1.0, beta_1=0.9,
-        beta_2=0.999), "optimizer and schedule")
-    trainer: TrainerConfig = section(lambda: TrainerConfig(
-        total_steps=0, epochs=2.0, xla=False, log_every=50, eval_every=0, checkpoint_every=1000, keep_checkpoints=3,
-        keep_best="f1"),
-        "loop cadence and precision")
+    optimizer: FinetuneOptimizer = section(lambda: FinetuneOptimizer(
+        learning_rate=1e-4, warmup_proportion=0.1, poly_power=1.0, beta_1=0.9, beta_2=0.999), "optimizer and schedule")
+    trainer: FinetuneTrainer = section(lambda: FinetuneTrainer(
+        xla=False, log_every=50, eval_every=0, checkpoint_every=1000, keep_checkpoints=3, keep_best="f1"),
+        "loop length, cadence and precision")
     runtime: RuntimeConfig = section(RuntimeConfig, "launch")
 
     def __post_init__(self) -> None:

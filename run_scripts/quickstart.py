@@ -8,9 +8,13 @@ extract the discriminator (checked against its Hugging Face export) → fine-tun
 SQuAD v1.1 subset and score it on other articles, and the same from random initialization for comparison →
 SavedModel export → one held-out question answered from the SavedModel alone. Every artifact lands under
 --output_dir, named at the end.
+
+    bash run_scripts/quickstart.sh                                   # what the README runs (sets up .venv first)
+    python run_scripts/quickstart.py --output_dir=output/quick --pretrain_steps=100 --corpus_max_bytes=500000
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -19,22 +23,24 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
+from electra.commands.entry import Command  # noqa: E402  (the electra package first: TensorFlow's oneDNN setting)
+from electra.configs import knob  # noqa: E402
 
-from absl import app, flags  # noqa: E402
 
-flags.DEFINE_string("output_dir", "output/quickstart", "Where every artifact is written.")
-flags.DEFINE_integer("pretrain_steps", None, "Pretraining steps of the tiny model (default: the recipe's).")
-flags.DEFINE_integer("finetune_steps", 200, "SQuAD fine-tuning steps (each of the two fine-tunings).")
-flags.DEFINE_integer("corpus_max_bytes", None, "Use only the first documents of the embedded corpus, about this "
-                     "many bytes (a capped slice for quick runs; default: all of it).")
-flags.DEFINE_integer("vocab_size", 4096, "WordPiece vocabulary trained on the corpus.")
-flags.DEFINE_string("squad_file", os.path.join(ROOT, "tests", "fixtures", "squad", "train-v1.1-12-articles.json"),
-                    "SQuAD v1.1 file whose articles are split into fine-tuning and held-out sets.")
-flags.DEFINE_list("train_articles", ["2", "3", "4", "8"], "Article indices of --squad_file to fine-tune on.")
-flags.DEFINE_list("held_out_articles", ["0", "7"], "Article indices of --squad_file to score on (never trained on).")
-flags.DEFINE_integer("seed", 42, "Random seed.")
-FLAGS = flags.FLAGS
+@dataclasses.dataclass(frozen=True)
+class QuickstartConfig:
+    output_dir: str = knob("output/quickstart", "Where every artifact is written.")
+    pretrain_steps: int | None = knob(None, "Pretraining steps of the tiny model (default: the recipe's).")
+    finetune_steps: int = knob(200, "SQuAD fine-tuning steps (each of the two fine-tunings).")
+    corpus_max_bytes: int | None = knob(None, "Use only the first documents of the embedded corpus, about this many "
+                                              "bytes (a capped slice for quick runs; default: all of it).")
+    vocab_size: int = knob(4096, "WordPiece vocabulary trained on the corpus.")
+    squad_file: str = knob(os.path.join(ROOT, "tests", "fixtures", "squad", "train-v1.1-12-articles.json"),
+                           "SQuAD v1.1 file whose articles are split into fine-tuning and held-out sets.")
+    train_articles: tuple[int, ...] = knob((2, 3, 4, 8), "Article indices of --squad_file to fine-tune on.")
+    held_out_articles: tuple[int, ...] = knob((0, 7), "Article indices of --squad_file to score on (never trained "
+                                                      "on).")
+    seed: int = knob(42, "Random seed.")
 
 AUC_NOTE = ("ROC-AUC, not recall at the 0.5 threshold, is the lens here: only ~15% of tokens are replaced, so an "
             "early discriminator keeps its logits below 0 (\"original\") and its recall and accuracy at 0.5 stay at "
@@ -49,8 +55,7 @@ def stage(number: int, text: str) -> None:
     print(f"\n[{number}/6] (at {time.time() - STARTED:.0f}s) {text}", flush=True)
 
 
-def main(argv):
-    del argv
+def _run(c: QuickstartConfig) -> None:
     import numpy as np
 
     from electra.cli import build, load_recipe
@@ -69,20 +74,21 @@ def main(argv):
     from electra.training.logs import read_log
     from electra.training.plots import plot_loss_curves
 
-    out = os.path.abspath(FLAGS.output_dir)
+    out = os.path.abspath(c.output_dir)
     start = time.time()
     recipe = load_recipe(os.path.join(ROOT, "recipes", "pretrain_tiny_cpu.json"))
-    steps = FLAGS.pretrain_steps or recipe["trainer"]["total_steps"]
-    corpus = "Shakespeare's works and CPython's documentation" + (f", first ~{FLAGS.corpus_max_bytes / 1e6:.2f} MB"
-                                      if FLAGS.corpus_max_bytes else "")
+    steps = c.pretrain_steps or recipe["trainer"]["total_steps"]
+    corpus = "Shakespeare's works and CPython's documentation" + (f", first ~{c.corpus_max_bytes / 1e6:.2f} MB"
+                                      if c.corpus_max_bytes else "")
     stage(1, f"corpus ({corpus}) → vocab → TFRecords → pretraining the tiny ELECTRA ({steps} steps), evaluated "
              f"on held-out sequences before the first step and during training")
     pretrain_dir = os.path.join(out, "pretrain")
     from data_prep.embedded import default_pretraining_data
-    data = functools.partial(default_pretraining_data, max_bytes=FLAGS.corpus_max_bytes, vocab_size=FLAGS.vocab_size)
-    summary = run_pretraining(build(PretrainConfig, recipe, output_dir=pretrain_dir, total_steps=steps,
-                                    warmup_steps=max(1, steps // 10), eval_every=max(1, steps // 4),
-                                    checkpoint_every=steps, eval_at_start=True, seed=FLAGS.seed), data)
+    data = functools.partial(default_pretraining_data, max_bytes=c.corpus_max_bytes, vocab_size=c.vocab_size)
+    summary = run_pretraining(build(PretrainConfig, recipe, **{
+        "output_dir": pretrain_dir, "trainer.total_steps": steps, "optimizer.warmup_steps": max(1, steps // 10),
+        "trainer.eval_every": max(1, steps // 4), "trainer.checkpoint_every": steps, "trainer.eval_at_start": True,
+        "trainer.seed": c.seed}), data)
     with open(os.path.join(pretrain_dir, "data", "dataset.json"), encoding="utf-8") as f:
         dataset = json.load(f)
     log = read_log(os.path.join(pretrain_dir, "train_log.jsonl"))
@@ -109,25 +115,26 @@ def main(argv):
     load_hf_electra(theirs, extracted["discriminator_hf"])
     diff = float(np.max(np.abs(ours(batch).numpy() - theirs(batch).numpy())))
 
-    train_set, held_out_set = heldout.article_split(FLAGS.squad_file, [int(i) for i in FLAGS.train_articles],
-                                                    [int(i) for i in FLAGS.held_out_articles])
+    train_set, held_out_set = heldout.article_split(c.squad_file, list(c.train_articles),
+                                                    list(c.held_out_articles))
     train_file, held_out_file = heldout.write_split(os.path.join(out, "squad_data"), train_set, held_out_set)
 
     def fine_tune(name: str, init: str | None, export_dir: str | None) -> dict:
-        return run_squad(build(SquadConfig, output_dir=os.path.join(out, name), vocab_file=extracted["vocab_file"],
-                               mode="train_eval", train_file=train_file, predict_file=held_out_file, init=init,
-                               model_config_file=os.path.join(pretrain_dir, "model_config.json"),
-                               version_2_with_negative=False, max_seq_length=256, doc_stride=128,
-                               max_query_length=48, learning_rate=2e-3, warmup_proportion=0.1,
-                               layerwise_lr_decay=1.0,
-                               max_steps=FLAGS.finetune_steps, train_batch_size=32, predict_batch_size=64,
-                               cache_dir=os.path.join(out, "squad_data", "features"), precision="fp32",
-                               xla=False, log_every=50, seed=FLAGS.seed, export_dir=export_dir))
+        return run_squad(build(SquadConfig, {
+            "output_dir": os.path.join(out, name), "mode": "train_eval", "init": init, "export_dir": export_dir,
+            "model.config_file": os.path.join(pretrain_dir, "model_config.json"),
+            "data": {"vocab_file": extracted["vocab_file"], "train_file": train_file, "predict_file": held_out_file,
+                     "version_2_with_negative": False, "max_seq_length": 256, "doc_stride": 128,
+                     "max_query_length": 48, "train_batch_size": 32, "predict_batch_size": 64,
+                     "cache_dir": os.path.join(out, "squad_data", "features")},
+            "optimizer": {"learning_rate": 2e-3, "warmup_proportion": 0.1, "layerwise_lr_decay": 1.0},
+            "trainer": {"total_steps": c.finetune_steps, "precision": "fp32", "xla": False, "log_every": 50,
+                        "seed": c.seed}}))
 
     split = (f"fine-tuned on {', '.join(heldout.titles(train_set))} ({heldout.count_questions(train_set)} "
              f"questions), scored on {', '.join(heldout.titles(held_out_set))} "
              f"({heldout.count_questions(held_out_set)} questions)")
-    stage(4, f"SQuAD v1.1, {split}: the pretrained discriminator ({FLAGS.finetune_steps} steps, seq 256, "
+    stage(4, f"SQuAD v1.1, {split}: the pretrained discriminator ({c.finetune_steps} steps, seq 256, "
              f"stride 128, query 48)")
     export_dir = os.path.join(out, "saved_model")
     pretrained = fine_tune("squad_pretrained", extracted["discriminator_dir"], export_dir)
@@ -184,5 +191,8 @@ def main(argv):
         raise SystemExit("quickstart check failed: the loss did not fall or the re-imported model differs")
 
 
+COMMAND = Command("run_scripts/quickstart.py", QuickstartConfig, _run, __doc__)
+main = COMMAND.main
+
 if __name__ == "__main__":
-    app.run(main)
+    raise SystemExit(main())

@@ -16,7 +16,7 @@ wheel in a cache keyed by Horovod, TensorFlow, Python, the GPU operations and th
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import hashlib
 import importlib.resources
 import json
@@ -28,6 +28,9 @@ import sys
 import tarfile
 import tempfile
 import time
+
+from electra.commands.entry import Command
+from electra.configs import knob
 
 VERSION = "0.28.1"
 SDIST_SHA256 = "92a43f5a94c43907a56805bad15f19700c62ffc83b7ca483f9e104e229f67ef0"   # PyPI's horovod-0.28.1.tar.gz
@@ -173,25 +176,23 @@ def _run(cmd: list[str], step: str, **kwargs) -> str:
     return result.stdout
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache_dir", default=os.environ.get("ELECTRA_WHEEL_CACHE"),
-                        help=f"where built wheels are kept (default: $ELECTRA_WHEEL_CACHE, else {default_cache_dir()})")
-    parser.add_argument("--force", action="store_true", help="build again even when a cached wheel fits")
-    parser.add_argument("--gpu_operations", default=os.environ.get("HOROVOD_GPU_OPERATIONS"), choices=("NCCL",),
-                        help="NCCL: GPU allreduce (needs CUDA and NCCL headers); default $HOROVOD_GPU_OPERATIONS, "
-                             "else CPU/Gloo only")
-    args = parser.parse_args(argv)
-    try:
-        result = install(sys.executable, args.cache_dir, args.force, args.gpu_operations,
-                         log=lambda m: print(m, file=sys.stderr))
-    except BuildError as e:
-        print(f"electra-install-horovod: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0
+@dataclasses.dataclass(frozen=True)
+class InstallConfig:
+    cache_dir: str | None = knob(None, "Where built wheels are kept (default: $ELECTRA_WHEEL_CACHE, else "
+                                       "~/.cache/electra/wheels).")
+    force: bool = knob(False, "Build again even when a cached wheel fits.")
+    gpu_operations: str | None = knob(None, "NCCL: GPU allreduce (needs CUDA and NCCL headers); default "
+                                            "$HOROVOD_GPU_OPERATIONS, else CPU/Gloo only.", choices=("NCCL",))
 
+
+def _install(config: InstallConfig) -> dict:
+    return install(sys.executable, config.cache_dir or os.environ.get("ELECTRA_WHEEL_CACHE"), config.force,
+                   config.gpu_operations or os.environ.get("HOROVOD_GPU_OPERATIONS"),
+                   log=lambda m: print(m, file=sys.stderr))
+
+
+COMMAND = Command("electra-install-horovod", InstallConfig, _install, __doc__, tensorflow=False)
+main = COMMAND.main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

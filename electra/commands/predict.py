@@ -1,13 +1,12 @@
 """Answer questions with an exported SavedModel alone (vocabulary and settings come from its assets).
 
-    electra-predict --saved_model out/squad/saved_model \
+    electra-predict --saved_model out/squad/saved_model \\
         --question "Who built the lighthouse?" --context "The lighthouse was built by ..."
-    electra-predict --saved_model out/squad/saved_model --input_file questions.json
+    electra-predict --saved_model out/squad/saved_model --input_file tests/fixtures/squad/tiny_squad.json
 
-``--input_file``: a JSON list of ``{"question", "context"[, "id"]}`` objects (the id defaults to the item's position),
-or a SQuAD-format file. Prints one JSON object a line, per item in input order: ``id``, ``question``, ``answer``
+Prints one JSON object a line, per item in input order: ``id``, ``question``, ``answer``
 (= ``context[start_char:end_char]``), ``score``, ``start_char``, ``end_char`` (``-1`` when a v2 model finds no
-answer); an item that cannot be answered (empty or missing question or context, a repeated id, …) gets
+answer); an item that cannot be answered (empty or missing question or context, a repeated id, ...) gets
 ``{"id", "error"}`` naming the item and the field instead, the other items are still answered, and the exit status
 is 1. Unusable arguments or an unreadable input file: a message and exit status 2.
 
@@ -18,12 +17,39 @@ answerability classifier, its ``answerability`` signature, whose logit decides v
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from electra.commands.entry import Command, UsageError
+from electra.configs import ConfigError, knob
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    saved_model: str = knob("", "SavedModel directory written by electra-squad --export_dir or electra-export.",
+                            required=True)
+    question: str | None = knob(None, "One question (with --context).")
+    context: str | None = knob(None, "The passage that answers --question.")
+    input_file: str | None = knob(None, "JSON list of {\"question\", \"context\"[, \"id\"]} objects (the id "
+                                        "defaults to the position), or a SQuAD-format file.")
+    output_file: str | None = knob(None, "Also write the answers here (a JSON list).")
+
+    def __post_init__(self) -> None:
+        pair = self.question is not None or self.context is not None
+        if self.input_file is not None:
+            if pair:
+                raise ConfigError("give either --question and --context, or --input_file, not both")
+            if not self.input_file.strip():
+                raise ConfigError("--input_file is empty")
+            return
+        if not pair:
+            raise ConfigError("give either --question and --context, or --input_file")
+        for flag, value in (("--question", self.question), ("--context", self.context)):
+            if value is None:
+                raise ConfigError(f"{flag} is missing: --question and --context go together")
+            if not value.strip():
+                raise ConfigError(f"{flag} is empty" + (" (only white space)" if value else ""))
 
 
 def _load_items(path: str) -> list[dict]:
@@ -58,36 +84,15 @@ def _item(entry, index: int, context, where: str = "") -> dict:
     return {"id": str(qid), "question": entry.get("question"), "context": context}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--saved_model", required=True)
-    parser.add_argument("--question")
-    parser.add_argument("--context")
-    parser.add_argument("--input_file")
-    parser.add_argument("--output_file", help="also write the answers here (JSON list)")
-    args = parser.parse_args(argv)
-    pair = args.question is not None or args.context is not None
-    if args.input_file is not None and pair:
-        parser.error("give either --question and --context, or --input_file, not both")
-    if args.input_file is None:
-        if not pair:
-            parser.error("give either --question and --context, or --input_file")
-        for flag, value in (("--question", args.question), ("--context", args.context)):
-            if value is None:
-                parser.error(f"{flag} is missing: --question and --context go together")
-            if not value.strip():
-                parser.error(f"{flag} is empty" + (" (only white space)" if value else ""))
-    elif not args.input_file.strip():
-        parser.error("--input_file is empty")
+def _run(config: PredictConfig) -> int:
     from electra.squad.inference import SavedModelPredictor
 
     try:
-        items = _load_items(args.input_file) if args.input_file else [
-            {"id": "0", "question": args.question, "context": args.context}]
-        predictor = SavedModelPredictor(args.saved_model)
-    except (ValueError, OSError) as e:
-        print(f"predict: {e}", file=sys.stderr)
-        return 2
+        items = _load_items(config.input_file) if config.input_file else [
+            {"id": "0", "question": config.question, "context": config.context}]
+        predictor = SavedModelPredictor(config.saved_model)
+    except OSError as e:        # an unreadable input file or SavedModel
+        raise UsageError(str(e)) from None
     answers = predictor.answer_items(items)
     for answer in answers:
         print(json.dumps(answer, ensure_ascii=False))
@@ -97,11 +102,14 @@ def main(argv=None) -> int:
     if failed:
         print(f"predict: {len(failed)} of {len(answers)} item(s) could not be answered"
               f"{' (first 10 shown)' if len(failed) > 10 else ''}", file=sys.stderr)
-    if args.output_file:
-        with open(args.output_file, "w", encoding="utf-8") as f:
+    if config.output_file:
+        with open(config.output_file, "w", encoding="utf-8") as f:
             json.dump(answers, f, indent=2, ensure_ascii=False)
     return 1 if failed else 0
 
 
+COMMAND = Command("electra-predict", PredictConfig, _run, __doc__)
+main = COMMAND.main
+
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from electra.data import MaskingConfig
-from electra.data import pretraining, tfrecord
+from electra.data import tfrecord
 from electra.data.pretraining import (Corruption, CorruptRecordError, InputError, corruption_report,
                                       explain_data_loss, locate_corruption, pretraining_dataset)
 from tests.data.test_pretraining_reader import SPECIAL, _originals, _record_set, _rows

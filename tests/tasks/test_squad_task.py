@@ -103,7 +103,7 @@ def test_eval_refuses_to_score_a_head_the_weights_do_not_hold(tmp_path, tiny_squ
         run(_config(tmp_path, tiny_vocab, tiny_squad_file, **evaluate))
     assert not (tmp_path / "out" / "predictions.json").exists()
     with pytest.raises(ValueError, match=r"Pass --head.joint=false --head.answerability=false\.$"):
-        run(_config(tmp_path, tiny_vocab, tiny_squad_file, joint_head=False, answerability_head=True, **evaluate))
+        run(_config(tmp_path, tiny_vocab, tiny_squad_file, joint_head=False, answerability=True, **evaluate))
     scored = run(_config(tmp_path, tiny_vocab, tiny_squad_file, joint_head=False, **evaluate))
     assert scored["initialized_from"] == directory and "exact" in scored["eval"]
 
@@ -148,7 +148,7 @@ def test_evaluation_during_fine_tuning_is_logged(tmp_path, tiny_squad_file, tiny
 @pytest.mark.parametrize("precision,xla,answerability", [("fp16", False, True), ("bf16", True, False)])
 def test_fine_tune_precisions_and_xla(precision, xla, answerability, tiny_squad_file, tiny_vocab, tmp_path):
     result = run(_config(tmp_path, tiny_vocab, tiny_squad_file, mode="train", max_steps=4, precision=precision,
-                         xla=xla, answerability_head=answerability, max_seq_length=48, doc_stride=16))
+                         xla=xla, answerability=answerability, max_seq_length=48, doc_stride=16))
     assert np.isfinite(result["train"]["loss"]) and result["train"]["step"] == 4
     assert result["train"]["checkpoint"].endswith("ckpt-4")
 

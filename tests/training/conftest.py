@@ -59,10 +59,16 @@ def tiny_model_config(path):
 
 
 def pretrain_flags(data, output_dir, model_config, **extra):
-    values = dict(output_dir=output_dir, model_config_file=model_config, train_files=data["train"],
-                  vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=20, warmup_steps=2,
-                  learning_rate=2e-3, log_freq=1, save_checkpoints_steps=5, seed=7, xla=False, shuffle_buffer=32)
-    values.update(extra)
+    """Dotted flags of a small run; ``extra`` by a field's own name (``total_steps=2``) replaces or adds one."""
+    from electra.cli import flag_table
+    from electra.configs import PretrainConfig
+    values = {"output_dir": output_dir, "model.config_file": model_config, "data.train_files": data["train"],
+              "data.vocab_file": data["vocab"], "data.max_seq_length": 32, "data.train_batch_size": 4,
+              "trainer.total_steps": 20, "optimizer.warmup_steps": 2, "optimizer.learning_rate": 2e-3,
+              "trainer.log_every": 1, "trainer.checkpoint_every": 5, "trainer.seed": 7, "trainer.xla": False,
+              "data.shuffle_buffer": 32}
+    table = flag_table(PretrainConfig, leaf_names=True)
+    values.update({table[k].name: v for k, v in extra.items()})
     return [f"--{k}={v}" for k, v in values.items()]
 
 

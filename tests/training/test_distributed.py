@@ -138,7 +138,7 @@ def test_run_squad_under_horovodrun(tmp_path):
         tiny_config(vocab_size=sum(1 for _ in f), max_position_embeddings=128).to_json_file(str(config))
     output = tmp_path / "squad"
     _horovodrun([os.path.join(ROOT, "run_scripts", "run_squad.py"), "--mode=train", f"--train_file={TINY_SQUAD}",
-                 f"--vocab_file={vocab}", f"--model_config_file={config}", f"--output_dir={output}",
+                 f"--vocab_file={vocab}", f"--model.config_file={config}", f"--output_dir={output}",
                  "--max_seq_length=128", "--doc_stride=64", "--max_query_length=32", "--max_steps=4",
                  "--train_batch_size=2"])
     assert len(os.listdir(output / "feature_cache")) == 1          # built once, by rank 0

@@ -20,7 +20,7 @@ RECIPES = os.path.join(ROOT, "recipes")
 
 
 def _pretrain(data, output, model_config, **values):
-    settings = dict(output_dir=str(output), model_config_file=model_config, train_files=data["train"],
+    settings = dict(output_dir=str(output), config_file=model_config, train_files=data["train"],
                     vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=12, warmup_steps=1,
                     log_every=4, checkpoint_every=12, eval_every=0, xla=False, shuffle_buffer=16)
     settings.update(values)
@@ -120,7 +120,7 @@ def test_every_config_field_is_a_flag_with_help(cls):
 
 def test_aliases_dotted_names_and_booleans():
     config = cli.parse(PretrainConfig, ["--output_dir=x", "--learning_rate=1e-3", "--trainer.log_every=7",
-                                        "--noxla", "--horovod=false", "--data.skip_corrupt_records"], "")
+                                        "--noxla", "--runtime.horovod=false", "--data.skip_corrupt_records"], "")
     assert config.optimizer.learning_rate == 1e-3 and config.trainer.log_every == 7
     assert config.trainer.xla is False and config.runtime.horovod is False and config.data.skip_corrupt_records
     with pytest.raises(SystemExit):
@@ -164,8 +164,8 @@ def test_fine_tuning_killed_mid_epoch_resumes_exactly(tmp_path):
     def flags(output):
         return [f"--output_dir={output}", "--mode=train", f"--train_file={TINY_SQUAD}", f"--vocab_file={vocab}",
                 "--model_size=tiny", "--version_2_with_negative", "--max_seq_length=64", "--doc_stride=24",
-                "--max_query_length=16", "--train_batch_size=4", "--max_steps=12", "--log_every=1",
-                "--checkpoint_every=5", "--xla=false", "--learning_rate=1e-3"]
+                "--max_query_length=16", "--train_batch_size=4", "--max_steps=12", "--trainer.log_every=1",
+                "--trainer.checkpoint_every=5", "--xla=false", "--learning_rate=1e-3"]
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": ""}
     script = os.path.join(ROOT, "run_scripts", "run_squad.py")

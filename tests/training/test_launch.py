@@ -265,7 +265,7 @@ def test_summary_reports_rank_and_weights_digest(pretraining_data, tmp_path):
     from electra.configs import PretrainConfig
     from electra.tasks.pretraining import run
     config = build(PretrainConfig, output_dir=str(tmp_path / "run"),
-                   model_config_file=tiny_model_config(tmp_path / "m.json"),
+                   config_file=tiny_model_config(tmp_path / "m.json"),
                    train_files=pretraining_data["train"], vocab_file=pretraining_data["vocab"],
                    max_seq_length=32, train_batch_size=4, total_steps=2, warmup_steps=1, xla=False,
                    shuffle_buffer=16, horovod=False)

@@ -9,8 +9,9 @@ pytestmark = pytest.mark.slow
 
 def test_tiny_model_learns_on_the_embedded_default(tmp_path):
     output = str(tmp_path / "run")
-    run_script([f"--output_dir={output}", "--total_steps=120", "--warmup_steps=10", "--train_batch_size=16",
-                "--log_freq=1", "--validation_freq=120", "--validation_steps=4", "--xla=false",
+    run_script([f"--output_dir={output}", "--trainer.total_steps=120", "--optimizer.warmup_steps=10",
+                "--train_batch_size=16", "--log_freq=1", "--trainer.eval_every=120", "--trainer.eval_steps=4",
+                "--xla=false",
                 "--trainer.eval_at_start"])
     log = read_log(output)
     train = [r for r in log if "loss" in r]

@@ -15,7 +15,7 @@ from tests.training.conftest import pretrain_flags, read_log, run_script, tiny_m
 
 
 def _config(data, output, model_config, **extra):
-    values = dict(output_dir=str(output), model_config_file=model_config, train_files=data["train"],
+    values = dict(output_dir=str(output), config_file=model_config, train_files=data["train"],
                   vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=4, warmup_steps=1,
                   log_freq=1, save_checkpoints_steps=2, xla=False, shuffle_buffer=16)
     values.update(extra)
@@ -132,8 +132,10 @@ def test_nan_loss_names_a_checkpoint_whose_next_step_is_finite(pretraining_data,
     assert os.path.exists(os.path.join(output, "checkpoints", f"ckpt-{bad_step - 1}-nonfinite.index"))
     assert _checkpoint_steps(output) == list(range(1, bad_step - 1))   # the NaN step saved nothing
     assert f"The last good checkpoint is {output}/checkpoints/ckpt-{bad_step - 2}." in result.stderr
-    retry = run_script([f for f in flags if not f.startswith(("--learning_rate", "--total_steps", "--warmup_steps"))]
-                       + ["--learning_rate=1e-3", "--warmup_steps=0", f"--total_steps={bad_step + 1}"], check=False)
+    changed = ("--optimizer.learning_rate", "--trainer.total_steps", "--optimizer.warmup_steps")
+    retry = run_script([f for f in flags if not f.startswith(changed)]
+                       + ["--learning_rate=1e-3", "--num_warmup_steps=0", f"--num_train_steps={bad_step + 1}"],
+                       check=False)
     assert retry.returncode == 0, retry.stderr[-3000:]
     log = read_log(output)
     assert [r["step"] for r in log if "loss" in r][-3:] == [bad_step - 1, bad_step, bad_step + 1]
@@ -189,7 +191,7 @@ def test_validation_records_other_length(pretraining_data, tmp_path, model_confi
     write_records(tmp_path / "v", files=1, seq=16)
     with pytest.raises(InputError, match="'input_ids' has length 16 but --data.max_seq_length is 32"):
         run(_config(pretraining_data, tmp_path / "a", model_config, validation_files=str(tmp_path / "v" / "*"),
-                    validation_freq=2))
+                    eval_every=2))
 
 
 def _write(path, rows, seq=32):
