@@ -3,7 +3,7 @@
 The ranges are the tested stack: TensorFlow 2.21 (Horovod is compiled against one TensorFlow release, so the range
 is one minor version), Keras 3 and NumPy 2 from the releases tested, TensorBoard for the summaries the training
 loop writes. Horovod is not a dependency: its last release (0.28.1) needs the project's build-time patch to compile
-against TF >= 2.19, which ``electra-install-horovod`` applies (README, "Horovod"). TF-Addons is deliberately absent:
+against TF >= 2.19, which ``electra-install-horovod`` applies (docs/distributed.md). TF-Addons is deliberately absent:
 it is end-of-life and does not import under Keras 3; AdamW (PyTorch's definition) and LAMB are small
 keras.optimizers.Optimizer subclasses.
 """

@@ -50,7 +50,7 @@ def held_out_run(work: str, head: str, version: str, steps: int, init: str | Non
         "model.size": model_size, "version_2_with_negative": v2, "max_seq_length": 256, "doc_stride": 128,
         "max_query_length": 48, "train_batch_size": 32, "max_steps": max(steps, 1),
         "learning_rate": 2e-3 if steps else 1e-12, "warmup_proportion": 0.1, "layerwise_lr_decay": 1.0,
-        "xla": False, "seed": seed, "joint_head": head == "joint", "answerability_head": head == "plain" and v2,
+        "xla": False, "seed": seed, "head.joint": head == "joint", "head.answerability": head == "plain" and v2,
         "log_every": 100}))
     span = held_out_span_loss(os.path.join(work, f"{head}-v{version}-{steps}", "model"), files["held_out"], v2,
                               os.path.join(work, "cache"))

@@ -161,7 +161,7 @@ def _preset(embedding: int, hidden: int, layers: int, heads: int, fraction: floa
 
 
 PRESETS: dict[str, ModelConfig] = {
-    # CPU tests and the quickstart: seconds per hundred steps on 2 cores.
+    # tiny: CPU tests and the quickstart.
     "tiny": _preset(64, 128, 2, 2, 0.5),
     "small": _preset(128, 256, 12, 4, 0.25),
     "base": _preset(768, 768, 12, 12, 1 / 3),

@@ -1,7 +1,7 @@
 """One process, or many with Horovod: the same training loop talks to either through ``Distributor``.
 
 A process started by ``horovodrun``, ``mpirun``, a PMI launcher or ``srun`` with several tasks runs distributed by
-itself (``--horovod`` is only needed to force it): the card's ``horovodrun -np 8 python run_pretraining.py ...``
+itself (``--runtime.horovod`` is only needed to force it): the card's ``horovodrun -np 8 python run_pretraining.py ...``
 must not turn into eight independent trainings that write one directory. Everything that can be wrong with a
 launch is found before anything is written.
 """
@@ -145,8 +145,8 @@ def make_distributor(horovod: bool | None = None, fp16_compression: bool = False
     if horovod is None:
         horovod = launch is not None
     elif not horovod and launch is not None:
-        raise LaunchError(f"this is {launch.describe()}, but --horovod=false: every process would train alone and "
-                          f"write the same output directory. Drop --horovod=false, or start one process.")
+        raise LaunchError(f"this is {launch.describe()}, but --runtime.horovod=false: every process would train alone and "
+                          f"write the same output directory. Drop --runtime.horovod=false, or start one process.")
     return HorovodDistributor(fp16_compression, launch) if horovod else Distributor()
 
 

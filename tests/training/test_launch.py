@@ -69,7 +69,7 @@ def test_launcher_without_horovod_or_with_nohorovod(monkeypatch):
     _block_horovod(monkeypatch)
     with pytest.raises(LaunchError, match=r"process 1 of 2 started by Open MPI \(mpirun\).*Horovod is not installed"):
         make_distributor(None)
-    with pytest.raises(LaunchError, match="--horovod=false: every process would train alone"):
+    with pytest.raises(LaunchError, match="--runtime.horovod=false: every process would train alone"):
         make_distributor(False)
 
 
