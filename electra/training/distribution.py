@@ -145,8 +145,9 @@ def make_distributor(horovod: bool | None = None, fp16_compression: bool = False
     if horovod is None:
         horovod = launch is not None
     elif not horovod and launch is not None:
-        raise LaunchError(f"this is {launch.describe()}, but --runtime.horovod=false: every process would train alone and "
-                          f"write the same output directory. Drop --runtime.horovod=false, or start one process.")
+        raise LaunchError(f"this is {launch.describe()}, but --runtime.horovod=false: every process would train "
+                          f"alone and write the same output directory. Drop --runtime.horovod=false, or start one "
+                          f"process.")
     return HorovodDistributor(fp16_compression, launch) if horovod else Distributor()
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from electra.cli import differences, to_dict
+from electra.configs import ConfigError
 from electra.io import write_json
 from electra.runtime import resolve_xla
 from electra.tasks.base import Task
@@ -81,21 +82,21 @@ class RunRecord:
                 saved = json.load(f)
             saved_world_size = saved.get("world_size")
             if saved.get("vocab_sha256") not in (None, current.get("vocab_sha256")):
-                raise TrainingError(f"{current.get('vocab_file')} is not the vocabulary this run's checkpoints were "
+                raise ConfigError(f"{current.get('vocab_file')} is not the vocabulary this run's checkpoints were "
                                     f"trained with ({saved.get('vocab_file')}); resume with that vocabulary or use a "
                                     f"new --output_dir")
             model_changes = {k: (saved.get("model_config", {}).get(k), v)
                              for k, v in current.get("model_config", {}).items()
                              if saved.get("model_config", {}).get(k) != v}
             if model_changes:
-                raise TrainingError(
+                raise ConfigError(
                     f"the model configuration differs from the checkpoint's in {os.path.dirname(self.path)}: "
                     + ", ".join(f"{k}: checkpoint {a} vs now {b}" for k, (a, b) in model_changes.items()))
             if "config" in saved:
                 diffs = differences(saved["config"], config)
                 fixed = [d for d in diffs if not d[3]]
                 if fixed:
-                    raise TrainingError(
+                    raise ConfigError(
                         "resuming with settings the checkpoints depend on changed: "
                         + ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new, _ in fixed)
                         + f". Use the saved values (see {self.path}) or a new --output_dir.")

@@ -13,7 +13,6 @@ import pytest
 from electra import cli
 from electra.configs import ConfigError, PretrainConfig, SquadConfig
 from electra.tasks.pretraining import run
-from electra.training.experiment import TrainingError
 from tests.training.conftest import ROOT, read_log, tiny_model_config
 
 RECIPES = os.path.join(ROOT, "recipes")
@@ -48,7 +47,7 @@ def test_run_record_and_resume_check(pretraining_data, tmp_path):
     record = json.loads((output / "run_info.json").read_text())
     assert record["task"] == "pretraining" and record["config"]["optimizer"]["learning_rate"] == 5e-3
     assert record["config"]["trainer"]["steps_this_run"] == 4
-    with pytest.raises(TrainingError, match=r"--data.mask_prob was 0.15, now 0.2"):
+    with pytest.raises(ConfigError, match=r"--data.mask_prob was 0.15, now 0.2"):
         _pretrain(pretraining_data, output, model_config, mask_prob=0.2)
     summary = _pretrain(pretraining_data, output, model_config, learning_rate=1e-3, log_every=2)
     assert summary["step"] == 12

@@ -10,7 +10,6 @@ from electra.configs import ConfigError, PretrainConfig
 from electra.data.pretraining import InputError
 from electra.interop import WeightLoadError
 from electra.tasks.pretraining import run
-from electra.training.experiment import TrainingError
 from tests.training.conftest import pretrain_flags, read_log, run_script, tiny_model_config, write_records
 
 
@@ -70,12 +69,12 @@ def test_resume_with_another_vocab_or_model(pretraining_data, tmp_path, model_co
     run(_config(pretraining_data, tmp_path / "run", model_config, total_steps=2))
     other_vocab = tmp_path / "vocab2.txt"
     other_vocab.write_text(open(pretraining_data["vocab"]).read().replace("w94", "zz"))
-    with pytest.raises(TrainingError, match="not the vocabulary this run's checkpoints were trained with"):
+    with pytest.raises(ConfigError, match="not the vocabulary this run's checkpoints were trained with"):
         run(_config(pretraining_data, tmp_path / "run", model_config, vocab_file=str(other_vocab)))
     from electra.configs import ModelConfig
     wider = tmp_path / "wider.json"
     ModelConfig.from_json_file(model_config).replace(intermediate_size=96).to_json_file(wider)
-    with pytest.raises(TrainingError, match="intermediate_size: checkpoint 64 vs now 96"):
+    with pytest.raises(ConfigError, match="intermediate_size: checkpoint 64 vs now 96"):
         run(_config(pretraining_data, tmp_path / "run", str(wider)))
 
 
