@@ -1,5 +1,7 @@
 """The machine facts benchmarks and runs rely on: the measured matmul peak, the bf16 warning for CPUs without
 native bf16, and the XLA default."""
+import pytest
+
 from electra import machine
 
 
@@ -85,6 +87,7 @@ def _tensorflow_import_log(env_value):
     return done.stderr
 
 
+@pytest.mark.slow
 def test_importing_electra_turns_tensorflow_onednn_on_and_an_explicit_zero_is_kept():
     """TensorFlow itself says which way it loaded: 'oneDNN custom operations are on' at import, and
     ``electra.machine.onednn_enabled`` agrees."""

