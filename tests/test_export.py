@@ -325,6 +325,7 @@ def test_cli_exports_a_hugging_face_directory(tmp_path, capsys):
                    {k: v.numpy() for k, v in model(inputs, training=False).items()}, 1e-5)
 
 
+@pytest.mark.slow
 def test_cli_init_takes_any_source(tmp_path, capsys):
     """``--init``: a run_squad output directory's model directory (``model/``) and ``hf:<dir>``."""
     from electra.interop import save_hf_electra
@@ -573,6 +574,7 @@ def test_joint_export_refuses_what_it_cannot_decode(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_cli_exports_a_joint_model_directory(tmp_path, capsys):
     from electra.interop.store import save_model_directory
     from electra.commands.export import main

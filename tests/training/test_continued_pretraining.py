@@ -28,6 +28,7 @@ def _config(data, output, init, **values):
     return build(PretrainConfig, settings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("init", [GOOGLE, HF_PAIR], ids=["google", "hf_pair"])
 def test_starts_from_released_weights(pretraining_data, tmp_path, init):
     summary = run(_config(pretraining_data, tmp_path / "run", init))

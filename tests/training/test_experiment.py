@@ -26,6 +26,7 @@ def _pretrain(data, output, model_config, **values):
     return run(cli.build(PretrainConfig, settings))
 
 
+@pytest.mark.slow
 def test_one_host_read_per_log_interval(pretraining_data, tmp_path):
     model_config = tiny_model_config(tmp_path / "m.json")
     summary = _pretrain(pretraining_data, tmp_path / "a", model_config)
@@ -41,6 +42,7 @@ def test_one_host_read_per_log_interval(pretraining_data, tmp_path):
         [(r["step"], r["loss"], r["grad_norm"]) for r in records]
 
 
+@pytest.mark.slow
 def test_run_record_and_resume_check(pretraining_data, tmp_path):
     output, model_config = tmp_path / "run", tiny_model_config(tmp_path / "m.json")
     _pretrain(pretraining_data, output, model_config, steps_this_run=4)
@@ -55,6 +57,7 @@ def test_run_record_and_resume_check(pretraining_data, tmp_path):
     assert len(events) == 1 and "--optimizer.learning_rate: 0.005 → 0.001" in events[0]["message"]
 
 
+@pytest.mark.slow
 def test_eval_at_start_logs_the_initial_model_once_and_leaves_training_unchanged(pretraining_data, tmp_path):
     """--trainer.eval_at_start: an ordinary eval record at step 0 (the untrained model: ROC-AUC near chance); the run
     is interrupted after 4 steps and resumed, and the resumed run does not evaluate its start again; training (every
@@ -191,6 +194,7 @@ def test_fine_tuning_killed_mid_epoch_resumes_exactly(tmp_path):
     assert summary_a["weights_sha256"] == summary_b["weights_sha256"]
 
 
+@pytest.mark.slow
 def test_bf16_on_a_cpu_without_native_bf16_logs_the_measured_slowdown(pretraining_data, tmp_path, monkeypatch):
     from electra.training import precision
     plain_cpu = {"model": "Plain CPU", "logical_cpus": 2, "isa": {"avx2": True, "avx512_bf16": False,

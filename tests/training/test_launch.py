@@ -109,6 +109,7 @@ def lock_holder(tmp_path):
     process.wait()
 
 
+@pytest.mark.slow
 def test_lock_names_the_live_holder_then_is_taken_over(lock_holder, caplog):
     directory, holder = lock_holder
     with pytest.raises(RunLockedError, match=rf"in use by a live run \(host {os.uname().nodename}, pid {holder.pid},"):

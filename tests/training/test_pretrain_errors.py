@@ -186,6 +186,7 @@ def test_flag_validation_names_the_flag():
         build(PretrainConfig)
 
 
+@pytest.mark.slow
 def test_validation_records_other_length(pretraining_data, tmp_path, model_config):
     write_records(tmp_path / "v", files=1, seq=16)
     with pytest.raises(InputError, match="'input_ids' has length 16 but --data.max_seq_length is 32"):

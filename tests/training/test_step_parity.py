@@ -373,7 +373,8 @@ def test_keras_adamw_is_not_the_reference_step(pre_config, hparams, pretraining_
     assert worst > 0.1
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "lamb"])
+# LAMB's own update is checked in the fast tier by test_optimizer_step_from_reference_gradients; its whole step is slow
+@pytest.mark.parametrize("optimizer", ["adamw", pytest.param("lamb", marks=pytest.mark.slow)])
 def test_trainer_step_matches_reference(optimizer, pre_config, pre_batch, hparams, pretraining_reference_gradients):
     """Our whole step: forward, tape, clipping and update through ``Trainer.train_step``."""
     model = _pretraining_model(pre_config)
