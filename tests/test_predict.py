@@ -161,6 +161,7 @@ def _spread(model):
             variable.assign(variable.numpy() * scales[name])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", [dict(joint=True, answerability=True, beam_size=4), dict(answerability=True)],
                          ids=["joint", "plain_answerability"])
 def test_predict_script_decodes_other_heads_as_the_model_in_memory(tiny, head, tmp_path, capsys):

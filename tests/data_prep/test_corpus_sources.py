@@ -69,6 +69,7 @@ def test_default_corpus_without_the_package_names_the_install_command(monkeypatc
         list(default_corpus_documents(max_documents=1))
 
 
+@pytest.mark.slow
 def test_pydoc_corpus_is_real_prose_from_the_standard_library(pydoc_corpus):
     from pydoc_data.topics import topics
     documents, stats = pydoc_corpus
