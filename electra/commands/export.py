@@ -25,7 +25,8 @@ def _run_or(cls, name: str, otherwise: str | None = None):
     """A flag that overrides a run_squad setting: unset, the exported run's value, else run_squad's default."""
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     help_text = field.metadata["help"].split(" (default:")[0].rstrip(".")
-    return knob(None, f"{help_text}. Unset: the exported run's, else {otherwise or field.default}.")
+    return knob(None, f"{help_text}. Unset: the exported run's, else {otherwise or field.default}.",
+                *field.metadata["aliases"])
 
 
 @dataclasses.dataclass(frozen=True)

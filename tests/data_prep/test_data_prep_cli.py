@@ -6,7 +6,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOLS = ["corpus", "build_vocab", "build_pretraining_dataset", "prepare", "download", "benchmark"]
+TOOLS = ["corpus", "build_vocab", "build_pretraining_dataset", "prepare", "download"]
 
 
 def _run(*args):
