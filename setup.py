@@ -59,6 +59,7 @@ setup(
         # Serving converters (electra.export, tests/test_export.py) resolve with TF 2.21's protobuf (>= 6.31):
         # onnx 1.19+ and tf2onnx 1.17 accept it.
         "dev": ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.5", "dockerfile-parse>=2.0",
-                "build>=1.2", "openvino>=2025.0,<2027", "tf2onnx>=1.17,<1.18", "onnx>=1.19,<1.23", "onnxruntime>=1.20,<1.33"],
+                "build>=1.2", "openvino>=2025.0,<2027",
+                "tf2onnx>=1.17,<1.18", "onnx>=1.19,<1.23", "onnxruntime>=1.20,<1.33"],
     },
 )
