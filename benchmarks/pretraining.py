@@ -23,22 +23,33 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
 
-from absl import app, flags  # noqa: E402
+import argparse  # noqa: E402
 
-flags.DEFINE_list("sizes", ["small"], "Model presets.")
-flags.DEFINE_list("seq_lengths", ["128"], "Sequence lengths.")
-flags.DEFINE_list("precisions", ["fp32"], "fp32, bf16, fp16.")
-flags.DEFINE_list("xla", ["false"], "XLA settings of our forward/backward to measure (true is slower on CPU).")
-flags.DEFINE_integer("batch_size", 32, "Sequences per step.")
-flags.DEFINE_string("optimizer", "adamw", "Ours: adamw (as the peer's torch.optim.AdamW) or lamb.")
-flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (each side).")
-flags.DEFINE_integer("rounds", 5, "Alternating timed rounds, ours then the peer's.")
-flags.DEFINE_integer("steps", 3, "Timed steps per round (each side).")
-flags.DEFINE_string("peer_python", sys.executable,
-                    "Python with torch + transformers for the Hugging Face peer; 'none' to skip it.")
-flags.DEFINE_bool("reader", False, "Measure the TFRecord reader against the tiny model instead.")
-flags.DEFINE_string("output", None, "Also write the JSON document to this file.")
-FLAGS = flags.FLAGS
+
+def _list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", type=_list, default=["small"], help="Model presets (comma-separated).")
+    p.add_argument("--seq_lengths", type=_list, default=["128"], help="Sequence lengths (comma-separated).")
+    p.add_argument("--precisions", type=_list, default=["fp32"], help="fp32, bf16, fp16 (comma-separated).")
+    p.add_argument("--xla", type=_list, default=["false"],
+                   help="XLA settings of our forward/backward to measure (true is slower on CPU).")
+    p.add_argument("--batch_size", type=int, default=32, help="Sequences per step.")
+    p.add_argument("--optimizer", default="adamw", help="Ours: adamw (as the peer's torch.optim.AdamW) or lamb.")
+    p.add_argument("--warmup_steps", type=int, default=2, help="Untimed steps (each side).")
+    p.add_argument("--rounds", type=int, default=5, help="Alternating timed rounds, ours then the peer's.")
+    p.add_argument("--steps", type=int, default=3, help="Timed steps per round (each side).")
+    p.add_argument("--peer_python", default=sys.executable,
+                   help="Python with torch + transformers for the Hugging Face peer; 'none' to skip it.")
+    p.add_argument("--reader", action="store_true", help="Measure the TFRecord reader against the tiny model instead.")
+    p.add_argument("--output", help="Also write the JSON document to this file.")
+    return p.parse_args(argv)
+
+
+FLAGS = argparse.Namespace()
 
 # small / seq 128 / batch 32 / fp32 on CPU. The peak fraction is checked two ways: against the best peak of the run
 # (``fraction_of_peak``, the strictest) and against the peak measured right after our steps in each round, median
@@ -188,13 +199,14 @@ def reader_rate(tf, keras):
             "machine": machine_record()}
 
 
-def main(argv):
-    del argv
+def main(argv=None) -> int:
+    global FLAGS
+    FLAGS = parse_args(argv)
     import keras  # noqa: F401
     import tensorflow as tf
     if FLAGS.reader:
         print(json.dumps(reader_rate(tf, keras)))
-        return
+        return 0
     from benchmarks.common import Peer, add_fractions_of_peak, machine_record, matmul_peaks, versions, write_json
     peer = Peer(None if FLAGS.peer_python.lower() == "none" else FLAGS.peer_python)
     document = {"benchmark": "pretraining_train_step", "machine": machine_record(),
@@ -216,7 +228,8 @@ def main(argv):
         peer.close()
     document["machine"]["load_average_at_end"] = os.getloadavg()
     write_json(document, FLAGS.output)
+    return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())
