@@ -61,7 +61,7 @@ def serving_runtimes(model, work_dir: str, max_seq_length: int, openvino_precisi
     with open(vocab, "w", encoding="utf-8") as f:
         f.write("".join(f"[unused{i}]\n" for i in range(config.vocab_size)))
     saved_model = export_saved_model(model, os.path.join(work_dir, "saved_model"), vocab,
-                                     max_seq_length=max_seq_length)
+                                     max_seq_length=max_seq_length, do_lower_case=True)
     ir = export_openvino(saved_model, os.path.join(work_dir, "openvino"))
     onnx_path = export_onnx(saved_model, os.path.join(work_dir, "model.onnx"))
     parameters = int(model.count_params())

@@ -306,7 +306,7 @@ def _saved_model(model, run, args, rng, emit):
         with open(vocab, "w", encoding="utf-8") as f:
             f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n")
         export_dir = export_saved_model(model, os.path.join(tmp, "saved_model"), vocab,
-                                        max_seq_length=args.max_seq_length)
+                                        max_seq_length=args.max_seq_length, do_lower_case=True)
         serve = tf.saved_model.load(export_dir).signatures["serving_default"]
         for batch_size in [int(b) for b in args.saved_model_batches.split(",") if b]:
             batch = {k: tf.constant(v) for k, v in
