@@ -103,7 +103,7 @@ class Command:
         if isinstance(result, int) and not isinstance(result, bool):
             return result
         if result is not None:
-            print(json.dumps(result, indent=2, default=_plain))
+            print(json.dumps(result, default=_plain))   # one line: the last line of stdout, per rank under horovodrun
         return EXIT_OK
 
     def _fail(self, error: BaseException, status: int) -> int:
