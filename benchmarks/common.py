@@ -76,6 +76,11 @@ def matmul_flops_per_second(dtype: str = "fp32", size: int = 2048, repeats: int 
     return 2.0 * size ** 3 / best
 
 
+def comma_list(text: str) -> list[str]:
+    """``--sizes=small,base`` → ``["small", "base"]`` (blanks dropped): the list flags of every benchmark."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def write_json(document: dict, path: str | None) -> None:
     """Print ``document`` and, with ``path``, write it there (parent folders made)."""
     text = json.dumps(document, indent=2)

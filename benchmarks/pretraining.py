@@ -25,9 +25,7 @@ import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CP
 
 import argparse  # noqa: E402
 
-
-def _list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+from benchmarks.common import comma_list as _list  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -42,6 +42,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import electra  # noqa: E402,F401  (before TensorFlow loads: turns its oneDNN CPU kernels on)
+from benchmarks.common import comma_list  # noqa: E402
 
 
 TARGETS = {"inference": 1.5, "fine_tune": 1.2}   # speedup over the peer, small / seq 384 / fp32, CPU
@@ -50,7 +51,7 @@ MATMUL_BOUND = "matmul_bound"
 
 
 def _bools(text: str) -> list[bool]:
-    return [t.strip().lower() in ("1", "true", "yes", "on") for t in text.split(",") if t.strip()]
+    return [t.lower() in ("1", "true", "yes", "on") for t in comma_list(text)]
 
 
 def forward_products(config, batch: int, seq: int) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
@@ -233,8 +234,8 @@ def _run(args, common, peer, peaks) -> int:
     heads = {"plain": dict(), "plain_v2": dict(answerability=True),
              "joint": dict(joint=True, answerability=True, beam_size=args.beam_size)}
     for size, precision, xla, head in itertools.product(
-            [s for s in args.model_sizes.split(",") if s], [p for p in args.precisions.split(",") if p],
-            _bools(args.xla), [h for h in args.heads.split(",") if h]):
+            comma_list(args.model_sizes), comma_list(args.precisions),
+            _bools(args.xla), comma_list(args.heads)):
         keras.mixed_precision.set_global_policy("float32")
         model = ElectraForQuestionAnswering(preset(size), dtype=PRECISIONS[precision], **heads[head])
         run = {"model_size": size, "precision": precision, "xla": xla, "head": head}
