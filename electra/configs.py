@@ -14,6 +14,8 @@ import os
 import typing
 from typing import Any, Mapping
 
+from electra.interrupts import DEFAULT_SIGNALS, NAMES as SIGNAL_NAMES
+
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
@@ -401,6 +403,10 @@ class RuntimeConfig:
                                       "such a launcher is an error.")
     fp16_allreduce: bool = knob(False, "Compress gradients to fp16 for the allreduce.", "fp16_all_reduce",
                                 "fp16_compression")
+    stop_signals: tuple[str, ...] = knob(DEFAULT_SIGNALS, "Signals that stop the run gracefully: the step "
+                                         "finishes, a checkpoint is saved, the exit status is 128 + the signal "
+                                         "(143 for TERM); a second signal ends the process at once.",
+                                         choices=SIGNAL_NAMES, per_run=True)
 
 
 def _problems(checks) -> None:

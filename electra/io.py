@@ -9,6 +9,7 @@ user could not read the result; files and directories made here get the modes th
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -17,6 +18,70 @@ import shutil
 from typing import Any, Iterator
 
 TEMPORARY_MARK = ".tmp-"
+
+# errno → how the message states the cause. TensorFlow's file system reports the same causes as text in its
+# OpErrors (``ResourceExhaustedError: ...; No space left on device``), matched by these strings.
+STORAGE_CAUSES = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+                  errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied",
+                  errno.EPERM: "Operation not permitted", errno.EFBIG: "File too large"}
+
+
+class StorageError(OSError):
+    """A write failed for lack of room or rights (full disk, quota, read-only file system, permissions). The
+    message is one line naming the path and the cause; what was written before (the newest checkpoint, the log) is
+    intact. Exit status ``EXIT_STORAGE`` (74, sysexits' EX_IOERR) from every command."""
+
+    def __init__(self, path: str, cause_errno: int, hint: str = ""):
+        self.path, self.hint = path, hint
+        cause = STORAGE_CAUSES.get(cause_errno, os.strerror(cause_errno))
+        super().__init__(cause_errno, cause, path)
+
+    def __str__(self) -> str:
+        free = free_space(self.path) if self.errno in (errno.ENOSPC, errno.EDQUOT) else None
+        room = f" ({free / 2 ** 20:.1f} MiB free there)" if free is not None else ""
+        return f"cannot write {self.path}: {self.strerror}{room}" + (f". {self.hint}" if self.hint else "")
+
+
+def storage_error(error: BaseException, path: str, hint: str = "") -> StorageError | None:
+    """``error`` as a ``StorageError`` about ``path`` when it is one (an ``OSError`` with a storage errno, or a
+    TensorFlow ``OpError`` whose message states such a cause); None otherwise."""
+    if isinstance(error, StorageError):
+        return error
+    if isinstance(error, OSError) and error.errno in STORAGE_CAUSES:
+        return StorageError(getattr(error, "filename", None) or path, error.errno, hint)
+    if hasattr(error, "error_code"):       # tf.errors.OpError, without importing TensorFlow here
+        text = str(getattr(error, "message", error))
+        for number, cause in STORAGE_CAUSES.items():
+            if cause in text:
+                return StorageError(path, number, hint)
+    return None
+
+
+@contextlib.contextmanager
+def storing(path: str, hint: str = "") -> Iterator[None]:
+    """Turn a storage failure inside the block (see ``storage_error``) into a ``StorageError`` naming ``path``."""
+    try:
+        yield
+    except Exception as e:
+        translated = storage_error(e, path, hint)
+        if translated is None or translated is e:
+            raise
+        raise translated from e
+
+
+def free_space(path: str) -> int | None:
+    """Bytes free to this user on the file system holding ``path`` (its nearest existing parent); None if unknown."""
+    path = os.path.abspath(path)
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
 
 
 def temporary_path(path: str) -> str:
@@ -44,12 +109,14 @@ def remove_temporaries(directory: str, prefix: str) -> list[str]:
 def atomic_path(path: str) -> Iterator[str]:
     """A temporary name beside ``path`` for a writer that takes a name and makes a file or a directory there; when
     the block ends without an error it replaces ``path`` (a previous directory is moved aside first, restored if
-    the rename fails, then deleted), else it is removed and ``path`` stays as it was."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    the rename fails, then deleted), else it is removed and ``path`` stays as it was. A full disk, a read-only file
+    system or missing rights raise ``StorageError`` naming ``path``."""
     tmp = temporary_path(path)
     try:
-        yield tmp
-        _replace(tmp, path)
+        with storing(path):
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            yield tmp
+            _replace(tmp, path)
     finally:
         if os.path.lexists(tmp):
             _remove(tmp)

@@ -9,7 +9,10 @@ those lines (``NOISE``) and keeps every other; after that ``TF_CPP_MIN_LOG_LEVEL
 sharding timings), less the SavedModel input-rename warnings. ``--verbose`` changes none of it and logs everything.
 
 Exit status: 0 done; 2 bad input or settings (a flag, recipe, file, vocabulary, run directory held by another run):
-nothing was started or nothing was lost; 1 the work itself failed (non-finite loss, unreadable checkpoint, a build).
+nothing was started or nothing was lost; 1 the work itself failed (non-finite loss, unreadable checkpoint, a build);
+74 (sysexits' EX_IOERR) a write failed for lack of room or rights (full disk, quota, read-only file system): the
+message names the path, what was written before is intact; 128 + N stopped by signal N (143 SIGTERM, 130 SIGINT,
+138 SIGUSR1; ``electra.interrupts``): a training run saved a checkpoint first, so the same command resumes it.
 
 A command module defines ``COMMAND = Command(...)`` and ``main = COMMAND.main``; ``setup.py`` lists ``main`` as a
 console script and ``run_scripts/*.py`` launch it from a checkout.
@@ -33,7 +36,7 @@ NOISE = re.compile("|".join((
     r"cpu_feature_guard\.cc", r"^To enable the following instructions", r"oneDNN custom operations are on",
     r"Compiled cluster using XLA", r"Function `\w+` contains input name\(s\)")))
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STORAGE = 0, 1, 2, 74
 
 
 class UsageError(ValueError):
@@ -93,9 +96,17 @@ class Command:
             config, verbose = self._parse(argv, True)
         except _usage_errors() as e:
             return self._fail(e, EXIT_USAGE)
+        from electra.interrupts import DEFAULT_SIGNALS, STOP, Interrupted
+        from electra.io import StorageError
         configure_logging(verbose, self.tensorflow)
+        runtime = getattr(config, "runtime", None)
         try:
-            result = self.run(config)
+            with STOP.installed(getattr(runtime, "stop_signals", DEFAULT_SIGNALS)):
+                result = self.run(config)
+        except Interrupted as e:
+            return self._fail(e, e.exit_code)
+        except StorageError as e:
+            return self._fail(e, EXIT_STORAGE)
         except _failure_errors() as e:
             return self._fail(e, EXIT_FAILURE)
         except _usage_errors() as e:
@@ -107,8 +118,8 @@ class Command:
         return EXIT_OK
 
     def _fail(self, error: BaseException, status: int) -> int:
-        kind = "" if isinstance(error, UsageError) or type(error).__name__ == "ConfigError" else \
-            f"{type(error).__name__}: "
+        kind = "" if isinstance(error, UsageError) or type(error).__name__ in (
+            "ConfigError", "Interrupted", "StorageError") else f"{type(error).__name__}: "
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{self.name}: {kind}{message}", file=sys.stderr)
         return status
