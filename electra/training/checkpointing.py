@@ -26,6 +26,23 @@ def rng_variables(model) -> list:
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
+def remove_leftovers(output_dir: str) -> list[str]:
+    """Delete what saves cut short (a kill, a full disk) left in a run directory: TensorFlow's ``ckpt-N_temp``
+    directories (rank 0's and every rank's input ones) and the atomic writer's temporary names. Called once the run
+    directory is locked and before anything is written, so the space they hold is free again. Returns the paths
+    removed."""
+    from electra.io import remove_temporaries
+    checkpoints = os.path.join(output_dir, "checkpoints")
+    removed = []
+    for pattern in (os.path.join(checkpoints, "*_temp"), os.path.join(checkpoints, "input", "rank*", "*_temp")):
+        for path in tf.io.gfile.glob(pattern):
+            tf.io.gfile.rmtree(path)
+            removed.append(path)
+    if os.path.isdir(output_dir):
+        removed += [os.path.join(output_dir, name) for name in remove_temporaries(output_dir, "")]
+    return removed
+
+
 class CheckpointReadError(RuntimeError):
     """A checkpoint's files cannot be read (truncated by a kill or full disk, or corrupt)."""
 
@@ -49,17 +66,6 @@ class TrainingState:
         step = int(self.step.numpy())
         self.input_manager.save(checkpoint_number=step)
         return self.manager.save(checkpoint_number=step) if self.rank == 0 else None
-
-    def remove_temporaries(self) -> list[str]:
-        """Delete the ``ckpt-N_temp`` directories that a save cut short (kill, full disk) leaves behind: rank 0's
-        and this rank's input ones. Returns what was removed."""
-        directories = [self.input_directory] + ([self.manager.directory] if self.rank == 0 else [])
-        removed = []
-        for directory in directories:
-            for path in tf.io.gfile.glob(os.path.join(directory, "*_temp")):
-                tf.io.gfile.rmtree(path)
-                removed.append(path)
-        return removed
 
     def restore(self, path: str) -> int:
         """Restore step, weights and optimizer from ``path`` (a ``ckpt-N`` prefix); returns the step. A

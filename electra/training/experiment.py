@@ -26,10 +26,11 @@ import tensorflow as tf
 
 from electra.cli import differences, to_dict
 from electra.configs import ConfigError
-from electra.io import write_json
+from electra.interrupts import STOP, Interrupted, signal_name, signal_number
+from electra.io import StorageError, storing, write_json
 from electra.runtime import resolve_xla
 from electra.tasks.base import Task
-from electra.training.checkpointing import TrainingState
+from electra.training.checkpointing import TrainingState, remove_leftovers
 from electra.training.logs import RunLog
 from electra.training.precision import bf16_warning
 from electra.training.trainer import Trainer
@@ -166,8 +167,6 @@ class Experiment:
         iterator = self._input(s.seed)
         state = TrainingState(self.output_dir, self.model, self.optimizer, iterator, d.rank, s.keep_checkpoints,
                               self.trainer.state())
-        for removed in state.remove_temporaries():
-            log.warning("removed %s, left by a checkpoint save that was cut short", removed)
         step, input_note, unreadable, source = 0, None, [], None
         if restore_path:
             if s.restore == "latest":
@@ -214,7 +213,8 @@ class Experiment:
             if metrics:
                 runlog.write({"type": "eval", "step": step, "metrics": metrics})
         try:
-            out = self._loop(state, iterator, runlog, step, end, restore_path)
+            with STOP.deferred():
+                out = self._loop(state, iterator, runlog, step, end, restore_path)
         finally:
             runlog.close()
         summary = {"task": task.name, "step": out["step"], "total_steps": self.total_steps,
@@ -257,7 +257,14 @@ class Experiment:
             pending = [p for p in pending if p[0] >= at]
             return values
 
+        # A stop request (electra.interrupts) is agreed between workers through the steps' ``stop_signal``: one
+        # process reads its own flag, several read the previous step's output (no wait for the step just started),
+        # so every worker stops after the same step.
+        asked, previous = False, None
         while step < end:
+            if STOP.requested and not asked:
+                trainer.request_stop(STOP.requested)
+                asked = True
             try:
                 batch = next(iterator)
             except tf.errors.InvalidArgumentError as e:   # the reader's checks (token ids outside the vocabulary)
@@ -267,8 +274,13 @@ class Experiment:
                 if explained is None:
                     raise
                 raise explained from e
-            trainer.train_step(batch)
+            out = trainer.train_step(batch)
             step += 1
+            if d.size == 1:
+                stop_signal = STOP.requested or 0
+            else:
+                stop_signal = int(round(float(previous["stop_signal"]))) if previous is not None else 0
+                previous = out
             runlog.progress(step)
             log_now = step % s.log_every == 0 or step == end
             save_now = step % s.checkpoint_every == 0 or step == end
@@ -294,17 +306,43 @@ class Experiment:
                 if metrics:
                     runlog.write({"type": "eval", "step": step, "metrics": metrics})
                     self._keep_if_best(metrics, step, runlog)
-            if save_now:
-                path = state.save()
+            if save_now or stop_signal:
+                if stop_signal and not (log_now or save_now or eval_now):
+                    sync(step, reset=False)     # the finite check; the open window is saved with the checkpoint
+                path = self._save(state, step, runlog)
                 if path:
                     pending.append((step, path))
                     runlog.message(f"step {step}: checkpoint {path}")
             paused += time.time() - pause
+            if stop_signal and step < end:
+                self._stop(stop_signal, step, pending[-1][1] if pending else last_good, runlog)
         checkpoint = pending[-1][1] if pending else last_good
         seconds = training_seconds()
         return {**record, "step": step, "checkpoint": checkpoint, "seconds": time.time() - start,
                 "training_seconds": seconds,
                 "sequences_per_second": (step - first) * self.global_batch / max(seconds, 1e-9)}
+
+    def _save(self, state, step: int, runlog) -> str | None:
+        """Save the checkpoint of ``step`` (every rank its input state, rank 0 the rest). A full disk or a read-only
+        directory stops the run with a ``StorageError`` naming the path: the save was atomic, so the newest
+        complete checkpoint stays usable, and the ``*_temp`` left behind are removed at the next start."""
+        directory = os.path.join(self.output_dir, "checkpoints")
+        intact = state.latest()
+        try:
+            with storing(directory, f"the newest complete checkpoint ({intact or 'none yet'}) is intact: free space "
+                                    f"(or make it writable) and rerun the same command to resume"):
+                return state.save()
+        except StorageError as e:
+            runlog.error(step, e)
+            raise
+
+    def _stop(self, signum: int, step: int, checkpoint: str | None, runlog) -> None:
+        """End the run after a stop request: the ``stopped`` event, then ``Interrupted`` (exit 128 + signal)."""
+        name = signal_name(signum)
+        message = (f"stopped by {name} after step {step} of {self.total_steps}; checkpoint {checkpoint} saved: the "
+                   f"same command resumes from it")
+        runlog.event(step, "stopped", message, signal=name, checkpoint=checkpoint)
+        raise Interrupted(signum, message)
 
     def _keep_if_best(self, metrics: dict, step: int, runlog) -> None:
         """``trainer.keep_best``: the model of the best evaluation so far as ``<output_dir>/best`` (its metadata
@@ -355,10 +393,19 @@ def run_task(task: Task, config) -> dict:
     from electra.training.rundir import exclusive_run_directory
     distributor = make_distributor(config.runtime.horovod, config.runtime.fp16_allreduce)
     with exclusive_run_directory(distributor, config.output_dir):
+        if distributor.is_chief:     # first, so a save cut short by a full disk frees its space before any write
+            for removed in remove_leftovers(config.output_dir):
+                log.warning("removed %s, left by a save that was cut short", removed)
         task.prepare(distributor)
         model, summary = None, {}
         if task.trains:
             experiment = Experiment(task, config, distributor)
             summary = experiment.run()
             model = experiment.model
+            more_work = type(task).finish is not Task.finish     # predictions, export: not started after a stop
+            if more_work and any(distributor.gather_flags(STOP.requested is not None)):
+                signum = STOP.requested or signal_number("TERM")
+                raise Interrupted(signum, f"stopped by {signal_name(signum)} after the last training step "
+                                          f"({summary['step']}); the rest of the job was not done: the same "
+                                          f"command does it")
         return task.finish(summary, model, distributor)

@@ -10,7 +10,7 @@ import sys
 import tensorflow as tf
 from tqdm import tqdm
 
-from electra.io import atomic_write
+from electra.io import StorageError, atomic_write, storing
 
 log = logging.getLogger("electra.training")
 
@@ -75,15 +75,27 @@ class RunLog:
                 f"{k} {v:.4f}" for k, v in record["metrics"].items() if isinstance(v, (int, float))))
         scalars = {k: v for k, v in record.items() if k not in ("step", "type", "task", "metrics")}
         scalars.update(record.get("metrics", {}))
-        with self.writer.as_default(step=record["step"]):
-            for key, value in scalars.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    tf.summary.scalar(f"{kind}/{key}", value)
-        self.writer.flush()
+        with storing(os.path.join(os.path.dirname(self.path), "tensorboard")):
+            with self.writer.as_default(step=record["step"]):
+                for key, value in scalars.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        tf.summary.scalar(f"{kind}/{key}", value)
+            self.writer.flush()
 
     def _append(self, record: dict) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True, default=float) + "\n")
+        """One line, whole or not at all: a line cut short by a full disk is taken back, so the file stays a
+        sequence of complete records."""
+        line = (json.dumps(record, sort_keys=True, default=float) + "\n").encode("utf-8")
+        with storing(self.path, "the log up to this line and the checkpoints are intact: free space (or make it "
+                                "writable) and rerun the same command to resume"):
+            with open(self.path, "ab") as f:
+                start = f.tell()
+                try:
+                    f.write(line)
+                    f.flush()
+                except OSError:
+                    f.truncate(start)
+                    raise
 
     def event(self, step: int, event: str, text: str, **fields) -> None:
         """Something a reader of the log must know about (not a metric): a line of its own, and on the console."""
@@ -91,6 +103,13 @@ class RunLog:
             return
         self._append({"type": "event", "task": self.task, "step": step, "event": event, "message": text, **fields})
         self.message(f"step {step}: {text}")
+
+    def error(self, step: int, error: StorageError) -> None:
+        """Record why the run stopped, when the log can still take a line (a full disk may refuse it too)."""
+        try:
+            self.event(step, "error", str(error), path=error.path, cause=error.strerror)
+        except OSError:
+            pass
 
     def progress(self, step: int) -> None:
         if self.bar is not None:

@@ -5,6 +5,10 @@ the graph), allreduce across workers, global-norm clipping and the update, with 
 Metrics stay on the device: every step adds its values to window sums, and ``read_window`` fetches the means of
 the window in one host transfer (the loop calls it once per log interval), so Python never waits for the device
 between log steps. The first step whose global loss is not finite is recorded on the device too.
+
+Stop requests travel with the loss: ``request_stop(signal)`` marks this worker's next steps, and each step's
+``stop_signal`` output is the signal any worker asked for (0: none), reduced in the same allreduce as the global loss,
+so every worker learns of one worker's request at the same step.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ class Trainer:
         self.last = {k: tf.Variable(0.0, trainable=False, name=f"last_{k}") for k in LAST}
         self.window_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="window_steps")
         self.first_nonfinite_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="first_nonfinite_step")
+        self.stop_request = tf.Variable(0.0, trainable=False, name="stop_request")     # this worker's signal number
         self.host_reads = 0
         self._forward_backward = tf.function(self._forward_backward_impl, jit_compile=xla)
         self._step = tf.function(self._step_impl)
@@ -79,9 +84,14 @@ class Trainer:
         grad_norm = tf.linalg.global_norm(grads) / scale
         learning_rate = tf.cast(self._inner().learning_rate, tf.float32)
         self._apply(grads)
-        global_loss = self.distributor.allreduce_mean(metrics["loss"])
+        # [loss, signal, 1 if asked] averaged over workers: the loss's mean, and the asking workers' signal
+        requested = tf.cast(self.stop_request > 0, tf.float32)
+        reduced = self.distributor.allreduce_mean(tf.stack([tf.cast(metrics["loss"], tf.float32),
+                                                            self.stop_request, requested]))
+        global_loss = reduced[0]
+        stop_signal = tf.math.divide_no_nan(reduced[1], reduced[2])
         self.step.assign_add(1)
-        out = {**metrics, "grad_norm": grad_norm, "global_loss": global_loss}
+        out = {**metrics, "grad_norm": grad_norm, "global_loss": global_loss, "stop_signal": stop_signal}
         for name in self.names:
             self.sums[name].assign_add(tf.cast(global_loss if name == "loss" else out[name], tf.float32))
         self.last["learning_rate"].assign(learning_rate)
@@ -101,6 +111,10 @@ class Trainer:
                 raise ValueError(f"expected {self.accumulation_steps} micro-batches, got {len(micro_batches)}")
             micro_batches = {key: tf.stack([b[key] for b in micro_batches]) for key in micro_batches[0]}
         return self._step(micro_batches)
+
+    def request_stop(self, signum: int) -> None:
+        """This worker was asked to stop by ``signum``: its next steps carry the request to every worker."""
+        self.stop_request.assign(float(signum))
 
     def read_window(self, reset: bool = True) -> dict[str, float]:
         """The open window's means (``loss`` is the mean over workers), the last learning rate and loss scale, the

@@ -1,26 +1,49 @@
-"""Run run_pretraining.py (or, with --squad first, run_squad.py) but SIGKILL the process right after optimizer
-step N (a crash mid-run, for resume tests)."""
+"""Run run_pretraining.py (or, with --squad first, run_squad.py) and send the process a signal right after
+optimizer step N: SIGKILL by default (a crash mid-run, for resume tests), or ``--signal=TERM`` (a scheduler's stop
+request); with ``--again-in-save`` the same signal comes a second time while the stop's checkpoint is being saved.
+
+    python tests/training/kill_at_step.py N [--signal=NAME] [--again-in-save] [--squad] FLAGS...
+"""
 import os
 import runpy
 import signal
 import sys
 
 kill_at = int(sys.argv.pop(1))
-from electra.training import trainer  # noqa: E402
+signum = signal.SIGKILL
+if sys.argv[1].startswith("--signal="):
+    signum = getattr(signal, "SIG" + sys.argv.pop(1).split("=", 1)[1])
+again_in_save = sys.argv[1] == "--again-in-save"
+if again_in_save:
+    sys.argv.pop(1)
+from electra.training import checkpointing, trainer  # noqa: E402
 
-original = trainer.Trainer.train_step
+original_step = trainer.Trainer.train_step
+original_save = checkpointing.TrainingState.save
 calls = {"n": 0}
 
 
 def train_step(self, micro_batches):
-    out = original(self, micro_batches)
+    out = original_step(self, micro_batches)
     calls["n"] += 1
     if calls["n"] == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signum)
     return out
 
 
+def save(self):
+    if again_in_save and calls["n"] >= kill_at:     # between this rank's input state and the model checkpoint
+        main_save = self.manager.save
+
+        def interrupted_save(*args, **kwargs):
+            os.kill(os.getpid(), signum)
+            return main_save(*args, **kwargs)
+        self.manager.save = interrupted_save
+    return original_save(self)
+
+
 trainer.Trainer.train_step = train_step
+checkpointing.TrainingState.save = save
 script = "run_squad.py" if sys.argv[1:2] == ["--squad"] else "run_pretraining.py"
 if script == "run_squad.py":
     sys.argv.pop(1)
