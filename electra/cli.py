@@ -19,6 +19,7 @@ import difflib
 import dataclasses
 import json
 import math
+import re
 import typing
 from typing import Any, Iterator, Mapping
 
@@ -382,11 +383,19 @@ def parse_command(cls, argv: list[str] | None, description: str, base: Any = Non
                 raise ConfigError(f"command line: {given[0][1]} and {written} set {name} to different values")
     verbose = bool(namespace.pop("verbose", False))
     config = base if base is not None else _defaults(cls)
-    recipe = namespace.pop("config", None)
+    recipe, from_recipe = namespace.pop("config", None), set()
     if recipe:
-        config = override(config, load_recipe(recipe), f"--config={recipe}")
+        values, table = load_recipe(recipe), flag_table(cls)
+        config = override(config, values, f"--config={recipe}")
+        from_recipe = {table[key].name for key in flatten(values) if key in table} - set(namespace)
     config = override(config, namespace, "command line")
-    return (finish(config) if check else config), verbose
+    try:
+        return (finish(config) if check else config), verbose
+    except ConfigError as e:        # a cross-field check: say which of its values the recipe gave
+        named = [name for name in dict.fromkeys(re.findall(r"--([\w.]+)=", str(e))) if name in from_recipe]
+        if not named:
+            raise
+        raise ConfigError(f"{e} (--{', --'.join(named)} from --config={recipe})") from None
 
 
 def parse(cls, argv: list[str] | None, description: str, base: Any = None, check: bool = True) -> Any:
