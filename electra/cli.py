@@ -3,13 +3,14 @@
 Every leaf field of a config is a dotted flag (``--optimizer.learning_rate``) with the help text of its ``knob``;
 its aliases are the flag names NVIDIA's and google-research's ELECTRA scripts give the same setting
 (``--learning_rate``, ``--num_train_steps``), so their command lines carry over. A knob may instead be positional,
-required, or a list (``tuple[str, ...]``: several values after one flag). A number's ``Range`` and a text's
-``choices`` are checked here, in ``_convert``, for flags, recipes and ``build`` alike, with an error naming where the
-value came from. ``--config=recipe.json`` loads a recipe (nested JSON objects, or dotted keys) first; flags given on
-the command line win over it. One setting given twice in one place (an alias and the dotted name, ``--x --nox``, a
-recipe key both dotted and nested) must be given the same value. ``--verbose`` (every tool; not a
+required, or a list (``tuple[str, ...]``: several values after one flag). ``--config=recipe.json`` loads a recipe
+(nested JSON objects, or dotted keys) first; flags given on the command line win over it. A number's ``Range`` (and
+finiteness) and a text's ``choices`` are checked in one place, ``_convert``, for flags, recipes and ``build`` alike,
+the error naming where the value came from; a setting given twice in one place (an alias and the dotted name,
+``--x --nox``, a recipe key both dotted and nested) must be given the same value. ``--verbose`` (every tool; not a
 config field, so never part of a run's saved config) turns the libraries' logs back on. Adding a hyperparameter is
-one ``knob`` line in ``electra.configs``: the flag, its help, recipe files and the resume check follow from it.
+one ``knob`` line in ``electra.configs``: the flag, its help, its range, recipe files and the resume check follow
+from it.
 """
 from __future__ import annotations
 
@@ -406,5 +407,7 @@ def parse(cls, argv: list[str] | None, description: str, base: Any = None, check
 def build(cls, values: Mapping[str, Any] | None = None, **names: Any) -> Any:
     """A checked config from keyword or dotted settings: ``build(PretrainConfig, output_dir="run",
     learning_rate=1e-3)`` (a field's own name when it is unique) or ``build(PretrainConfig,
-    {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``."""
-    return finish(override(_defaults(cls), {**(values or {}), **names}, "arguments", leaf_names=True))
+    {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``. The keywords win over ``values`` (a loaded recipe),
+    as flags win over ``--config``."""
+    config = override(_defaults(cls), values or {}, "arguments", leaf_names=True)
+    return finish(override(config, names, "arguments", leaf_names=True))

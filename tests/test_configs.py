@@ -269,3 +269,11 @@ def test_a_cross_field_error_names_the_recipe_that_gave_a_value():
     with pytest.raises(ConfigError, match=r"total_steps=500$"):      # both from the command line
         cli.parse(PretrainConfig, ["--output_dir=x", f"--config={recipe}", "--trainer.total_steps=500",
                                    "--num_warmup_steps=600"], "")
+
+
+def test_build_keywords_win_over_its_values_as_flags_over_a_recipe():
+    recipe = cli.load_recipe(str(ROOT / "recipes" / "pretrain_tiny_cpu.json"))    # trainer.total_steps 400
+    config = cli.build(PretrainConfig, recipe, **{"output_dir": "x", "trainer.total_steps": 100})
+    assert config.trainer.total_steps == 100 and config.optimizer.learning_rate == 2e-3
+    with pytest.raises(ConfigError, match="set trainer.total_steps to different values"):
+        cli.build(PretrainConfig, {"trainer": {"total_steps": 400}, "max_steps": 100}, output_dir="x")
