@@ -513,15 +513,15 @@ class BuildDatasetConfig:
     vocab: str = knob("", "vocab.txt, SentencePiece .model or tokenizer directory.", required=True)
     output_dir: str = knob("", "Where the TFRecords are written.", required=True)
     prefix: str = knob("train", "File name prefix, e.g. train or validation.")
-    max_seq_length: int = knob(128, f"Tokens per sequence (>= {MIN_SEQ_LENGTH}).")
-    num_output_files: int = knob(1, "TFRecord files written.")
-    num_processes: int = knob(1, "Worker processes (the bytes written do not depend on it).")
-    seed: int = knob(12345, "Random seed of the packing.")
+    max_seq_length: int = knob(128, "Tokens per sequence.", valid=f">= {MIN_SEQ_LENGTH}")
+    num_output_files: int = knob(1, "TFRecord files written.", valid=">= 1")
+    num_processes: int = knob(1, "Worker processes (the bytes written do not depend on it).", valid=">= 1")
+    seed: int = knob(12345, "Random seed of the packing.", valid=">= 0")
     lower_case: bool | None = knob(None, "Lower-case the text (default: from the tokenizer directory's config, else "
                                          "uncased for vocab.txt).")
     short_seq_prob: float = knob(0.05, "Probability that the next sequence's target length is random in [5, "
-                                       "max_seq_length].")
-    single_segment_prob: float = knob(0.1, "Probability of a single-segment sequence [CLS] A [SEP].")
+                                       "max_seq_length].", valid="[0, 1]")
+    single_segment_prob: float = knob(0.1, "Probability of a single-segment sequence [CLS] A [SEP].", valid="[0, 1]")
     errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
                                  "U+FFFD.", choices=ERRORS_CHOICES)
     overwrite: bool = knob(False, "Rebuild files made with other settings.")

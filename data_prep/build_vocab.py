@@ -156,9 +156,10 @@ class BuildVocabConfig:
     input: tuple[str, ...] = knob((), "Sentence shards: files, folders or globs.", required=True)
     output_dir: str = knob("", "Where the vocabulary is written.", required=True)
     type: str = knob("wordpiece", "Vocabulary kind.", choices=VOCAB_TYPES)
-    vocab_size: int = knob(30522, "Tokens in the vocabulary, the special tokens included.")
+    vocab_size: int = knob(30522, "Tokens in the vocabulary, the special tokens included.",
+                           valid=f"> {len(SPECIAL_TOKENS)}")
     lower_case: bool = knob(True, "Uncased vocabulary; --nolower_case for cased.")
-    min_frequency: int = knob(2, "WordPiece: minimum pair frequency.")
+    min_frequency: int = knob(2, "WordPiece: minimum pair frequency.", valid=">= 0")
     errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
                                  "U+FFFD.", choices=ERRORS_CHOICES)
 

@@ -342,16 +342,16 @@ class CorpusConfig:
                                "documents.", required=True)
     source: str = knob("default", "Corpus type.", choices=SOURCES)
     input: tuple[str, ...] | None = knob(None, "Files, folders or globs (text), or the .xml.bz2 dump (wikipedia).")
-    num_train_shards: int = knob(8, "Training shard files.")
-    num_validation_shards: int = knob(1, "Validation shard files.")
-    validation_fraction: float = knob(0.05, "Share of documents held out for validation.")
-    seed: int = knob(12345, "Random seed of the shard assignment.")
+    num_train_shards: int = knob(8, "Training shard files.", valid=">= 1")
+    num_validation_shards: int = knob(1, "Validation shard files.", valid=">= 0")
+    validation_fraction: float = knob(0.05, "Share of documents held out for validation.", valid="[0, 1)")
+    seed: int = knob(12345, "Random seed of the shard assignment.", valid=">= 0")
     errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
                                  "U+FFFD.", choices=ERRORS_CHOICES)
-    processes: int = knob(0, "wikiextractor processes (0: one per core but one).")
-    max_documents: int | None = knob(None, "Stop after this many documents.")
+    processes: int = knob(0, "wikiextractor processes (0: one per core but one).", valid=">= 0")
+    max_documents: int | None = knob(None, "Stop after this many documents.", valid=">= 0")
     max_bytes: int | None = knob(None, "Stop after the document that reaches this many bytes of sentences (a capped "
-                                       "slice).")
+                                       "slice).", valid=">= 1")
 
 
 def _run(c: CorpusConfig) -> dict:

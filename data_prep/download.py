@@ -99,7 +99,7 @@ class DownloadConfig:
     url: str | None = knob(None, "wikipedia: another dump URL or mirror.")
     version: str = knob("1.1", "squad: the SQuAD version.", choices=tuple(sorted(SQUAD_FILES)))
     base_url: str = knob(SQUAD_BASE_URL, "squad: where the files are.")
-    timeout: float = knob(30.0, "Seconds to connect / per read.")
+    timeout: float = knob(30.0, "Seconds to connect / per read.", valid="> 0")
     overwrite: bool = knob(False, "Download again over existing files.")
 
 

@@ -116,20 +116,20 @@ class PrepareConfig:
                                   "and standard-library docstrings, ~1.3 MB, nothing to install); text; wikipedia.",
                        choices=("default", "pydoc", "text", "wikipedia"))
     input: tuple[str, ...] | None = knob(None, "Files, folders or globs (text), or the .xml.bz2 dump (wikipedia).")
-    max_seq_length: int = knob(128, "Tokens per sequence.")
-    vocab_size: int = knob(4096, "WordPiece vocabulary trained on the corpus.")
+    max_seq_length: int = knob(128, "Tokens per sequence.", valid=">= 8")
+    vocab_size: int = knob(4096, "WordPiece vocabulary trained on the corpus.", valid="> 5")
     vocab: str | None = knob(None, "Use this vocab.txt / .model instead of training one.")
     lower_case: bool = knob(True, "Uncased vocabulary and text.")
-    num_train_shards: int = knob(2, "Sentence shard files for training.")
-    num_train_files: int = knob(2, "Training TFRecord files.")
-    validation_fraction: float = knob(0.05, "Share of documents held out for validation.")
-    num_processes: int = knob(1, "Worker processes.")
-    seed: int = knob(12345, "Random seed of the sharding and packing.")
+    num_train_shards: int = knob(2, "Sentence shard files for training.", valid=">= 1")
+    num_train_files: int = knob(2, "Training TFRecord files.", valid=">= 1")
+    validation_fraction: float = knob(0.05, "Share of documents held out for validation.", valid="[0, 1)")
+    num_processes: int = knob(1, "Worker processes.", valid=">= 1")
+    seed: int = knob(12345, "Random seed of the sharding and packing.", valid=">= 0")
     errors: str = knob("strict", "Invalid UTF-8: 'strict' stops with the file and byte offset, 'replace' uses "
                                  "U+FFFD.", choices=("strict", "replace"))
-    max_documents: int | None = knob(None, "Use only the corpus's first documents.")
+    max_documents: int | None = knob(None, "Use only the corpus's first documents.", valid=">= 0")
     max_bytes: int | None = knob(None, "Use only the corpus's first documents, up to about this many bytes of "
-                                       "sentences.")
+                                       "sentences.", valid=">= 1")
 
 
 def _run(c: PrepareConfig) -> dict:

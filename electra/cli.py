@@ -4,9 +4,13 @@ Every leaf field of a config is a dotted flag (``--optimizer.learning_rate``) wi
 its aliases are the flag names NVIDIA's and google-research's ELECTRA scripts give the same setting
 (``--learning_rate``, ``--num_train_steps``), so their command lines carry over. A knob may instead be positional,
 required, or a list (``tuple[str, ...]``: several values after one flag). ``--config=recipe.json`` loads a recipe
-(nested JSON objects, or dotted keys) first; flags given on the command line win. ``--verbose`` (every tool; not a
+(nested JSON objects, or dotted keys) first; flags given on the command line win over it. A number's ``Range`` (and
+finiteness) and a text's ``choices`` are checked in one place, ``_convert``, for flags, recipes and ``build`` alike,
+the error naming where the value came from; a setting given twice in one place (an alias and the dotted name,
+``--x --nox``, a recipe key both dotted and nested) must be given the same value. ``--verbose`` (every tool; not a
 config field, so never part of a run's saved config) turns the libraries' logs back on. Adding a hyperparameter is
-one ``knob`` line in ``electra.configs``: the flag, its help, recipe files and the resume check follow from it.
+one ``knob`` line in ``electra.configs``: the flag, its help, its range, recipe files and the resume check follow
+from it.
 """
 from __future__ import annotations
 
@@ -15,10 +19,12 @@ import copy
 import difflib
 import dataclasses
 import json
+import math
+import re
 import typing
 from typing import Any, Iterator, Mapping
 
-from electra.configs import ConfigError, parse_bool
+from electra.configs import ConfigError, Range, parse_bool
 
 RESERVED = ("config", "help", "verbose")
 
@@ -33,6 +39,7 @@ class Flag:
     aliases: tuple[str, ...]
     choices: tuple
     resume: bool
+    valid: Range | None = None
     per_run: bool = False
     many: bool = False        # tuple[kind, ...]: one or more values
     positional: bool = False
@@ -62,8 +69,9 @@ def flags_of(cls, prefix: str = "", instance: Any = None) -> Iterator[Flag]:
         kind, optional, many = _leaf_type(hint)
         meta = field.metadata
         yield Flag(prefix + field.name, kind, optional, default, meta.get("help", ""), tuple(meta.get("aliases", ())),
-                   tuple(meta.get("choices", ())), bool(meta.get("resume", True)), bool(meta.get("per_run", False)),
-                   many, bool(meta.get("positional", False)), bool(meta.get("required", False)))
+                   tuple(meta.get("choices", ())), bool(meta.get("resume", True)), meta.get("valid"),
+                   bool(meta.get("per_run", False)), many, bool(meta.get("positional", False)),
+                   bool(meta.get("required", False)))
 
 
 def flag_table(cls, leaf_names: bool = False) -> dict[str, Flag]:
@@ -115,18 +123,38 @@ def _convert(flag: Flag, value: Any, where: str) -> Any:
                           f"{' or null' if flag.optional else ''}, got {value!r}") from None
     if flag.choices and value not in flag.choices:
         raise ConfigError(f"{where}: {flag.name}={value!r}; choose one of {list(flag.choices)}")
+    if flag.kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: --{flag.name}={value} must be a finite number"
+                          + (f" {flag.valid}" if flag.valid and flag.valid.text != "finite" else ""))
+    if flag.valid and value not in flag.valid:
+        raise ConfigError(f"{where}: --{flag.name}={value} must be {flag.valid}")
     return value
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested ``{"optimizer": {"learning_rate": 1e-3}}`` (and dotted keys) → ``{"optimizer.learning_rate": 1e-3}``."""
-    flat = {}
+def _leaves(values: Mapping[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any, tuple[str, ...]]]:
+    """``(dotted name, value, keys as written)`` of each leaf: ``{"optimizer": {"learning_rate": 1e-3}}`` and
+    ``{"optimizer.learning_rate": 1e-3}`` both give the name ``optimizer.learning_rate``."""
     for key, value in values.items():
         if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
+            yield from _leaves(value, path + (key,))
         else:
-            flat[prefix + key] = value
-    return flat
+            yield ".".join(path + (key,)), value, path + (key,)
+
+
+def flatten(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested ``{"optimizer": {"learning_rate": 1e-3}}`` (and dotted keys) → ``{"optimizer.learning_rate": 1e-3}``."""
+    return {name: value for name, value, _ in _leaves(values)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or repr(a) == repr(b)
+
+
+def _written(keys: tuple[str, ...], value: Any) -> str:
+    """A setting as its recipe holds it: ``{"optimizer": {"learning_rate": 0.002}}``."""
+    for key in reversed(keys):
+        value = {key: value}
+    return json.dumps(value, default=str)
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,31 +188,47 @@ def _build(cls, nested: Mapping[str, Any], base: Any, top: bool = True) -> Any:
 
 def override(config: Any, values: Mapping[str, Any], where: str = "overrides", leaf_names: bool = False) -> Any:
     """``config`` with ``values`` applied: dotted names, aliases or nested objects. Unknown names, wrong types and
-    invalid results raise ``ConfigError`` naming ``where`` (a file, or "command line") and the field."""
+    invalid results raise ``ConfigError`` naming ``where`` (a file, or "command line") and the field; so does one
+    field given twice (an alias and its dotted name, a dotted and a nested key) with different values."""
     table = flag_table(type(config), leaf_names)
-    resolved: dict[str, Any] = {}
-    for key, value in flatten(values).items():
+    resolved: dict[str, tuple[Any, str]] = {}
+    for key, value, keys in _leaves(values):
         if key.startswith("_"):          # "_comment" and friends in recipe files
             continue
         flag = table.get(key)
         if flag is None:
             close = difflib.get_close_matches(key, list(table), n=1)
             raise ConfigError(f"{where}: unknown setting {key!r}" + (f" (did you mean {close[0]}?)" if close else ""))
-        resolved[flag.name] = _convert(flag, value, where)
+        converted, written = _convert(flag, value, where), _written(keys, value)
+        if flag.name in resolved and not _same(resolved[flag.name][0], converted):
+            raise ConfigError(f"{where}: {resolved[flag.name][1]} and {written} set {flag.name} to different values")
+        resolved[flag.name] = converted, written
     try:
-        return _build(type(config), _nest(resolved), config)
+        return _build(type(config), _nest({name: value for name, (value, _) in resolved.items()}), config)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique, or whose repeated keys agree."""
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values and not _same(values[key], value):
+            raise ConfigError(f"{json.dumps(key)} given twice in one object ({values[key]!r} and {value!r})")
+        values[key] = value
+    return values
 
 
 def load_recipe(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
-            values = json.load(f)
+            values = json.load(f, object_pairs_hook=_object)
     except FileNotFoundError:
         raise ConfigError(f"--config={path}: no such file") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"--config={path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+    except ConfigError as e:
+        raise ConfigError(f"--config={path}: {e}") from None
     if not isinstance(values, dict):
         raise ConfigError(f"--config={path}: expected a JSON object of settings")
     return values
@@ -231,12 +275,27 @@ def differences(saved: Mapping[str, Any], current: Any) -> list[tuple[str, Any, 
             if name in old and old[name] != new[name] and not table[name].per_run]
 
 
-class _Bool(argparse.Action):
+class _Given(argparse.Action):
+    """Stores a flag's value and records how it was written (``parser.given``: ``{dotted name: [(value, as
+    written)]}``), so that ``parse_command`` can refuse a setting given twice with different values instead of
+    letting the last one win."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        shown = " ".join(map(str, value)) if isinstance(value, list) else value
+        self.store(parser, namespace, value, f"{option_string}={shown}")
+
+    def store(self, parser, namespace, value, written: str) -> None:
+        vars(parser).setdefault("given", {}).setdefault(self.dest, []).append((value, written))
+        setattr(namespace, self.dest, value)
+
+
+class _Bool(_Given):
     def __init__(self, option_strings, dest, **kwargs):
         kwargs.update(nargs="?", const=True)
         super().__init__(option_strings, dest, **kwargs)
 
     def __call__(self, parser, namespace, value, option_string=None):
+        written = option_string if value is None or value is True else f"{option_string}={value}"
         if option_string and option_string.startswith("--no") and option_string[4:] in self._positive:
             if value is not None and value is not True:
                 parser.error(f"{option_string} takes no value")
@@ -246,7 +305,7 @@ class _Bool(argparse.Action):
                 value = parse_bool(value) if isinstance(value, str) else value
             except argparse.ArgumentTypeError as e:
                 parser.error(f"{option_string}: {e}")
-        setattr(namespace, self.dest, value)
+        self.store(parser, namespace, value, written)
 
 
 def _names_for(flag: Flag, table: dict[str, Flag]) -> list[str]:
@@ -285,7 +344,7 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
         group = groups[flag.name.rsplit(".", 1)[0] if "." in flag.name else "general"]
         kind = flag.kind if not flag.optional else _optional(flag.kind)
         shown = "required" if flag.required else f"default: {flag.default}"
-        help_text = flag.help if flag.positional else f"{flag.help} ({shown})"
+        help_text = flag.help if flag.positional else f"{flag.help} ({shown}{f'; {flag.valid}' if flag.valid else ''})"
         if flag.positional:
             group.add_argument(flag.name, type=kind, help=help_text, choices=flag.choices or None,
                                metavar=flag.name.upper(), nargs="+" if flag.many else None)
@@ -297,9 +356,9 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
             action = group.add_argument(*options, dest=flag.name, action=_Bool, help=help_text, metavar="BOOL")
             action._positive = set(names)
         else:
-            group.add_argument(*options, dest=flag.name, type=kind, help=help_text, choices=flag.choices or None,
-                               metavar=None if flag.choices else flag.kind.__name__.upper(),
-                               nargs="+" if flag.many else None)
+            group.add_argument(*options, dest=flag.name, action=_Given, type=kind, help=help_text,
+                               choices=flag.choices or None, nargs="+" if flag.many else None,
+                               metavar=None if flag.choices else flag.kind.__name__.upper())
     return parser
 
 
@@ -317,14 +376,27 @@ def parse_command(cls, argv: list[str] | None, description: str, base: Any = Non
     """``argv`` → ``(config, verbose)``: a checked config of class ``cls`` (defaults or ``base``, then ``--config``,
     then the flags) and whether ``--verbose`` was given. ``check=False`` leaves out the required-field and
     cross-field checks (e.g. that input files exist)."""
-    namespace = vars(build_parser(cls, description, base, prog).parse_args(argv))
+    parser = build_parser(cls, description, base, prog)
+    namespace = vars(parser.parse_args(argv))
+    for name, given in getattr(parser, "given", {}).items():
+        for value, written in given[1:]:
+            if not _same(value, given[0][0]):
+                raise ConfigError(f"command line: {given[0][1]} and {written} set {name} to different values")
     verbose = bool(namespace.pop("verbose", False))
     config = base if base is not None else _defaults(cls)
-    recipe = namespace.pop("config", None)
+    recipe, from_recipe = namespace.pop("config", None), set()
     if recipe:
-        config = override(config, load_recipe(recipe), f"--config={recipe}")
+        values, table = load_recipe(recipe), flag_table(cls)
+        config = override(config, values, f"--config={recipe}")
+        from_recipe = {table[key].name for key in flatten(values) if key in table} - set(namespace)
     config = override(config, namespace, "command line")
-    return (finish(config) if check else config), verbose
+    try:
+        return (finish(config) if check else config), verbose
+    except ConfigError as e:        # a cross-field check: say which of its values the recipe gave
+        named = [name for name in dict.fromkeys(re.findall(r"--([\w.]+)=", str(e))) if name in from_recipe]
+        if not named:
+            raise
+        raise ConfigError(f"{e} (--{', --'.join(named)} from --config={recipe})") from None
 
 
 def parse(cls, argv: list[str] | None, description: str, base: Any = None, check: bool = True) -> Any:
@@ -335,5 +407,7 @@ def parse(cls, argv: list[str] | None, description: str, base: Any = None, check
 def build(cls, values: Mapping[str, Any] | None = None, **names: Any) -> Any:
     """A checked config from keyword or dotted settings: ``build(PretrainConfig, output_dir="run",
     learning_rate=1e-3)`` (a field's own name when it is unique) or ``build(PretrainConfig,
-    {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``."""
-    return finish(override(_defaults(cls), {**(values or {}), **names}, "arguments", leaf_names=True))
+    {"optimizer.learning_rate": 1e-3, "output_dir": "run"})``. The keywords win over ``values`` (a loaded recipe),
+    as flags win over ``--config``."""
+    config = override(_defaults(cls), values or {}, "arguments", leaf_names=True)
+    return finish(override(config, names, "arguments", leaf_names=True))

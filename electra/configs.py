@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import typing
 from typing import Any, Mapping
 
@@ -178,16 +179,50 @@ def preset(name: str, **overrides: Any) -> ModelConfig:
     return PRESETS[name].replace(**overrides)
 
 
-def knob(default: Any, help: str, *aliases: str, resume: bool = True, choices: tuple = (), per_run: bool = False,
-         required: bool = False, positional: bool = False) -> Any:
+def knob(default: Any, help: str, *aliases: str, valid: str = "", resume: bool = True, choices: tuple = (),
+         per_run: bool = False, required: bool = False, positional: bool = False) -> Any:
     """A config field: its default, its ``--help`` text, extra flag names (``aliases``: NVIDIA's or
-    google-research's name for the same setting), the values it accepts, whether a resumed run may change it
-    (``resume=True``: cadence, length, launch; ``False``: what the checkpoints depend on), whether it describes one
-    invocation only (``per_run``: not reported as a change on resume), and whether the command line must give it
-    (``required``; ``positional``: given without a flag name, in field order)."""
+    google-research's name for the same setting), the values it accepts (``valid``: a ``Range`` for numbers,
+    ``choices`` for text), whether a resumed run may change it (``resume=True``: cadence, length, launch; ``False``:
+    what the checkpoints depend on), whether it describes one invocation only (``per_run``: not reported as a change
+    on resume), and whether the command line must give it (``required``; ``positional``: given without a flag name,
+    in field order)."""
     return dataclasses.field(default=default, metadata={
-        "help": help, "aliases": aliases, "resume": resume, "choices": tuple(choices), "per_run": per_run,
-        "required": required or positional, "positional": positional})
+        "help": help, "aliases": aliases, "valid": Range.parse(valid) if valid else None, "resume": resume,
+        "choices": tuple(choices), "per_run": per_run, "required": required or positional, "positional": positional})
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The numbers a knob accepts, written as an interval (``"[0, 1)"``, ``"(0, inf)"``), a bound (``">= 1"``,
+    ``"> 0"``) or ``"finite"`` (any number). inf and nan are never accepted, whatever the bounds."""
+
+    text: str
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = True
+    high_open: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> "Range":
+        bound = re.fullmatch(r"([<>]=?) *(\S+)", text)
+        interval = re.fullmatch(r"([\[(]) *([^,]+?) *, *([^\])]+?) *([\])])", text)
+        if bound and bound[1][0] == ">":
+            return cls(text, low=float(bound[2]), low_open=bound[1] == ">")
+        if bound:
+            return cls(text, high=float(bound[2]), high_open=bound[1] == "<")
+        if interval:
+            return cls(text, float(interval[2]), float(interval[3]), interval[1] == "(", interval[4] == ")")
+        if text != "finite":
+            raise ValueError(f"knob range {text!r}: expected an interval '[0, 1)', a bound '>= 1' or 'finite'")
+        return cls(text)
+
+    def __contains__(self, value: float) -> bool:
+        return (math.isfinite(value) and (self.low < value if self.low_open else self.low <= value)
+                and (value < self.high if self.high_open else value <= self.high))
+
+    def __str__(self) -> str:
+        return f"in {self.text}" if self.text[0] in "[(" else self.text
 
 
 def section(factory: Any, help: str) -> Any:
@@ -206,15 +241,10 @@ PRECISIONS = {"fp32": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat1
 class ObjectiveConfig:
     """Replaced-token-detection objective: loss = gen_weight × MLM + disc_weight × RTD (Clark et al. use 1 and 50)."""
 
-    gen_weight: float = knob(1.0, "Weight of the generator's masked-LM loss.", "gen_weight", resume=False)
-    disc_weight: float = knob(50.0, "Weight of the discriminator's replaced-token loss.", "disc_weight", resume=False)
-    temperature: float = knob(1.0, "Sampling temperature of the generator.", "temperature", resume=False)
-
-    def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            raise ConfigError(f"objective.temperature must be > 0, got {self.temperature}")
-        if self.gen_weight < 0 or self.disc_weight < 0:
-            raise ConfigError("objective.gen_weight and objective.disc_weight must be >= 0")
+    gen_weight: float = knob(1.0, "Weight of the generator's masked-LM loss.", "gen_weight", valid=">= 0", resume=False)
+    disc_weight: float = knob(50.0, "Weight of the discriminator's replaced-token loss.", "disc_weight",
+                              valid=">= 0", resume=False)
+    temperature: float = knob(1.0, "Sampling temperature of the generator.", "temperature", valid="> 0", resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +261,8 @@ class PretrainModel(ModelChoice):
     """The pretraining networks: the discriminator, and the generator derived from it."""
 
     generator_fraction: float | None = knob(None, "Generator width as a fraction of the discriminator's (preset "
-                                                  "default if unset).", "generator_hidden_size", resume=False)
+                                                  "default if unset).", "generator_hidden_size", valid="(0, 1]",
+                                            resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,12 +275,12 @@ class PretrainingData:
     vocab_file: str | None = knob(None, "WordPiece vocab.txt or SentencePiece .model (default: the embedded "
                                         "default's, or the --init source's).", "vocab_file", resume=False)
     max_seq_length: int = knob(128, "Sequence length of the records (128 for phase 1, 512 for phase 2).",
-                               "max_seq_length", resume=False)
-    train_batch_size: int = knob(32, "Sequences per worker per micro-batch.", "train_batch_size")
-    mask_prob: float = knob(0.15, "Fraction of tokens masked.", "mask_prob", resume=False)
+                               "max_seq_length", valid=">= 8", resume=False)
+    train_batch_size: int = knob(32, "Sequences per worker per micro-batch.", "train_batch_size", valid=">= 1")
+    mask_prob: float = knob(0.15, "Fraction of tokens masked.", "mask_prob", valid="(0, 1)", resume=False)
     mask_token_prob: float = knob(0.85, "Fraction of the masked tokens replaced by [MASK] (the rest kept).",
-                                  resume=False)
-    shuffle_buffer: int = knob(10_000, "Records in the shuffle buffer.", resume=False)
+                                  valid="[0, 1]", resume=False)
+    shuffle_buffer: int = knob(10_000, "Records in the shuffle buffer.", valid=">= 1", resume=False)
     skip_corrupt_records: bool = knob(False, "Drop the damaged tail of a TFRecord file (counted in the log) instead "
                                              "of stopping with an error naming the file and offset.")
 
@@ -267,13 +298,14 @@ class SquadData:
                                       "do_lower_case", resume=False)
     version_2_with_negative: bool = knob(False, "SQuAD v2.0: questions may have no answer.",
                                          "version_2_with_negative", resume=False)
-    max_seq_length: int = knob(384, "Tokens per window (question + context).", "max_seq_length", resume=False)
+    max_seq_length: int = knob(384, "Tokens per window (question + context).", "max_seq_length", valid=">= 1",
+                               resume=False)
     doc_stride: int = knob(128, "Tokens from the start of one context window to the start of the next, as in "
                                 "Google's and NVIDIA's scripts (not Hugging Face's doc_stride, which is the overlap "
-                                "between windows).", "doc_stride", resume=False)
-    max_query_length: int = knob(64, "Question tokens kept.", "max_query_length", resume=False)
-    train_batch_size: int = knob(32, "Features per worker per micro-batch.", "train_batch_size")
-    predict_batch_size: int = knob(64, "Features per prediction batch.", "predict_batch_size")
+                                "between windows).", "doc_stride", valid=">= 1", resume=False)
+    max_query_length: int = knob(64, "Question tokens kept.", "max_query_length", valid=">= 1", resume=False)
+    train_batch_size: int = knob(32, "Features per worker per micro-batch.", "train_batch_size", valid=">= 1")
+    predict_batch_size: int = knob(64, "Features per prediction batch.", "predict_batch_size", valid=">= 1")
     cache_dir: str | None = knob(None, "Feature cache (default: <output_dir>/feature_cache).", "cache_dir")
 
 
@@ -290,19 +322,19 @@ class SquadHead:
                                       "the span loss and its logit enters the no-answer decision (google-research's "
                                       "answerable_classifier).", "answerable_classifier", resume=False)
     answer_class_weight: float = knob(0.5, "Weight of the answer-class (answerability) loss.", "answerable_weight",
-                                      resume=False)
+                                      valid=">= 0", resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
 class Decoding:
     """Turning start/end logits into answer text."""
 
-    n_best_size: int = knob(20, "Candidate spans kept per question.", "n_best_size")
+    n_best_size: int = knob(20, "Candidate spans kept per question.", "n_best_size", valid=">= 1")
     beam_size: int = knob(5, "Joint head: top starts, and top ends per start, searched (NVIDIA 5, google 20).",
-                          "beam_size")
-    max_answer_length: int = knob(30, "Longest answer in tokens.", "max_answer_length")
+                          "beam_size", valid=">= 1")
+    max_answer_length: int = knob(30, "Longest answer in tokens.", "max_answer_length", valid=">= 1")
     null_score_diff_threshold: float = knob(0.0, "v2: predict no answer when null score − best span score exceeds "
-                                                 "this.", "null_score_diff_threshold")
+                                                 "this.", "null_score_diff_threshold", valid="finite")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,18 +342,19 @@ class OptimizerConfig:
     """Optimizer and learning-rate schedule (linear warmup, then polynomial decay to ``end_learning_rate``)."""
 
     name: str = knob("lamb", "lamb or adamw.", "optimizer", resume=False, choices=("lamb", "adamw"))
-    learning_rate: float = knob(5e-3, "Peak learning rate.", "learning_rate")
-    warmup_steps: int = knob(0, "Linear warmup steps (0: use warmup_proportion).", "num_warmup_steps")
+    learning_rate: float = knob(5e-3, "Peak learning rate.", "learning_rate", valid="> 0")
+    warmup_steps: int = knob(0, "Linear warmup steps (0: use warmup_proportion).", "num_warmup_steps", valid=">= 0")
     warmup_proportion: float = knob(0.0, "Warmup as a fraction of the run's steps (when warmup_steps is 0).",
-                                    "warmup_proportion")
+                                    "warmup_proportion", valid="[0, 1)")
     poly_power: float = knob(0.5, "Power of the decay after warmup (NVIDIA pretraining 0.5; linear 1.0).",
-                             "lr_decay_power")
-    end_learning_rate: float = knob(0.0, "Learning rate at the end of the decay.", "end_lr")
-    beta_1: float = knob(0.878, "Adam/LAMB beta1 (NVIDIA LAMB: 0.878).", "opt_beta_1")
-    beta_2: float = knob(0.974, "Adam/LAMB beta2 (NVIDIA LAMB: 0.974).", "opt_beta_2")
-    epsilon: float = knob(1e-6, "Adam/LAMB epsilon.")
-    weight_decay: float = knob(0.01, "Decoupled weight decay (not on LayerNorm or biases).", "weight_decay_rate")
-    grad_clip_norm: float = knob(1.0, "Global-norm gradient clipping (0 disables).")
+                             "lr_decay_power", valid="> 0")
+    end_learning_rate: float = knob(0.0, "Learning rate at the end of the decay.", "end_lr", valid=">= 0")
+    beta_1: float = knob(0.878, "Adam/LAMB beta1 (NVIDIA LAMB: 0.878).", "opt_beta_1", valid="[0, 1)")
+    beta_2: float = knob(0.974, "Adam/LAMB beta2 (NVIDIA LAMB: 0.974).", "opt_beta_2", valid="[0, 1)")
+    epsilon: float = knob(1e-6, "Adam/LAMB epsilon.", valid="> 0")
+    weight_decay: float = knob(0.01, "Decoupled weight decay (not on LayerNorm or biases).", "weight_decay_rate",
+                               valid=">= 0")
+    grad_clip_norm: float = knob(1.0, "Global-norm gradient clipping (0 disables).", valid=">= 0")
 
     def warmup_for(self, total_steps: int) -> int:
         return self.warmup_steps or int(self.warmup_proportion * total_steps)
@@ -334,7 +367,7 @@ class FinetuneOptimizer(OptimizerConfig):
     name: str = knob("layerwise_adamw", "layerwise_adamw (per-layer learning rates), adamw or lamb.", "optimizer",
                      resume=False, choices=("layerwise_adamw", "adamw", "lamb"))
     layerwise_lr_decay: float = knob(0.8, "layerwise_adamw: learning-rate factor per layer below the head.",
-                                     "layerwise_lr_decay", resume=False)
+                                     "layerwise_lr_decay", valid="(0, 1]", resume=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,14 +375,14 @@ class TrainerConfig:
     """The loop's length, cadence and precision (what pretraining and fine-tuning share)."""
 
     total_steps: int = knob(1000, "Optimizer steps of the whole run: the schedule's length.", "num_train_steps",
-                            "max_steps")
+                            "max_steps", valid=">= 1")
     steps_this_run: int = knob(-1, "Stop after this many steps (-1: run to the end).", "steps_this_run",
-                               per_run=True)
+                               valid=">= -1", per_run=True)
     gradient_accumulation_steps: int = knob(1, "Micro-batches per optimizer step (0: derived from "
-                                               "global_batch_size).", "gradient_accumulation_steps")
+                                               "global_batch_size).", "gradient_accumulation_steps", valid=">= 0")
     global_batch_size: int | None = knob(None, "Sequences per optimizer step over all workers; with "
                                                "gradient_accumulation_steps=0 it sets the accumulation, else it is "
-                                               "checked.")
+                                               "checked.", valid=">= 1")
     precision: str = knob("fp32", f"{', '.join(PRECISIONS)} (fp16 uses dynamic loss scaling; bf16 is only fast "
                                   f"with native bf16: GPUs, CPUs with AVX-512 BF16/AMX; elsewhere it is slower than "
                                   f"fp32 and the run logs a warning with the slowdown measured on the machine).",
@@ -357,16 +390,16 @@ class TrainerConfig:
     xla: bool | None = knob(None, "Compile the forward/backward pass with XLA. Default: on when a GPU is visible, "
                                   "off on CPU, where TensorFlow's oneDNN kernels are faster than XLA's CPU backend "
                                   "(benchmarks/pretraining.py --xla=false,true).", "xla")
-    seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", "seed", resume=False)
-    log_every: int = knob(10, "Log (and check the loss is finite) every N steps.", "log_freq")
-    eval_every: int = knob(500, "Evaluate every N steps and at the end (0: never).")
+    seed: int = knob(42, "Random seed (weights, data order, masks, sampling).", "seed", valid=">= 0", resume=False)
+    log_every: int = knob(10, "Log (and check the loss is finite) every N steps.", "log_freq", valid=">= 1")
+    eval_every: int = knob(500, "Evaluate every N steps and at the end (0: never).", valid=">= 0")
     eval_at_start: bool = knob(False, "Also evaluate the initial model (step 0: the untrained or --init weights, "
                                       "before any update) as an eval record, the baseline the later evaluations are "
                                       "read against; a resumed run does not evaluate it again. Needs what "
                                       "evaluation needs (eval_every > 0; pretraining: validation files).")
     checkpoint_every: int = knob(500, "Checkpoint every N steps (and at the end of the run).",
-                                 "save_checkpoints_steps")
-    keep_checkpoints: int = knob(5, "Checkpoints kept.", "keep_checkpoint_max")
+                                 "save_checkpoints_steps", valid=">= 1")
+    keep_checkpoints: int = knob(5, "Checkpoints kept.", "keep_checkpoint_max", valid=">= 1")
     restore: str = knob("latest", "'latest' (resume if output_dir has a checkpoint), 'none' (start afresh), or a "
                                   "checkpoint path.", "restore_checkpoint", per_run=True)
 
@@ -375,7 +408,7 @@ class TrainerConfig:
 class PretrainTrainer(TrainerConfig):
     """Pretraining's loop: a fixed number of steps, validation loss over a few held-out batches."""
 
-    eval_steps: int = knob(20, "Validation batches per evaluation.", "num_eval_steps")
+    eval_steps: int = knob(20, "Validation batches per evaluation.", "num_eval_steps", valid=">= 1")
     # What the loop asks of every task; pretraining has no epochs and keeps no "best" model.
     epochs: typing.ClassVar[float] = 0.0
     eval_at_epoch_end: typing.ClassVar[bool] = False
@@ -387,8 +420,9 @@ class FinetuneTrainer(TrainerConfig):
     """Fine-tuning's loop: its length may be epochs over the features; the best evaluation's model may be kept."""
 
     total_steps: int = knob(0, "Optimizer steps of the whole run: the schedule's length (0: from --trainer.epochs).",
-                            "num_train_steps", "max_steps")
-    epochs: float = knob(2.0, "Passes over the training features (when total_steps is 0).", "num_train_epochs")
+                            "num_train_steps", "max_steps", valid=">= 0")
+    epochs: float = knob(2.0, "Passes over the training features (when total_steps is 0).", "num_train_epochs",
+                         valid=">= 0")
     eval_at_epoch_end: bool = knob(False, "Also evaluate (EM/F1) at the end of every epoch.")
     keep_best: str = knob("", "Keep the model of the best evaluation as <output_dir>/best (a model directory) by this "
                               "metric ('f1', 'exact'); '' keeps none.")
@@ -417,21 +451,8 @@ def _problems(checks) -> None:
 
 def _trainer_checks(trainer: TrainerConfig, optimizer: OptimizerConfig) -> list:
     return [
-        (trainer.precision in PRECISIONS, "trainer.precision", trainer.precision,
-         f"must be one of {sorted(PRECISIONS)}"),
-        (trainer.gradient_accumulation_steps >= 0, "trainer.gradient_accumulation_steps",
-         trainer.gradient_accumulation_steps, "must be >= 0"),
         (trainer.gradient_accumulation_steps > 0 or trainer.global_batch_size, "trainer.gradient_accumulation_steps",
          0, "needs --trainer.global_batch_size to derive it from"),
-        (trainer.total_steps >= 0, "trainer.total_steps", trainer.total_steps, "must be >= 0"),
-        (trainer.log_every >= 1, "trainer.log_every", trainer.log_every, "must be >= 1"),
-        (trainer.eval_every >= 0, "trainer.eval_every", trainer.eval_every, "must be >= 0 (0: never)"),
-        (trainer.checkpoint_every >= 1, "trainer.checkpoint_every", trainer.checkpoint_every, "must be >= 1"),
-        (trainer.keep_checkpoints >= 1, "trainer.keep_checkpoints", trainer.keep_checkpoints, "must be >= 1"),
-        (optimizer.learning_rate > 0, "optimizer.learning_rate", optimizer.learning_rate, "must be > 0"),
-        (optimizer.warmup_steps >= 0, "optimizer.warmup_steps", optimizer.warmup_steps, "must be >= 0"),
-        (0 <= optimizer.warmup_proportion < 1, "optimizer.warmup_proportion", optimizer.warmup_proportion,
-         "must be in [0, 1)"),
         (trainer.total_steps == 0 or optimizer.warmup_steps <= trainer.total_steps, "optimizer.warmup_steps",
          optimizer.warmup_steps, f"must be <= --trainer.total_steps={trainer.total_steps}"),
     ]
@@ -454,16 +475,8 @@ class PretrainConfig:
     runtime: RuntimeConfig = section(RuntimeConfig, "launch")
 
     def __post_init__(self) -> None:
-        t, o, d = self.trainer, self.optimizer, self.data
-        _problems([
-            (bool(self.output_dir), "output_dir", self.output_dir, "is required"),
-            (o.name in ("lamb", "adamw"), "optimizer.name", o.name, "must be 'lamb' or 'adamw' for pretraining"),
-            (d.max_seq_length >= 8, "data.max_seq_length", d.max_seq_length, "must be >= 8"),
-            (d.train_batch_size >= 1, "data.train_batch_size", d.train_batch_size, "must be >= 1"),
-            (0 < d.mask_prob < 1, "data.mask_prob", d.mask_prob, "must be in (0, 1)"),
-            (0 <= d.mask_token_prob <= 1, "data.mask_token_prob", d.mask_token_prob, "must be in [0, 1]"),
-            (t.total_steps >= 1, "trainer.total_steps", t.total_steps, "must be >= 1"),
-        ] + _trainer_checks(t, o))
+        _problems([(bool(self.output_dir), "output_dir", self.output_dir, "is required")]
+                  + _trainer_checks(self.trainer, self.optimizer))
 
     @property
     def dtype_policy(self) -> str:
@@ -500,12 +513,10 @@ class SquadConfig:
         training = self.mode in ("train", "train_eval")
         checks = [
             (bool(self.output_dir), "output_dir", self.output_dir, "is required"),
-            (self.mode in SQUAD_MODES, "mode", self.mode, f"must be one of {SQUAD_MODES}"),
             (not training or bool(d.train_file), "data.train_file", d.train_file, f"is required to train "
                                                                                  f"(--mode={self.mode})"),
             (self.mode == "train" or bool(d.predict_file), "data.predict_file", d.predict_file,
              f"is required to predict (--mode={self.mode})"),
-            (d.doc_stride >= 1, "data.doc_stride", d.doc_stride, "must be >= 1"),
             (d.max_seq_length >= d.max_query_length + 4, "data.max_seq_length", d.max_seq_length,
              "must be >= data.max_query_length + 4"),
             (t.total_steps > 0 or t.epochs > 0, "trainer.epochs", t.epochs, "must be > 0 when total_steps is 0"),

@@ -30,17 +30,20 @@ from electra.configs import knob  # noqa: E402
 @dataclasses.dataclass(frozen=True)
 class QuickstartConfig:
     output_dir: str = knob("output/quickstart", "Where every artifact is written.")
-    pretrain_steps: int | None = knob(None, "Pretraining steps of the tiny model (default: the recipe's).")
-    finetune_steps: int = knob(200, "SQuAD fine-tuning steps (each of the two fine-tunings).")
+    pretrain_steps: int | None = knob(None, "Pretraining steps of the tiny model (default: the recipe's).",
+                                      valid=">= 1")
+    finetune_steps: int = knob(200, "SQuAD fine-tuning steps (each of the two fine-tunings).", valid=">= 1")
     corpus_max_bytes: int | None = knob(None, "Use only the first documents of the embedded corpus, about this many "
-                                              "bytes (a capped slice for quick runs; default: all of it).")
-    vocab_size: int = knob(4096, "WordPiece vocabulary trained on the corpus.")
+                                              "bytes (a capped slice for quick runs; default: all of it).",
+                                        valid=">= 1")
+    vocab_size: int = knob(4096, "WordPiece vocabulary trained on the corpus.", valid="> 5")
     squad_file: str = knob(os.path.join(ROOT, "tests", "fixtures", "squad", "train-v1.1-12-articles.json"),
                            "SQuAD v1.1 file whose articles are split into fine-tuning and held-out sets.")
-    train_articles: tuple[int, ...] = knob((2, 3, 4, 8), "Article indices of --squad_file to fine-tune on.")
+    train_articles: tuple[int, ...] = knob((2, 3, 4, 8), "Article indices of --squad_file to fine-tune on.",
+                                           valid=">= 0")
     held_out_articles: tuple[int, ...] = knob((0, 7), "Article indices of --squad_file to score on (never trained "
-                                                      "on).")
-    seed: int = knob(42, "Random seed.")
+                                                      "on).", valid=">= 0")
+    seed: int = knob(42, "Random seed.", valid=">= 0")
 
 AUC_NOTE = ("ROC-AUC, not recall at the 0.5 threshold, is the lens here: only ~15% of tokens are replaced, so an "
             "early discriminator keeps its logits below 0 (\"original\") and its recall and accuracy at 0.5 stay at "

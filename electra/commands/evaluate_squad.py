@@ -17,7 +17,8 @@ class EvaluateConfig:
     dataset_file: str = knob("", "SQuAD JSON with the gold answers (dev-v1.1.json / dev-v2.0.json).", positional=True)
     prediction_file: str = knob("", "{qid: answer text} JSON (predictions.json of a run).", positional=True)
     na_prob_file: str | None = knob(None, "v2: null_odds.json ({qid: null score − best span score}).")
-    na_prob_thresh: float = knob(1.0, "v2: questions whose na value exceeds this count as predicted unanswerable.")
+    na_prob_thresh: float = knob(1.0, "v2: questions whose na value exceeds this count as predicted unanswerable.",
+                                 valid="finite")
     version: str | None = knob(None, "SQuAD version (default: from the dataset file).", choices=("1.1", "2.0"))
     out_file: str | None = knob(None, "Also write the JSON result here.")
 

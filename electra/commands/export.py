@@ -26,7 +26,7 @@ def _run_or(cls, name: str, otherwise: str | None = None):
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     help_text = field.metadata["help"].split(" (default:")[0].rstrip(".")
     return knob(None, f"{help_text}. Unset: the exported run's, else {otherwise or field.default}.",
-                *field.metadata["aliases"])
+                *field.metadata["aliases"], valid=getattr(field.metadata["valid"], "text", ""))
 
 
 @dataclasses.dataclass(frozen=True)

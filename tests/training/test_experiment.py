@@ -101,7 +101,8 @@ def _distinct(flag):
     if flag.kind is int:
         return (flag.default or 0) + 3
     if flag.kind is float:
-        return round((flag.default or 0.0) + 0.125, 6)
+        value = round((flag.default or 0.0) + 0.125, 6)
+        return value if value in flag.valid else round(flag.default / 2, 6)
     return "/tmp/electra-flag-test"
 
 
@@ -117,7 +118,7 @@ def test_every_config_field_is_a_flag_with_help(cls):
         node = config
         for part in flag.name.split("."):
             node = getattr(node, part)
-        assert node == value, flag.name
+        assert node == ((value,) if flag.many else value), flag.name
 
 
 def test_aliases_dotted_names_and_booleans():
