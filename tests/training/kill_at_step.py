@@ -1,6 +1,7 @@
 """Run run_pretraining.py (or, with --squad first, run_squad.py) and send the process a signal right after
 optimizer step N: SIGKILL by default (a crash mid-run, for resume tests), or ``--signal=TERM`` (a scheduler's stop
 request); with ``--again-in-save`` the same signal comes a second time while the stop's checkpoint is being saved.
+Under horovodrun, ``KILL_RANK=r`` signals that rank only.
 
     python tests/training/kill_at_step.py N [--signal=NAME] [--again-in-save] [--squad] FLAGS...
 """
@@ -26,7 +27,8 @@ calls = {"n": 0}
 def train_step(self, micro_batches):
     out = original_step(self, micro_batches)
     calls["n"] += 1
-    if calls["n"] == kill_at:
+    if calls["n"] == kill_at and os.environ.get("KILL_RANK", os.environ.get("HOROVOD_RANK", "0")) == \
+            os.environ.get("HOROVOD_RANK", "0"):
         os.kill(os.getpid(), signum)
     return out
 

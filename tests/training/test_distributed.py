@@ -147,3 +147,31 @@ def test_run_squad_under_horovodrun(tmp_path):
     with open(output / "run_summary.json", encoding="utf-8") as f:
         summary = json.load(f)["train"]
     assert summary["step"] == 4 and summary["world_size"] == 2 and summary["global_batch_size"] == 4
+
+
+def test_one_workers_stop_signal_stops_every_worker_at_the_same_step(pretraining_data, tmp_path):
+    """SIGTERM to rank 1 alone after its step 3: both ranks stop after the same step (the request travels in the
+    step's allreduce), save one checkpoint with each rank's input state, exit 143; the rerun equals an
+    uninterrupted two-worker run."""
+    config = tiny_model_config(tmp_path / "model.json")
+    common = dict(total_steps=10, save_checkpoints_steps=100, train_batch_size=2)
+    full = _pretrain(pretraining_data, str(tmp_path / "full"), config, 2, **common)
+    output = str(tmp_path / "run")
+    flags = pretrain_flags(pretraining_data, output, config, **common)
+    cmd = [horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", sys.executable,
+           os.path.join(ROOT, "tests", "training", "kill_at_step.py"), "3", "--signal=TERM", *flags]
+    stopped = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT,
+                             env={**ENV, "KILL_RANK": "1"})
+    text = stopped.stdout + stopped.stderr
+    assert stopped.returncode != 0, text[-3000:]
+    (event,) = [r for r in read_log(output) if r.get("event") == "stopped"]
+    step = event["step"]
+    assert 3 < step < 10 and event["signal"] == "SIGTERM", event
+    lines = re.findall(r"\[(\d)\]<stderr>:electra-pretrain: stopped by SIGTERM after step (\d+)", text)
+    assert sorted(lines) == [("0", str(step)), ("1", str(step))], text[-3000:]
+    checkpoints = os.path.join(output, "checkpoints")
+    for path in ("", "input/rank0/", "input/rank1/"):
+        assert os.path.exists(os.path.join(checkpoints, f"{path}ckpt-{step}.index")), path
+    resumed = _summaries(_horovodrun([os.path.join(ROOT, "run_scripts", "run_pretraining.py"), *flags]))
+    assert resumed[0]["weights_sha256"] == resumed[1]["weights_sha256"] == full[0]["weights_sha256"]
+    assert [r["step"] for r in read_log(output) if "loss" in r] == list(range(1, 11))
