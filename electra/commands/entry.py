@@ -127,7 +127,8 @@ def _missing(value: str, kind: str) -> str | None:
         scheme, colon, rest = value.partition(":")
         parts = rest.split(",") if colon and scheme in ("hf", "google") else [value]
         absent = [p for p in parts if "://" not in p and not os.path.exists(p) and not os.path.exists(p + ".index")]
-        return f"does not exist (no file, directory or checkpoint {', '.join(absent)})" if absent else None
+        return (f"does not exist ({', '.join(absent)}: no such file or directory, nor a checkpoint prefix with an "
+                f".index file)") if absent else None
     if "://" in value or (os.path.isdir if kind == "dir" else os.path.isfile)(value):
         return None
     return f"is not a {'directory' if kind == 'dir' else 'file'}" if os.path.exists(value) else "does not exist"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 
 from electra.commands.entry import Command, missing_inputs
@@ -51,6 +52,9 @@ class PredictConfig:
                 if not value.strip():
                     raise ConfigError(f"{flag} is empty" + (" (only white space)" if value else ""))
         missing_inputs(("--saved_model", self.saved_model, "dir"), ("--input_file", self.input_file, "file"))
+        if "://" not in self.saved_model and not any(os.path.isfile(os.path.join(self.saved_model, name))
+                                                     for name in ("saved_model.pb", "saved_model.pbtxt")):
+            raise ConfigError(f"--saved_model={self.saved_model!r} is not a SavedModel directory (no saved_model.pb)")
 
 
 def _load_items(path: str) -> list[dict]:

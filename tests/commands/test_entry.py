@@ -139,6 +139,7 @@ CHEAP = textwrap.dedent("""
     out, runs = sys.argv[1], {}
     for name, module, argv in [
         ("predict", predict, ["--saved_model=/missing", "--question=a", "--context=b"]),
+        ("predict, not a SavedModel", predict, ["--saved_model=tests/fixtures", "--question=a", "--context=b"]),
         ("pretrain", pretrain, [f"--output_dir={out}/pretrain", "--data.train_files=/nonexistent/*",
                                 "--data.vocab_file=tests/fixtures/vocab/bert-uncased-vocab.txt"]),
         ("squad", squad, [f"--output_dir={out}/squad", "--mode=train", "--init=/missing",
@@ -170,8 +171,10 @@ def test_wrong_paths_are_answered_before_tensorflow_loads_or_a_lock_is_taken(tmp
             assert status == 0
             continue
         assert status == 2 and err.count("\n") == 1 and "Error" not in err, (name, err)
-        assert re.search("/(missing|nonexistent)", err), (name, err)
+        assert re.search("/(missing|nonexistent)|no saved_model.pb", err), (name, err)
     assert runs["pretrain"][1] == ("electra-pretrain: --data.train_files='/nonexistent/*' matches no file "
                                    "(/nonexistent/*)\n")
     assert runs["predict"][1] == "electra-predict: --saved_model='/missing' does not exist\n"
+    assert runs["predict, not a SavedModel"][1] == ("electra-predict: --saved_model='tests/fixtures' is not a "
+                                                   "SavedModel directory (no saved_model.pb)\n")
     assert not os.listdir(tmp_path)        # no run directory, no lock
