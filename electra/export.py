@@ -290,10 +290,6 @@ def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset:
     return out_path
 
 
-
-FORMATS = ("saved_model", "openvino", "onnx")
-
-
 def run_settings(source) -> dict:
     """The SQuAD settings (``DATA_SETTINGS``, ``DECODING_SETTINGS``, ``beam_size``) of the run_squad run that wrote
     ``source`` (an ``electra.interop.store.ModelSource``), from the config its ``run_info.json`` records: the run

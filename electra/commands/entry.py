@@ -9,10 +9,15 @@ those lines (``NOISE``) and keeps every other; after that ``TF_CPP_MIN_LOG_LEVEL
 sharding timings), less the SavedModel input-rename warnings. ``--verbose`` changes none of it and logs everything.
 
 Exit status: 0 done; 2 bad input or settings (a flag, recipe, file, vocabulary, run directory held by another run):
-nothing was started or nothing was lost; 1 the work itself failed (non-finite loss, unreadable checkpoint, a build);
-74 (sysexits' EX_IOERR) a write failed for lack of room or rights (full disk, quota, read-only file system): the
-message names the path, what was written before is intact; 128 + N stopped by signal N (143 SIGTERM, 130 SIGINT,
-138 SIGUSR1; ``electra.interrupts``): a training run saved a checkpoint first, so the same command resumes it.
+nothing was started or nothing was lost; 1 the work itself failed (non-finite loss, unreadable checkpoint, a build)
+or a bug; 74 (sysexits' EX_IOERR) a write failed for lack of room or rights (full disk, quota, read-only file
+system): the message names the path, what was written before is intact; 128 + N stopped by signal N (143 SIGTERM,
+130 SIGINT, 138 SIGUSR1; ``electra.interrupts``): a training run saved a checkpoint first, so the same command
+resumes it. A failure is one line on stderr, ``<command>: <message>``, naming the flag, file or field; no exception
+class and no traceback, except for a bug (an error of no known kind, ``outcome``), whose line says to rerun with
+``--verbose``. ``--verbose`` or the environment variable ``ELECTRA_VERBOSE=1`` (for launchers that pass the
+environment, not the flags, to every rank) prints the traceback before that line, and logs everything. Paths and
+globs are checked before TensorFlow loads (``missing_inputs``), so a wrong path is answered at once.
 
 A command module defines ``COMMAND = Command(...)`` and ``main = COMMAND.main``; ``setup.py`` lists ``main`` as a
 console script and ``run_scripts/*.py`` launch it from a checkout.
@@ -21,12 +26,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import glob
 import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
+import traceback
 from typing import Any, Callable, Sequence
 
 NOISE = re.compile("|".join((
@@ -37,35 +46,92 @@ NOISE = re.compile("|".join((
     r"Compiled cluster using XLA", r"Function `\w+` contains input name\(s\)")))
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STORAGE = 0, 1, 2, 74
+VERBOSE_VARIABLE = "ELECTRA_VERBOSE"
+# Causes only a write can meet: such an OSError that escaped ``electra.io.storing`` is still a storage failure.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+HINT = " (rerun with --verbose for the traceback)"
 
 
 class UsageError(ValueError):
     """Bad input or settings found by a command itself (exit status 2)."""
 
 
-def _usage_errors() -> tuple[type, ...]:
-    """Exceptions meaning "the input or the settings are wrong" (exit 2). Imported late: TensorFlow loads with them."""
+# (module, class, exit status), looked up only in modules already imported: a command that never imported one
+# cannot raise its errors, and importing it here could load TensorFlow. The ``ValueError`` family (ConfigError,
+# InputError, CorruptRecordError, SquadFormatError, TokenizerError, WeightLoadError, DamagedRecord, UsageError),
+# ``KeyError`` and ``OSError`` are bad input too (``outcome``).
+KNOWN_ERRORS = (("electra.training.experiment", "TrainingError", EXIT_FAILURE),
+                ("electra.training.checkpointing", "CheckpointReadError", EXIT_FAILURE),
+                ("electra.commands.install_horovod", "BuildError", EXIT_FAILURE),
+                ("electra.training.distribution", "LaunchError", EXIT_USAGE),
+                ("electra.training.rundir", "RunLockedError", EXIT_USAGE),
+                ("data_prep.common", "DataPrepError", EXIT_USAGE))
+
+
+def outcome(error: BaseException) -> tuple[int, str, bool]:
+    """``(exit status, message, expected)`` for an error that ended a command; ``expected`` is False for a bug
+    (an error of no known kind: exit 1), whose message gets the hint to rerun with ``--verbose``."""
+    from electra.interrupts import Interrupted
+    from electra.io import StorageError, storage_error
+    if isinstance(error, Interrupted):
+        return error.exit_code, str(error), True
+    if isinstance(error, KeyboardInterrupt):
+        return 128 + signal.SIGINT, "stopped by SIGINT", True
+    if isinstance(error, OSError) and not isinstance(error, StorageError) and error.errno in WRITE_ERRNOS:
+        error = storage_error(error, "the output")
+    if isinstance(error, StorageError):
+        return EXIT_STORAGE, str(error), True
+    if hasattr(error, "error_code"):        # a TensorFlow OpError: its message names the path and the cause
+        text = _first_line(getattr(error, "message", "") or str(error))
+        return (EXIT_STORAGE, text, True) if storage_error(error, "") else (EXIT_FAILURE, text, False)
+    for module, name, status in KNOWN_ERRORS:
+        known = getattr(sys.modules.get(module), name, None)
+        if known is not None and isinstance(error, known):
+            return status, str(error), True
+    if isinstance(error, KeyError) and error.args:
+        return EXIT_USAGE, str(error.args[0]), True
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return EXIT_USAGE, f"{error.filename}: {error.strerror}", True
+    if isinstance(error, (ValueError, OSError)):
+        return EXIT_USAGE, str(error), True
+    return EXIT_FAILURE, f"internal error: {_first_line(str(error)) or 'no message'}", False
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def verbose_requested(argv: Sequence[str]) -> bool:
+    """``--verbose`` among the arguments, or ``ELECTRA_VERBOSE`` set to anything but empty, 0, false or no."""
+    return "--verbose" in argv or os.environ.get(VERBOSE_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing_inputs(*inputs: tuple[str, str | None, str]) -> None:
+    """Cheap checks that a command's input paths exist, made before TensorFlow loads or anything is written:
+    ``(flag, value, kind)`` with kind ``"file"``, ``"dir"``, ``"globs"`` (comma-separated, each must match) or
+    ``"weights"`` (an ``--init`` spec: a path, a checkpoint prefix whose ``.index`` exists, ``google:<prefix>``,
+    ``hf:<dir>`` or ``hf:<dir>,<dir>``). Unset values and remote paths (``gs://...``) are left to the work itself.
+    ``ConfigError`` naming every flag that fails."""
     from electra.configs import ConfigError
-    errors: list[type] = [UsageError, ConfigError, FileNotFoundError, ValueError, KeyError]
-    for module, name in (("electra.training.distribution", "LaunchError"),
-                         ("electra.training.rundir", "RunLockedError"),
-                         ("data_prep.common", "DataPrepError")):
-        errors.append(_lookup(module, name))
-    return tuple(e for e in errors if e is not None)
+    problems = [f"{flag}={value!r} {problem}" for flag, value, kind in inputs if value
+                for problem in (_missing(value, kind),) if problem]
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
-def _failure_errors() -> tuple[type, ...]:
-    """Exceptions meaning "the work failed" (exit 1); checked before the usage errors (some subclass ValueError)."""
-    errors = [_lookup(m, n) for m, n in (("electra.training.experiment", "TrainingError"),
-                                          ("electra.training.checkpointing", "CheckpointReadError"),
-                                          ("electra.commands.install_horovod", "BuildError"))]
-    return tuple(e for e in errors if e is not None)
-
-
-def _lookup(module: str, name: str):
-    if module not in sys.modules:
-        return None       # a command that never imported it cannot raise it
-    return getattr(sys.modules[module], name, None)
+def _missing(value: str, kind: str) -> str | None:
+    if kind == "globs":
+        unmatched = [p for p in value.split(",") if p and "://" not in p and not glob.glob(p)]
+        return f"matches no file ({', '.join(unmatched)})" if unmatched else None
+    if kind == "weights":
+        scheme, colon, rest = value.partition(":")
+        parts = rest.split(",") if colon and scheme in ("hf", "google") else [value]
+        absent = [p for p in parts if "://" not in p and not os.path.exists(p) and not os.path.exists(p + ".index")]
+        return (f"does not exist ({', '.join(absent)}: no such file or directory, nor a checkpoint prefix with an "
+                f".index file)") if absent else None
+    if "://" in value or (os.path.isdir if kind == "dir" else os.path.isfile)(value):
+        return None
+    return f"is not a {'directory' if kind == 'dir' else 'file'}" if os.path.exists(value) else "does not exist"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,13 +140,15 @@ class Command:
 
     ``config``: the frozen config dataclass its flags bind to (``electra.cli``); ``run(config)`` does the work and
     returns a JSON-able result printed on stdout, an exit status, or None; ``doc``: ``--help``'s text, with a working
-    example; ``tensorflow``: whether the work loads TensorFlow (then it is loaded quietly first).
+    example; ``tensorflow``: whether the work loads TensorFlow (then it is loaded quietly first); ``check(config)``:
+    cheap checks beyond the config's own (``missing_inputs``), run before TensorFlow loads or a lock is taken.
     """
     name: str
     config: type
     run: Callable[[Any], Any]
     doc: str
     tensorflow: bool = True
+    check: Callable[[Any], None] | None = None
 
     def parse(self, argv: Sequence[str] | None = None, check: bool = True) -> Any:
         """The config ``argv`` asks for (``check=False``: without the required-field and cross-field checks)."""
@@ -92,37 +160,32 @@ class Command:
                              prog=self.name)
 
     def main(self, argv: Sequence[str] | None = None) -> int:
+        """Run the command; the exit status (module docstring). Every failure is one line ``<name>: <message>`` on
+        stderr, after the traceback when verbose."""
+        argv = sys.argv[1:] if argv is None else list(argv)
+        verbose = verbose_requested(argv)
         try:
-            config, verbose = self._parse(argv, True)
-        except _usage_errors() as e:
-            return self._fail(e, EXIT_USAGE)
-        from electra.interrupts import DEFAULT_SIGNALS, STOP, Interrupted
-        from electra.io import StorageError
-        configure_logging(verbose, self.tensorflow)
-        runtime = getattr(config, "runtime", None)
-        try:
-            with STOP.installed(getattr(runtime, "stop_signals", DEFAULT_SIGNALS)):
+            config, flag = self._parse(argv, True)
+            verbose = verbose or flag
+            if self.check is not None:
+                self.check(config)
+            from electra.interrupts import DEFAULT_SIGNALS, STOP
+            configure_logging(verbose, self.tensorflow)
+            with STOP.installed(getattr(getattr(config, "runtime", None), "stop_signals", DEFAULT_SIGNALS)):
                 result = self.run(config)
-        except Interrupted as e:
-            return self._fail(e, e.exit_code)
-        except StorageError as e:
-            return self._fail(e, EXIT_STORAGE)
-        except _failure_errors() as e:
-            return self._fail(e, EXIT_FAILURE)
-        except _usage_errors() as e:
-            return self._fail(e, EXIT_USAGE)
+        except SystemExit:          # argparse's usage errors (status 2) and --help
+            raise
+        except BaseException as error:      # noqa: B036 -- Interrupted and KeyboardInterrupt get their status too
+            status, message, expected = outcome(error)
+            if verbose:
+                traceback.print_exception(error)
+            print(f"{self.name}: {message}{'' if expected or verbose else HINT}", file=sys.stderr)
+            return status
         if isinstance(result, int) and not isinstance(result, bool):
             return result
         if result is not None:
             print(json.dumps(result, default=_plain))   # one line: the last line of stdout, per rank under horovodrun
         return EXIT_OK
-
-    def _fail(self, error: BaseException, status: int) -> int:
-        kind = "" if isinstance(error, UsageError) or type(error).__name__ in (
-            "ConfigError", "Interrupted", "StorageError") else f"{type(error).__name__}: "
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"{self.name}: {kind}{message}", file=sys.stderr)
-        return status
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from electra.commands.entry import Command, UsageError
+from electra.commands.entry import Command, UsageError, missing_inputs
 from electra.configs import knob
 
 
@@ -21,6 +21,10 @@ class EvaluateConfig:
                                  valid="finite")
     version: str | None = knob(None, "SQuAD version (default: from the dataset file).", choices=("1.1", "2.0"))
     out_file: str | None = knob(None, "Also write the JSON result here.")
+
+    def __post_init__(self) -> None:
+        missing_inputs(("dataset_file", self.dataset_file, "file"), ("prediction_file", self.prediction_file, "file"),
+                       ("--na_prob_file", self.na_prob_file, "file"))
 
 
 def _run(config: EvaluateConfig) -> dict:

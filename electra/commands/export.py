@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from electra.commands.entry import Command
+from electra.commands.entry import Command, missing_inputs
 from electra.configs import ConfigError, Decoding, SquadData, knob, section
+
+FORMATS = ("saved_model", "openvino", "onnx")     # what electra.export.export_model writes
 
 
 def _run_or(cls, name: str, otherwise: str | None = None):
@@ -52,14 +54,13 @@ class ExportConfig:
     init: str = knob("", "The fine-tuned model: model directory, run_squad output directory, checkpoints/ or "
                          "ckpt-N prefix, hf:<dir>, google:<ckpt>.", "init_checkpoint")
     output_dir: str = knob("", "Where saved_model/, openvino/ and model.onnx are written.")
-    formats: str = knob("saved_model", "Comma-separated subset of saved_model,openvino,onnx.")
+    formats: str = knob("saved_model", f"Comma-separated subset of {','.join(FORMATS)}.")
     vocab_file: str | None = knob(None, "Vocabulary; unset: the source's.")
     model_config_file: str | None = knob(None, "Model config JSON; unset: the source's.")
     data: ExportData = section(ExportData, "SQuAD windows")
     decoding: ExportDecoding = section(ExportDecoding, "answers from logits")
 
     def __post_init__(self) -> None:
-        from electra.export import FORMATS
         for name, value in (("init", self.init), ("output_dir", self.output_dir)):
             if not value:
                 raise ConfigError(f"--{name} is required")
@@ -70,6 +71,8 @@ class ExportConfig:
                 value = getattr(group, field.name)
                 if isinstance(value, int) and not isinstance(value, bool) and value < 1:
                     raise ConfigError(f"--{field.name}={value}: must be >= 1")
+        missing_inputs(("--init", self.init, "weights"), ("--vocab_file", self.vocab_file, "file"),
+                       ("--model_config_file", self.model_config_file, "file"))
 
     @property
     def format_list(self) -> tuple[str, ...]:

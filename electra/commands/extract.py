@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from electra.commands.entry import Command
+from electra.commands.entry import Command, missing_inputs
 from electra.configs import ConfigError, knob
 
 
@@ -26,14 +26,13 @@ class ExtractConfig:
         for name in ("checkpoint", "output_dir"):
             if not getattr(self, name):
                 raise ConfigError(f"--{name} is required")
+        missing_inputs(("--checkpoint", self.checkpoint, "weights"), ("--vocab_file", self.vocab_file, "file"),
+                       ("--model_config_file", self.model_config_file, "file"))
 
 
 def _run(config: ExtractConfig) -> dict:
     from electra.interop.extract import extract
-    try:
-        return extract(config.checkpoint, config.output_dir, config.model_config_file, config.vocab_file)
-    except OSError as e:
-        raise ValueError(str(e)) from e     # a source that cannot be read is bad input (exit 2)
+    return extract(config.checkpoint, config.output_dir, config.model_config_file, config.vocab_file)
 
 
 COMMAND = Command("electra-extract", ExtractConfig, _run, __doc__)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 
-from electra.commands.entry import Command, UsageError
+from electra.commands.entry import Command, missing_inputs
 from electra.configs import ConfigError, knob
 
 
@@ -42,14 +43,18 @@ class PredictConfig:
                 raise ConfigError("give either --question and --context, or --input_file, not both")
             if not self.input_file.strip():
                 raise ConfigError("--input_file is empty")
-            return
-        if not pair:
+        elif not pair:
             raise ConfigError("give either --question and --context, or --input_file")
-        for flag, value in (("--question", self.question), ("--context", self.context)):
-            if value is None:
-                raise ConfigError(f"{flag} is missing: --question and --context go together")
-            if not value.strip():
-                raise ConfigError(f"{flag} is empty" + (" (only white space)" if value else ""))
+        else:
+            for flag, value in (("--question", self.question), ("--context", self.context)):
+                if value is None:
+                    raise ConfigError(f"{flag} is missing: --question and --context go together")
+                if not value.strip():
+                    raise ConfigError(f"{flag} is empty" + (" (only white space)" if value else ""))
+        missing_inputs(("--saved_model", self.saved_model, "dir"), ("--input_file", self.input_file, "file"))
+        if "://" not in self.saved_model and not any(os.path.isfile(os.path.join(self.saved_model, name))
+                                                     for name in ("saved_model.pb", "saved_model.pbtxt")):
+            raise ConfigError(f"--saved_model={self.saved_model!r} is not a SavedModel directory (no saved_model.pb)")
 
 
 def _load_items(path: str) -> list[dict]:
@@ -87,12 +92,9 @@ def _item(entry, index: int, context, where: str = "") -> dict:
 def _run(config: PredictConfig) -> int:
     from electra.squad.inference import SavedModelPredictor
 
-    try:
-        items = _load_items(config.input_file) if config.input_file else [
-            {"id": "0", "question": config.question, "context": config.context}]
-        predictor = SavedModelPredictor(config.saved_model)
-    except OSError as e:        # an unreadable input file or SavedModel
-        raise UsageError(str(e)) from None
+    items = _load_items(config.input_file) if config.input_file else [
+        {"id": "0", "question": config.question, "context": config.context}]
+    predictor = SavedModelPredictor(config.saved_model)
     answers = predictor.answer_items(items)
     for answer in answers:
         print(json.dumps(answer, ensure_ascii=False))

@@ -10,8 +10,16 @@ program. ``--config`` loads a recipe first; flags win.
 """
 from __future__ import annotations
 
-from electra.commands.entry import Command
+from electra.commands.entry import Command, missing_inputs
 from electra.configs import PretrainConfig
+
+
+def _check(config: PretrainConfig) -> None:
+    data = config.data
+    missing_inputs(("--data.train_files", data.train_files, "globs"),
+                   ("--data.validation_files", data.validation_files, "globs"),
+                   ("--data.vocab_file", data.vocab_file, "file"),
+                   ("--model.config_file", config.model.config_file, "file"), ("--init", config.init, "weights"))
 
 
 def _run(config: PretrainConfig) -> dict:
@@ -20,7 +28,7 @@ def _run(config: PretrainConfig) -> dict:
     return run(config, default_pretraining_data)
 
 
-COMMAND = Command("electra-pretrain", PretrainConfig, _run, __doc__)
+COMMAND = Command("electra-pretrain", PretrainConfig, _run, __doc__, check=_check)
 main = COMMAND.main
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from electra.commands.entry import Command
+from electra.commands.entry import Command, missing_inputs
 from electra.configs import SquadConfig
 
 
@@ -18,7 +18,8 @@ def _run(config: SquadConfig) -> dict:
     return {k: result[k] for k in ("eval", "train", "export_dir") if k in result}
 
 
-COMMAND = Command("electra-squad", SquadConfig, _run, __doc__)
+COMMAND = Command("electra-squad", SquadConfig, _run, __doc__,
+                  check=lambda config: missing_inputs(("--init", config.init, "weights")))
 main = COMMAND.main
 
 if __name__ == "__main__":

@@ -407,7 +407,8 @@ def load_features(squad_file: str, tokenizer, *, is_training: bool, version_2_wi
                   max_seq_length: int = 384, doc_stride: int = 128, max_query_length: int = 64,
                   cache_dir: str | None = None) -> Features:
     """Examples and features of a SQuAD file, from ``cache_dir`` when this (file, vocabulary, settings) was
-    converted before; the cache is written atomically (temporary name, then rename)."""
+    converted before; the cache is written atomically (temporary name, then rename). A cache file that cannot be
+    read (truncated, garbage) is a miss: rebuilt and replaced, with a warning naming it."""
     path = None
     if cache_dir:
         key = cache_key(squad_file, tokenizer, max_seq_length, doc_stride, max_query_length, is_training,
@@ -418,8 +419,8 @@ def load_features(squad_file: str, tokenizer, *, is_training: bool, version_2_wi
                 features = _load_cache(path)
                 log.info("SQuAD features from cache %s", path)
                 return features
-            except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
-                log.warning("unreadable feature cache %s (%s); rebuilding", path, e)
+            except Exception as e:      # noqa: BLE001 -- truncated, garbage, another format: a cache miss
+                log.warning("unreadable feature cache %s (%s); rebuilding it", path, e)
     stats = FeatureStats()
     examples = read_examples(squad_file, is_training, version_2_with_negative, stats)
     features = convert_examples_to_features(examples, tokenizer, max_seq_length, doc_stride, max_query_length,

@@ -2,12 +2,14 @@
 
 ``claim_run_directory`` is the first thing a training job does with its ``--output_dir``:
 
-* rank 0 takes ``<output_dir>/run.lock`` (an exclusive ``flock`` held for the life of the process, with the
-  holder's host, pid, start time and command line written inside). A second job on the same directory gets a
-  ``RunLockedError`` naming the holder and touches nothing. The kernel releases the lock when its process dies,
-  so the lock of a killed run is taken over by the next one (and the takeover is logged). On file systems without
-  ``flock`` the file's pid is checked instead: a dead process on this host is taken over, another host's lock is
-  refused until it is removed.
+* rank 0 takes ``<output_dir>/run.lock`` (an exclusive ``flock``, with the holder's host, pid, start time and command
+  line written inside) and holds it to the end of the run, whatever the end: done, bad input, failure, a stop
+  signal, a full disk. A second job on the same directory gets a ``RunLockedError`` naming the holder and touches
+  nothing. Releasing removes the file while the flock is still held, and a claimer whose flock succeeded checks that
+  the path still names the file it locked (else it opens the path again), so two claimers never both hold it. The
+  kernel drops the flock when its process dies, so the file a killed run leaves is taken over by the next one (and
+  the takeover is logged). On file systems without ``flock`` the file's pid is checked instead: a dead process on
+  this host is taken over, another host's lock is refused until it is removed.
 * with several ranks, rank 0 writes a random token into the directory and every rank reads it back: a rank on a
   node whose ``--output_dir`` is node-local (not the directory rank 0 writes) stops the job with an error naming
   its host, instead of restarting at step 0 while rank 0 resumes.
@@ -23,7 +25,7 @@ import secrets
 import sys
 import time
 
-from electra.io import atomic_write
+from electra.io import atomic_write, storing
 from electra.training.distribution import Distributor, LaunchError, hostname
 
 log = logging.getLogger("electra.training")
@@ -60,63 +62,103 @@ class RunDirectoryLock:
         self.path = os.path.join(directory, LOCK_NAME)
         self.fd: int | None = None
 
-    def _read_holder(self) -> dict:
+    def _read_holder(self, fd: int | None = None) -> dict:
+        """The holder written in the lock file; {} when there is none (a lock file of an earlier version may say
+        "released")."""
         try:
-            with open(self.path, encoding="utf-8") as f:
-                return json.loads(f.read() or "{}")
+            if fd is not None:
+                holder = json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
+            else:
+                with open(self.path, encoding="utf-8") as f:
+                    holder = json.loads(f.read() or "{}")
         except (OSError, ValueError):
             return {}
+        return {} if not isinstance(holder, dict) or "released" in holder else holder
+
+    def _names(self, fd: int) -> bool:
+        """Whether ``path`` is still the file open as ``fd`` (a releasing holder unlinks it)."""
+        try:
+            here, there = os.fstat(fd), os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
     def acquire(self) -> "RunDirectoryLock":
+        os.makedirs(self.directory, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if self._lock(fd):
+                    self.fd = fd
+                    return self
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+
+    def _lock(self, fd: int) -> bool:
+        """Lock ``fd`` and write the holder into it. False when the file was unlinked meanwhile (its holder
+        released it between our open and our flock): the path must be opened again."""
         import fcntl
 
-        os.makedirs(self.directory, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        previous = self._read_holder()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            flocked = True
         except BlockingIOError:
-            os.close(fd)
             raise RunLockedError(
                 f"--output_dir={self.directory} is in use by a live run ({_describe(self._read_holder())}; lock "
                 f"{self.path}). Wait for it to finish or stop it, or choose another --output_dir.") from None
         except OSError as e:
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                os.close(fd)
                 raise
-            self._check_without_flock(previous, fd)
-        if previous.get("pid") and not previous.get("released"):
-            log.warning("took over the lock of a run that is no longer alive (%s)", _describe(previous))
-        holder = {"host": hostname(), "pid": os.getpid(), "started": time.time(), "argv": sys.argv}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
-        os.fsync(fd)
-        self.fd = fd
-        return self
+            flocked = False
+        if flocked and not self._names(fd):
+            return False
+        previous = self._read_holder(fd)
+        if not flocked:
+            self._check_without_flock(previous)
+        try:
+            if previous.get("pid"):
+                log.warning("took over the lock of a run that is no longer alive (%s)", _describe(previous))
+            holder = {"host": hostname(), "pid": os.getpid(), "started": time.time(), "argv": sys.argv}
+            with storing(self.path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(holder).encode("utf-8"), 0)
+                os.fsync(fd)
+        except BaseException:
+            self._unlink(fd)
+            raise
+        return True
 
-    def _check_without_flock(self, previous: dict, fd: int) -> None:
-        if not previous.get("pid") or previous.get("released"):
+    def _check_without_flock(self, previous: dict) -> None:
+        if not previous.get("pid"):
             return
         if previous.get("host") != hostname():
-            os.close(fd)
             raise RunLockedError(
                 f"--output_dir={self.directory} is locked by a run on another host ({_describe(previous)}) and this "
                 f"file system has no flock to tell whether it is alive: remove {self.path} if that run has ended.")
         if previous["pid"] != os.getpid() and _pid_alive(int(previous["pid"])):
-            os.close(fd)
             raise RunLockedError(f"--output_dir={self.directory} is in use by a live run ({_describe(previous)}; "
                                  f"lock {self.path}). Wait for it to finish or choose another --output_dir.")
 
+    def _unlink(self, fd: int) -> None:
+        """Remove the lock file while ``fd`` still holds its flock, so no other process can lock the old inode
+        after it is gone (``_names`` makes a claimer that opened it before retry)."""
+        try:
+            if self._names(fd):
+                os.unlink(self.path)
+        except OSError as e:
+            log.warning("could not remove the lock file %s (%s); the next run takes it over", self.path, e)
+
     def release(self) -> None:
+        """Unlock the directory and remove ``run.lock``; nothing is written, so a full disk cannot stop it."""
         if self.fd is None:
             return
+        fd, self.fd = self.fd, None
         try:
-            holder = self._read_holder()
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, json.dumps({**holder, "released": time.time()}).encode("utf-8"), 0)
+            self._unlink(fd)
         finally:
-            os.close(self.fd)   # closing drops the flock; the file stays, so no second inode can be locked
-            self.fd = None
+            os.close(fd)
 
     def __enter__(self):
         return self.acquire()

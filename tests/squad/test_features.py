@@ -151,6 +151,24 @@ def test_cache_hit_and_key(tmp_path, tokenizer, monkeypatch):
     assert not [p for p in cache.iterdir() if ".tmp" in p.name]
 
 
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_cache_is_rebuilt_with_a_warning_naming_it(damage, tmp_path, tokenizer, caplog):
+    path = _write(tmp_path / "s.json", _qas())
+    cache = tmp_path / "cache"
+    first = load_features(path, tokenizer, is_training=True, version_2_with_negative=True, cache_dir=str(cache),
+                          **SETTINGS)
+    (cached,) = cache.iterdir()
+    good = cached.read_bytes()
+    cached.write_bytes(good[: len(good) // 2] if damage == "truncated" else b"PK\x03\x04" + bytes(range(256)) * 4)
+    again = load_features(path, tokenizer, is_training=True, version_2_with_negative=True, cache_dir=str(cache),
+                          **SETTINGS)
+    assert f"unreadable feature cache {cached}" in caplog.text and "rebuilding" in caplog.text
+    for k in first.arrays:
+        np.testing.assert_array_equal(first.arrays[k], again.arrays[k])
+    rebuilt = squad_data._load_cache(str(cached))      # replaced by a whole file
+    assert [e.qas_id for e in rebuilt.examples] == [e.qas_id for e in first.examples]
+
 def test_max_context_rule():
     spans = squad_data._windows(18, 10, 4)
     assert spans == [(0, 10), (4, 10), (8, 10)]
