@@ -328,7 +328,7 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
     flags = list(flags_of(cls, instance=defaults if defaults is not None else _defaults(cls)))
     usage = " ".join(["%(prog)s [-h] [--verbose] [--config RECIPE.json] [--FLAG VALUE ...]",
                       *(f.name.upper() + (" ..." if f.many else "") for f in flags if f.positional)])
-    parser = argparse.ArgumentParser(prog=prog, description=description, usage=usage,
+    parser = _Parser(prog=prog, description=description, usage=usage,
                                      argument_default=argparse.SUPPRESS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     general = parser.add_argument_group("general")
@@ -360,6 +360,14 @@ def build_parser(cls, description: str, defaults: Any = None, prog: str | None =
                                choices=flag.choices or None, nargs="+" if flag.many else None,
                                metavar=None if flag.choices else flag.kind.__name__.upper())
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argparse whose errors (an unknown flag, a bad value) are ``ConfigError``s: one line, exit 2, like every other
+    bad setting, instead of a usage dump."""
+
+    def error(self, message: str):
+        raise ConfigError(f"command line: {message} (see --help)")
 
 
 def _optional(kind):

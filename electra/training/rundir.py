@@ -84,9 +84,10 @@ class RunDirectoryLock:
         return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
     def acquire(self) -> "RunDirectoryLock":
-        os.makedirs(self.directory, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            with storing(self.path, "choose a writable --output_dir"):   # a read-only or full file system
+                os.makedirs(self.directory, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 if self._lock(fd):
                     self.fd = fd

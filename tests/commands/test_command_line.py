@@ -74,7 +74,7 @@ def test_pretraining_and_fine_tuning_have_their_own_flags():
     squad = {f.name for f in cli.flags_of(SquadConfig)}
     assert {"trainer.eval_steps", "model.generator_fraction"} <= pretrain - squad
     assert {"trainer.epochs", "trainer.keep_best", "optimizer.layerwise_lr_decay"} <= squad - pretrain
-    with pytest.raises(SystemExit):
+    with pytest.raises(ConfigError, match="unrecognized arguments: --trainer.epochs=2"):
         cli.parse(PretrainConfig, ["--output_dir=x", "--trainer.epochs=2"], "")
 
 
@@ -90,7 +90,7 @@ def test_aliases_are_nvidia_and_google_flag_names():
     assert squad.trainer.epochs == 3 and not squad.head.joint and squad.head.answerability
     assert squad.optimizer.weight_decay == 0
     for dropped in ("--total_steps=5", "--validation_freq=5", "--model_config_file=x", "--clip_norm=1"):
-        with pytest.raises(SystemExit):
+        with pytest.raises(ConfigError, match="unrecognized arguments"):
             cli.parse(PretrainConfig, ["--output_dir=x", dropped], "")
     # Python keywords cannot hold dots: build() takes a field's own name when it is unique
     assert cli.build(PretrainConfig, output_dir="x", total_steps=7, warmup_steps=1).trainer.total_steps == 7
@@ -100,7 +100,7 @@ def test_positional_required_and_list_knobs():
     evaluate = command("electra.commands.evaluate_squad")
     config = evaluate.parse(["gold.json", "pred.json", "--version=2.0"], check=False)
     assert (config.dataset_file, config.prediction_file, config.version) == ("gold.json", "pred.json", "2.0")
-    with pytest.raises(SystemExit):
+    with pytest.raises(ConfigError, match="required: PREDICTION_FILE"):
         evaluate.parse(["gold.json"])
     vocab = command("data_prep.build_vocab")
     assert vocab.parse(["--input", "a.txt", "b/*.txt", "--output_dir=v"]).input == ("a.txt", "b/*.txt")

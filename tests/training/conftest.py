@@ -94,3 +94,21 @@ def read_log(output_dir):
                       **{f"validation_{k}": v for k, v in record["metrics"].items()}}
         records.append(record)
     return records
+
+
+def reference_flags(data, output_dir, model_config, **extra):
+    """``pretrain_flags`` plus a validation evaluation every 10 steps: the settings of the shared reference run."""
+    return pretrain_flags(data, output_dir, model_config, eval_every=10, validation_files=data["valid"],
+                          eval_steps=2, **extra)
+
+
+@pytest.fixture(scope="session")
+def reference_run(pretraining_data, tmp_path_factory):
+    """One uninterrupted 20-step run (``reference_flags``), which every stop/kill/full-disk test resumes towards:
+    ``config`` (model config file), ``output`` (its run directory), ``flags(output_dir)``."""
+    base = tmp_path_factory.mktemp("reference")
+    config = tiny_model_config(base / "model.json")
+    output = str(base / "run")
+    run_script(reference_flags(pretraining_data, output, config))
+    return {"config": config, "output": output,
+            "flags": lambda output_dir, **extra: reference_flags(pretraining_data, output_dir, config, **extra)}

@@ -126,7 +126,7 @@ def test_aliases_dotted_names_and_booleans():
                                         "--noxla", "--runtime.horovod=false", "--data.skip_corrupt_records"], "")
     assert config.optimizer.learning_rate == 1e-3 and config.trainer.log_every == 7
     assert config.trainer.xla is False and config.runtime.horovod is False and config.data.skip_corrupt_records
-    with pytest.raises(SystemExit):
+    with pytest.raises(ConfigError, match="unrecognized arguments: --learning_rte=1"):
         cli.parse(PretrainConfig, ["--output_dir=x", "--learning_rte=1"], "")
     with pytest.raises(ConfigError, match="optimizer.learning_rate expects float"):
         cli.override(cli._defaults(PretrainConfig), {"optimizer": {"learning_rate": "fast"}}, "recipe.json")

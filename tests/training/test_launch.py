@@ -3,6 +3,7 @@ launch scripts' command lines (multi-node host lists, SLURM)."""
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -273,5 +274,45 @@ def test_summary_reports_rank_and_weights_digest(pretraining_data, tmp_path):
     started = time.time()
     summary = run(config)
     assert summary["rank"] == 0 and summary["world_size"] == 1 and len(summary["weights_sha256"]) == 64
-    lock = json.loads((tmp_path / "run" / "run.lock").read_text())
-    assert lock["released"] >= started           # released at the end, the file left in place
+    assert not (tmp_path / "run" / "run.lock").exists()       # released at the end, the file removed
+
+
+FAKE_TRAINING = """import signal, sys, time
+def stop(signum, frame):
+    open(sys.argv[-1], "a").write(f"stopped by {signal.Signals(signum).name}\\n")
+    sys.exit(128 + signum)
+signal.signal(signal.SIGTERM, stop)
+open(sys.argv[-1], "a").write("started\\n")
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("launcher", ["horovodrun", "srun"])
+def test_slurm_time_limit_signal_stops_the_training_and_requeues(fake_bin, tmp_path, launcher):
+    """SLURM's ``--signal=B:USR1@180`` reaches run.sub: it sends SIGTERM to this node's training processes (not the
+    launcher), waits for them to exit, and requeues the job."""
+    env, _ = fake_bin
+    home = tmp_path / "home" / "run_scripts"
+    home.mkdir(parents=True)
+    for name in ("run.sub", "run_pretraining.sh"):
+        shutil.copy(os.path.join(ROOT, "run_scripts", name), home / name)
+    (home / "run_pretraining.py").write_text(FAKE_TRAINING)
+    (tmp_path / "bin" / launcher).write_text(       # launches the command after its own options, as the real ones do
+        '#!/usr/bin/env bash\nwhile [ "$1" != "$PYTHON" ]; do shift; done\nexec "$@"\n')
+    (tmp_path / "bin" / "scontrol").write_text(
+        '#!/usr/bin/env bash\n[ "$1 $2" = "show hostnames" ] && printf "gpu-a\\n" && exit 0\n'
+        'echo "$@" >> "$FAKE_LOG"\n')
+    marker = tmp_path / "training.txt"
+    env = {**env, "SLURM_JOB_NUM_NODES": "1", "SLURM_JOB_NODELIST": "gpu-a", "GPUS_PER_NODE": "2",
+           "SLURM_JOB_ID": "4242", "LAUNCHER": launcher, "ELECTRA_HOME": str(tmp_path / "home"),
+           "PYTHON": sys.executable}
+    job = subprocess.Popen(["bash", str(home / "run.sub"), "pretrain", "1", "base", "fp16", "true", "data",
+                            str(tmp_path / "out"), str(marker)], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (marker.exists() and "started" in marker.read_text()):
+        time.sleep(0.05)
+    job.send_signal(signal.SIGUSR1)
+    _, stderr = job.communicate(timeout=60)
+    assert job.returncode == 128 + signal.SIGTERM, stderr
+    assert marker.read_text().splitlines() == ["started", "stopped by SIGTERM"]
+    assert (tmp_path / "launch.txt").read_text().split() == ["requeue", "4242"]

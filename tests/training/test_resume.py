@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.training.conftest import ROOT, pretrain_flags, read_log, run_script, tiny_model_config
+from tests.training.conftest import ROOT, read_log, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +25,13 @@ def _assert_same_run(a, b, steps):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(pretraining_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("full")
-    config = tiny_model_config(out / "model.json")
-    run_script(pretrain_flags(pretraining_data, str(out / "run"), config))
-    return {"losses": _losses(str(out / "run")), "config": config}
+def uninterrupted(reference_run):
+    return {"losses": _losses(reference_run["output"]), "flags": reference_run["flags"]}
 
 
-def test_stop_and_resume_equals_one_run(pretraining_data, uninterrupted, tmp_path):
+def test_stop_and_resume_equals_one_run(uninterrupted, tmp_path):
     output = str(tmp_path / "run")
-    flags = pretrain_flags(pretraining_data, output, uninterrupted["config"])
+    flags = uninterrupted["flags"](output)
     run_script(flags + ["--steps_this_run=10"])
     assert max(_losses(output)) == 10
     run_script(flags)
@@ -45,9 +42,9 @@ def test_stop_and_resume_equals_one_run(pretraining_data, uninterrupted, tmp_pat
     assert full[20]["loss"] < full[1]["loss"]
 
 
-def test_sigkill_mid_run_then_resume_equals_one_run(pretraining_data, uninterrupted, tmp_path):
+def test_sigkill_mid_run_then_resume_equals_one_run(uninterrupted, tmp_path):
     output = str(tmp_path / "run")
-    flags = pretrain_flags(pretraining_data, output, uninterrupted["config"])
+    flags = uninterrupted["flags"](output)
     killed = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "training", "kill_at_step.py"), "13", *flags],
                             capture_output=True, text=True, timeout=600, cwd=ROOT,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT})

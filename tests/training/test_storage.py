@@ -43,12 +43,9 @@ def _summary(output_dir):
         return json.load(f)
 
 
-def test_disk_full_at_a_save_is_one_line_and_the_run_recovers_after_space_is_freed(pretraining_data, tmpfs, tmp_path):
-    config = tiny_model_config(tmp_path / "model.json")
-    reference = str(tmp_path / "reference")
-    run_script(pretrain_flags(pretraining_data, reference, config))
+def test_disk_full_at_a_save_is_one_line_and_the_run_recovers_after_space_is_freed(reference_run, tmpfs):
     output = str(tmpfs / "run")
-    flags = pretrain_flags(pretraining_data, output, config)
+    flags = reference_run["flags"](output)
     run_script(flags + ["--steps_this_run=10"])
     filler = _fill(tmpfs, leave=48 * 1024)      # room for the log, not for a checkpoint
     failed = run_script(flags, check=False)
@@ -66,7 +63,7 @@ def test_disk_full_at_a_save_is_one_line_and_the_run_recovers_after_space_is_fre
     resumed = run_script(flags)
     for path in left:
         assert path in resumed.stderr and not os.path.exists(path)
-    assert _summary(output)["weights_sha256"] == _summary(reference)["weights_sha256"]
+    assert _summary(output)["weights_sha256"] == _summary(reference_run["output"])["weights_sha256"]
 
 
 def test_a_read_only_run_directory_is_one_line(pretraining_data, tmpfs, tmp_path):
