@@ -60,6 +60,7 @@ class TrainingState:
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(directory, "checkpoints"),
                                                   max_to_keep=keep, checkpoint_name="ckpt")
         self.input_directory = os.path.join(directory, "checkpoints", "input", f"rank{rank}")
+        os.makedirs(self.input_directory, exist_ok=True)    # TensorFlow would make it 0755 whatever the umask
         self.use_iterator(iterator)
 
     def save(self) -> str | None:

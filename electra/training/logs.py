@@ -44,6 +44,7 @@ class RunLog:
         if not enabled:
             return
         self._truncate_after(start_step, drop_evals=fresh_start)
+        os.makedirs(os.path.join(output_dir, "tensorboard"), exist_ok=True)   # the umask's mode, not TF's 0755
         self.writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
         if sys.stderr.isatty():
             self.bar = tqdm(total=total_steps, initial=start_step, desc=task, dynamic_ncols=True)

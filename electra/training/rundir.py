@@ -87,7 +87,7 @@ class RunDirectoryLock:
         while True:
             with storing(self.path, "choose a writable --output_dir"):   # a read-only or full file system
                 os.makedirs(self.directory, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
                 if self._lock(fd):
                     self.fd = fd
