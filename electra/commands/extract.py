@@ -30,8 +30,11 @@ class ExtractConfig:
 
 def _run(config: ExtractConfig) -> dict:
     from electra.interop.extract import extract
+    from electra.io import StorageError
     try:
         return extract(config.checkpoint, config.output_dir, config.model_config_file, config.vocab_file)
+    except StorageError:
+        raise                               # a full or read-only output directory: exit 74
     except OSError as e:
         raise ValueError(str(e)) from e     # a source that cannot be read is bad input (exit 2)
 
