@@ -84,8 +84,10 @@ def test_export_over_a_previous_one_on_a_full_or_read_only_disk(hf_model, tmp_pa
         read_only(disk) if cause == READ_ONLY else fill(disk)
         assert main(args) == 74
         assert_one_line(capsys.readouterr().err, disk / "export", cause)
+        assert main(args[:3] + [str(disk / "new" / "export")] + args[4:]) == 74     # a directory yet to be made
+        assert_one_line(capsys.readouterr().err, disk / "new", cause)     # the first directory it could not make
         assert snapshot(disk) == before
-        assert not [n for n in os.listdir(disk / "export") if is_temporary(n)]
+        assert not [n for _, dirs, files in os.walk(disk) for n in dirs + files if is_temporary(n)]
 
 
 def test_extraction_on_a_full_disk(tmp_path, capsys):
@@ -111,9 +113,10 @@ def test_squad_predictions_on_a_read_only_disk(tmp_path):
         write_predictions(str(disk), {"q1": "old"}, {"q1": []})
         before = snapshot(disk)
         read_only(disk)
-        with pytest.raises(StorageError) as raised:
-            write_predictions(str(disk), {"q1": "new"}, {"q1": []})
-        assert str(disk) in str(raised.value) and READ_ONLY in str(raised.value)
+        for target in (disk, disk / "new"):
+            with pytest.raises(StorageError) as raised:
+                write_predictions(str(target), {"q1": "new"}, {"q1": []})
+            assert str(target) in str(raised.value) and READ_ONLY in str(raised.value)
         assert snapshot(disk) == before
 
 
@@ -177,4 +180,4 @@ def test_records_on_a_full_disk(tmp_path, sentences, processes):
         assert done.returncode == 74, done.stderr
         assert_one_line(done.stderr, disk / "records", FULL)
         assert snapshot(disk) == before
-        assert not [n for n in os.listdir(disk / "records") if is_temporary(n)]
+        assert not [n for _, dirs, files in os.walk(disk) for n in dirs + files if is_temporary(n)]
