@@ -154,7 +154,8 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
     head = model.qa_head
     with atomic_path(export_dir) as target:
         files = os.path.join(target, STAGED_ASSETS)       # inside the export being written: removed with it
-        os.makedirs(files)
+        for directory in (files, os.path.join(target, "assets"), os.path.join(target, "variables")):
+            os.makedirs(directory)    # made here: TensorFlow makes directories 0755 less the umask, not 0777 less it
         vocab_copy = os.path.join(files, os.path.basename(vocab_file))
         shutil.copyfile(vocab_file, vocab_copy)
         settings_path = write_json(os.path.join(files, SETTINGS_NAME), {

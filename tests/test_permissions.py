@@ -1,8 +1,9 @@
 """Everything the project writes gets the modes the umask gives, like ``open()`` and ``os.makedirs()``: files
 0o666 & ~umask, directories 0o777 & ~umask, nothing executable. Under umask 022 a serving process running as another
-user reads the fine-tuned model; under 077 nothing is readable by others. Each tool runs in a subprocess whose umask
-is set before it starts: data preparation, a pretraining run and its resume, an extraction, a SQuAD fine-tuning run
-with its export, and ``electra-export`` to SavedModel and ONNX."""
+user reads the fine-tuned model; under 077 nothing is readable by others; under 002 (a group-shared project
+directory) the group may write everything. Each tool runs in a subprocess whose umask is set before it starts: data
+preparation, a pretraining run and its resume, an extraction, a SQuAD fine-tuning run with its export, and
+``electra-export`` to SavedModel and ONNX."""
 import os
 import stat
 import subprocess
@@ -38,7 +39,13 @@ def run(args, umask):
     assert done.returncode == 0, f"{args[:2]} failed ({done.returncode}):\n{done.stderr[-3000:]}"
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o077], ids=["umask022", "umask077"])
+GROUP_SHARED = pytest.param(0o002, id="umask002", marks=pytest.mark.xfail(strict=True, reason=(
+    "the training loop's run.lock is opened 0o644, and TensorFlow makes tensorboard/ and checkpoints/ (with "
+    "checkpoints/input/rank0) 0o755 less the umask, not 0o777 less it: group members cannot write them")))
+
+
+@pytest.mark.parametrize("umask", [pytest.param(0o022, id="umask022"), pytest.param(0o077, id="umask077"),
+                                   GROUP_SHARED])
 def test_every_output_has_the_umask_modes(tmp_path, umask):
     inputs, out = tmp_path / "inputs", tmp_path / "out"
     write_records(inputs / "train", files=1, per_file=16)
