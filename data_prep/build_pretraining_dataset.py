@@ -44,7 +44,7 @@ from data_prep.common import (DataPrepError, ERRORS_CHOICES, check_utf8, expand_
 from data_prep.flat_encoder import FlatEncoder
 from data_prep.tfrecord import encode_pretraining_examples
 from electra.data.tfrecord import TFRecordWriter
-from electra.io import atomic_path, remove_temporaries, write_text
+from electra.io import atomic_path, remove_temporaries, storing, write_text
 from electra.commands.entry import Command
 from electra.configs import knob
 
@@ -405,9 +405,10 @@ def build_pretraining_dataset(inputs, vocab: str, output_dir: str, max_seq_lengt
     vocab_file = getattr(tokenizer, "vocab_file", None) or tokenizer.model_file
     vocab_digest = file_sha256(vocab_file)
 
-    os.makedirs(output_dir, exist_ok=True)
-    remove_temporaries(output_dir, f"{prefix}-")
-    remove_temporaries(output_dir, f".{prefix}-")
+    with storing(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
+        remove_temporaries(output_dir, f"{prefix}-")
+        remove_temporaries(output_dir, f".{prefix}-")
     tasks, done, stale = [], {}, []
     for index, assigned in enumerate(assign_inputs(files, num_output_files)):
         output = os.path.join(output_dir, output_name(prefix, index, num_output_files))

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 
 from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log
 from electra.commands.entry import Command
+from electra.io import storing
 from electra.configs import knob
 from electra.tokenization import SPECIAL_TOKENS, SentencePieceTokenizer, WordPieceTokenizer, _bert_lower
 
@@ -109,12 +110,13 @@ def train_wordpiece(inputs, output_dir: str, vocab_size: int = 30522, lower_case
     tokens = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
     if tokens[:len(SPECIAL_TOKENS)] != list(SPECIAL_TOKENS):
         raise DataPrepError(f"unexpected special-token order from the trainer: {tokens[:len(SPECIAL_TOKENS)]}")
-    os.makedirs(output_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".vocab-") as tmp:
-        raw = os.path.join(tmp, "vocab.txt")
-        with open(raw, "w", encoding="utf-8") as f:
-            f.writelines(t + "\n" for t in tokens)
-        path = WordPieceTokenizer(raw, lower_case=lower_case).save(output_dir)
+    with storing(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=output_dir, prefix=".vocab-") as tmp:
+            raw = os.path.join(tmp, "vocab.txt")
+            with open(raw, "w", encoding="utf-8") as f:
+                f.writelines(t + "\n" for t in tokens)
+            path = WordPieceTokenizer(raw, lower_case=lower_case).save(output_dir)
     log.info("WordPiece vocabulary: %d tokens from %d sentences → %s", len(tokens), total, path)
     return path
 
@@ -128,25 +130,26 @@ def train_sentencepiece(inputs, output_dir: str, vocab_size: int = 30522, lower_
 
     files = expand_inputs(inputs, "vocabulary training input")
     total = _count_sentences(files, errors)
-    os.makedirs(output_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output_dir, prefix=".spm-") as tmp:
-        text = os.path.join(tmp, "input.txt")   # checked, decoded, blank lines dropped
-        with open(text, "w", encoding="utf-8") as f:
-            f.writelines(s + "\n" for s in _sentences(files, errors))
-        prefix = os.path.join(tmp, "spm")
-        try:
-            spm.SentencePieceTrainer.train(
-                input=text, model_prefix=prefix, vocab_size=vocab_size, model_type=model_type,
-                character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
-                pad_piece="[PAD]", unk_piece="[UNK]", control_symbols=["[CLS]", "[SEP]", "[MASK]"],
-                normalization_rule_name="nmt_nfkc_cf" if lower_case else "nmt_nfkc",
-                num_threads=num_threads or os.cpu_count() or 1, minloglevel=2,
-                hard_vocab_limit=True, input_sentence_size=0, shuffle_input_sentence=False)
-        except RuntimeError as e:
-            raise DataPrepError(f"SentencePiece training failed: {e}") from e
-        model = SentencePieceTokenizer(prefix + ".model", lower_case=False)
-        path = model.save(output_dir)
-        shutil.copyfile(prefix + ".vocab", os.path.join(output_dir, "spm.vocab"))
+    with storing(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=output_dir, prefix=".spm-") as tmp:
+            text = os.path.join(tmp, "input.txt")   # checked, decoded, blank lines dropped
+            with open(text, "w", encoding="utf-8") as f:
+                f.writelines(s + "\n" for s in _sentences(files, errors))
+            prefix = os.path.join(tmp, "spm")
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=text, model_prefix=prefix, vocab_size=vocab_size, model_type=model_type,
+                    character_coverage=character_coverage, pad_id=0, unk_id=1, bos_id=-1, eos_id=-1,
+                    pad_piece="[PAD]", unk_piece="[UNK]", control_symbols=["[CLS]", "[SEP]", "[MASK]"],
+                    normalization_rule_name="nmt_nfkc_cf" if lower_case else "nmt_nfkc",
+                    num_threads=num_threads or os.cpu_count() or 1, minloglevel=2,
+                    hard_vocab_limit=True, input_sentence_size=0, shuffle_input_sentence=False)
+            except RuntimeError as e:
+                raise DataPrepError(f"SentencePiece training failed: {e}") from e
+            model = SentencePieceTokenizer(prefix + ".model", lower_case=False)
+            path = model.save(output_dir)
+            shutil.copyfile(prefix + ".vocab", os.path.join(output_dir, "spm.vocab"))
     log.info("SentencePiece model: %d pieces from %d sentences → %s", vocab_size, total, path)
     return path
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from data_prep.common import DataPrepError, ERRORS_CHOICES, expand_inputs, iter_lines, log
 from electra.commands.entry import Command
+from electra.io import storing
 from electra.configs import knob
 from data_prep.text import clean_text, paragraph_to_sentences
 
@@ -245,7 +246,8 @@ def extract_wikipedia(dump: str, output_dir: str, processes: int = 1, timeout: f
     extracted files. Raises ``DataPrepError`` with wikiextractor's last error line when it fails."""
     if not os.path.isfile(dump):
         raise DataPrepError(f"Wikipedia dump not found: {dump}")
-    os.makedirs(output_dir, exist_ok=True)
+    with storing(output_dir):
+        os.makedirs(output_dir, exist_ok=True)
     command = [sys.executable, "-m", "wikiextractor.WikiExtractor", dump, "--json", "--discard_empty", "-q",
                "--output", output_dir, "--bytes", "16M", "--processes", str(max(1, processes))]
     try:
@@ -329,8 +331,9 @@ def prepare_corpus(source: str, output_dir: str, inputs: Sequence[str] | str | N
 
     stats = CorpusStats()
     documents = iter_documents(source, inputs, errors, processes, stats, max_documents, max_bytes)
-    manifest = shard_documents(documents, output_dir, num_train_shards, num_validation_shards,
-                               validation_fraction, seed, extra={"source": source, "corpus": stats})
+    with storing(output_dir):
+        manifest = shard_documents(documents, output_dir, num_train_shards, num_validation_shards,
+                                   validation_fraction, seed, extra={"source": source, "corpus": stats})
     if stats["empty_files"]:
         log.warning("%d empty input file(s) skipped", stats["empty_files"])
     return manifest

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 from data_prep.common import DataPrepError, log
-from electra.io import atomic_write
+from electra.io import atomic_write, storing
 from electra.commands.entry import Command
 from electra.configs import knob
 
@@ -36,7 +36,8 @@ def download(url: str, destination: str, timeout: float = 30.0, overwrite: bool 
     if os.path.exists(destination) and not overwrite:
         log.info("already there: %s", destination)
         return destination
-    os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
+    with storing(destination):
+        os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "electra-data-prep/0.1"})
         with urllib.request.urlopen(request, timeout=timeout) as response:

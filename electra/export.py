@@ -38,12 +38,11 @@ import io
 import json
 import os
 import shutil
-import tempfile
 
 import tensorflow as tf
 
 from electra.configs import Decoding, SquadData
-from electra.io import atomic_directory, atomic_path, write_json
+from electra.io import atomic_directory, atomic_path, storing, temporary_path, write_json
 from electra.modeling.heads import QAHead
 
 SETTINGS_NAME = "squad_settings.json"
@@ -55,6 +54,7 @@ SIGNATURE = "serving_default"
 BEAM_SIGNATURE, ANSWERABILITY_SIGNATURE = "beam", "answerability"
 BEAM_OUTPUT_NAMES = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
 OPENVINO_NAME = "model.xml"
+STAGED_ASSETS = "assets.staged"
 
 
 def input_signature(max_seq_length: int) -> list[tf.TensorSpec]:
@@ -152,7 +152,10 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
     length = int(values["max_seq_length"])
     export_dir = os.path.abspath(export_dir)
     head = model.qa_head
-    with tempfile.TemporaryDirectory() as files, atomic_path(export_dir) as target:
+    with atomic_path(export_dir) as target:
+        files = os.path.join(target, STAGED_ASSETS)       # inside the export being written: removed with it
+        for directory in (files, os.path.join(target, "assets"), os.path.join(target, "variables")):
+            os.makedirs(directory)    # made here: TensorFlow makes directories 0755 less the umask, not 0777 less it
         vocab_copy = os.path.join(files, os.path.basename(vocab_file))
         shutil.copyfile(vocab_file, vocab_copy)
         settings_path = write_json(os.path.join(files, SETTINGS_NAME), {
@@ -167,6 +170,7 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
         _attach_assets(archive, vocab_file=vocab_copy, settings_file=settings_path)
         with contextlib.redirect_stdout(io.StringIO()):
             archive.write_out(target, verbose=False)
+        shutil.rmtree(files)
     return export_dir
 
 
@@ -374,12 +378,15 @@ def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_
         raise ValueError(str(e)) from e
 
     out = os.path.abspath(output_dir)
-    os.makedirs(out, exist_ok=True)
     result = {"source": init, "source_kind": source.kind, "vocab_file": vocab, "model_config_file": config_file,
               "head": model.qa_head.record(), "settings": values}
-    with contextlib.ExitStack() as stack:
-        scratch = out if "saved_model" in formats else stack.enter_context(tempfile.TemporaryDirectory(dir=out))
-        saved_model = export_saved_model(model, os.path.join(scratch, "saved_model"), vocab, **values)
+    with storing(out), contextlib.ExitStack() as stack:
+        os.makedirs(out, exist_ok=True)
+        saved_model = os.path.join(out, "saved_model")
+        if "saved_model" not in formats:      # the converters' input only: a temporary name, removed after
+            saved_model = temporary_path(saved_model)
+            stack.callback(shutil.rmtree, saved_model, ignore_errors=True)
+        export_saved_model(model, saved_model, vocab, **values)
         if "saved_model" in formats:
             result["saved_model"] = saved_model
         if "openvino" in formats:

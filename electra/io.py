@@ -13,6 +13,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from typing import Any, Iterator
@@ -32,14 +33,18 @@ class StorageError(OSError):
     intact. Exit status ``EXIT_STORAGE`` (74, sysexits' EX_IOERR) from every command."""
 
     def __init__(self, path: str, cause_errno: int, hint: str = ""):
-        self.path, self.hint = path, hint
+        self.path, self.hint = target_of(path), hint
         cause = STORAGE_CAUSES.get(cause_errno, os.strerror(cause_errno))
-        super().__init__(cause_errno, cause, path)
+        super().__init__(cause_errno, cause, self.path)
+
+    def __reduce__(self):       # from a worker process back to its pool
+        return StorageError, (self.path, self.errno, self.hint)
 
     def __str__(self) -> str:
         free = free_space(self.path) if self.errno in (errno.ENOSPC, errno.EDQUOT) else None
         room = f" ({free / 2 ** 20:.1f} MiB free there)" if free is not None else ""
-        return f"cannot write {self.path}: {self.strerror}{room}" + (f". {self.hint}" if self.hint else "")
+        hint = f". {self.hint[:1].upper()}{self.hint[1:]}" if self.hint else ""
+        return f"cannot write {self.path}: {self.strerror}{room}{hint}"
 
 
 def storage_error(error: BaseException, path: str, hint: str = "") -> StorageError | None:
@@ -91,6 +96,11 @@ def temporary_path(path: str) -> str:
 
 def is_temporary(name: str) -> bool:
     return TEMPORARY_MARK in name
+
+
+def target_of(path: str) -> str:
+    """The path a temporary name (``temporary_path``) stands for; other paths unchanged."""
+    return re.sub(re.escape(TEMPORARY_MARK) + r"\d+-[0-9a-f]+", "", path)
 
 
 def remove_temporaries(directory: str, prefix: str) -> list[str]:

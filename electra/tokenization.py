@@ -289,7 +289,6 @@ class WordPieceTokenizer(Tokenizer):
 
     def save(self, directory: str | os.PathLike) -> str:
         directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, VOCAB_NAME)
         write_text(path, "".join(t + "\n" for t in self._tokens))
         self._write_config(directory, VOCAB_NAME)
@@ -429,7 +428,6 @@ class SentencePieceTokenizer(Tokenizer):
 
     def save(self, directory: str | os.PathLike) -> str:
         directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, SPM_NAME)
         if os.path.abspath(path) != os.path.abspath(self.model_file):
             with atomic_write(path, "wb") as out, open(self.model_file, "rb") as source:

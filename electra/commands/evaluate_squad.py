@@ -35,8 +35,8 @@ def _run(config: EvaluateConfig) -> dict:
     except TypeError as e:     # a file of the wrong shape
         raise UsageError(str(e)) from None
     if config.out_file:
-        with open(config.out_file, "w", encoding="utf-8") as f:
-            f.write(json.dumps(result, indent=2) + "\n")
+        from electra.io import write_text
+        write_text(config.out_file, json.dumps(result, indent=2) + "\n")
     return result
 
 

@@ -105,7 +105,8 @@ def _run(config: PredictConfig) -> int:
         print(f"predict: {len(failed)} of {len(answers)} item(s) could not be answered"
               f"{' (first 10 shown)' if len(failed) > 10 else ''}", file=sys.stderr)
     if config.output_file:
-        with open(config.output_file, "w", encoding="utf-8") as f:
+        from electra.io import atomic_write
+        with atomic_write(config.output_file) as f:
             json.dump(answers, f, indent=2, ensure_ascii=False)
     return 1 if failed else 0
 

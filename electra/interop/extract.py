@@ -18,6 +18,7 @@ import shutil
 
 from electra.interop import save_hf_electra
 from electra.interop.store import resolve_source, save_model_directory
+from electra.io import atomic_path
 from electra.modeling import ElectraDiscriminator, ElectraPretrainingModel
 from electra.tokenization import VOCAB_NAME
 
@@ -51,5 +52,6 @@ def extract(checkpoint: str, output_dir: str, model_config_file: str | None = No
     if written:
         outputs["vocab_file"] = written
         if os.path.basename(written) == VOCAB_NAME:
-            shutil.copyfile(written, os.path.join(disc_dir, "hf", VOCAB_NAME))
+            with atomic_path(os.path.join(disc_dir, "hf", VOCAB_NAME)) as copy:
+                shutil.copyfile(written, copy)
     return outputs

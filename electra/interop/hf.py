@@ -14,9 +14,9 @@ from typing import Iterable
 
 import numpy as np
 from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
-from electra.io import atomic_path
+from electra.io import atomic_write, write_json
 from electra.configs import ModelConfig
 from electra.interop.weights import LoadReport, WeightLoadError, assign, export_arrays
 
@@ -291,15 +291,14 @@ def save_hf_electra(model, directory: str, part: str = "discriminator", vocab_ro
     for our, their, transpose in pairs_for(architecture, layers, "electra"):
         if our in arrays:
             out[their] = np.ascontiguousarray(arrays[our].T if transpose else arrays[our])
-    os.makedirs(directory, exist_ok=True)
-    _atomic(os.path.join(directory, "model.safetensors"), lambda p: save_file(out, p, metadata={"format": "pt"}))
-    config = hf_config(model.config, part, hf_arch, rows)
-    _atomic(os.path.join(directory, "config.json"),
-            lambda p: open(p, "w", encoding="utf-8").write(json.dumps(config, indent=2) + "\n"))
+    write_safetensors(out, os.path.join(directory, "model.safetensors"), {"format": "pt"})
+    write_json(os.path.join(directory, "config.json"), hf_config(model.config, part, hf_arch, rows))
     return directory
 
 
-def _atomic(path: str, write) -> None:
-    """``write(name)`` fills a temporary file that then replaces ``path`` (safetensors writes by file name)."""
-    with atomic_path(path) as tmp:
-        write(tmp)
+def write_safetensors(arrays: dict[str, np.ndarray], path: str, metadata: dict[str, str]) -> str:
+    """``arrays`` as a safetensors file, through the atomic writer: ``save_file`` would create it 0600 whatever
+    the umask (it writes a temporary file of its own), so the bytes are built in memory and written here."""
+    with atomic_write(path, "wb") as f:
+        f.write(save(arrays, metadata=metadata))
+    return path

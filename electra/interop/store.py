@@ -53,13 +53,12 @@ from typing import Any, Iterable
 
 import numpy as np
 import tensorflow as tf
-from safetensors.numpy import save_file
 
 import electra
 from electra.configs import ModelConfig
 from electra.interop.google import checkpoint_prefix, checkpoint_shapes, config_from_google, load_google_checkpoint
 from electra.interop.hf import (_architecture_of, config_from_hf, load_hf_bert, load_hf_electra, load_hf_pretraining,
-                                read_safetensors, safetensors_names)
+                                read_safetensors, safetensors_names, write_safetensors)
 from electra.interop.weights import LoadReport, WeightLoadError, assign
 from electra.io import atomic_directory, write_json
 from electra.modeling.heads import ANSWER_SCOPE, JOINT_SCOPES, SPAN_SCOPE, QAHead
@@ -115,7 +114,7 @@ def save_model_directory(model, directory: str, *, vocab_file: str | None, do_lo
             tokenizer = load_tokenizer(vocab_file, lower_case=do_lower_case)
             vocab_name, lower_case = os.path.basename(tokenizer.save(staging)), tokenizer.lower_case
         model.config.to_json_file(os.path.join(staging, CONFIG_NAME))
-        _write_weights(arrays, os.path.join(staging, WEIGHTS_NAME))
+        write_safetensors(arrays, os.path.join(staging, WEIGHTS_NAME), {"format": FORMAT})
         metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "architecture": architecture,
                     "heads": heads, "task": task, "source": source, "step": None if step is None else int(step),
                     "do_lower_case": lower_case, "vocab_file": vocab_name,
@@ -126,10 +125,6 @@ def save_model_directory(model, directory: str, *, vocab_file: str | None, do_lo
             raise ValueError(f"save_model_directory: extra may not replace the standard metadata keys {clashes}")
         write_json(os.path.join(staging, METADATA_NAME), {**metadata, **(extra or {})})
     return directory
-
-
-def _write_weights(arrays: dict[str, np.ndarray], path: str) -> None:
-    save_file(arrays, path, metadata={"format": FORMAT})
 
 
 # --- reading ----------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from electra.io import atomic_write, file_sha256
+from electra.io import StorageError, atomic_write, file_sha256
 
 log = logging.getLogger("electra.squad")
 CACHE_FORMAT = 2     # 2: each context stored once, examples refer to it by index
@@ -408,7 +408,8 @@ def load_features(squad_file: str, tokenizer, *, is_training: bool, version_2_wi
                   cache_dir: str | None = None) -> Features:
     """Examples and features of a SQuAD file, from ``cache_dir`` when this (file, vocabulary, settings) was
     converted before; the cache is written atomically (temporary name, then rename). A cache file that cannot be
-    read (truncated, garbage) is a miss: rebuilt and replaced, with a warning naming it."""
+    read (truncated, garbage) is a miss: rebuilt and replaced, with a warning naming it; a cache that cannot be
+    written (full disk, read-only ``cache_dir``) is a warning: it only saves time."""
     path = None
     if cache_dir:
         key = cache_key(squad_file, tokenizer, max_seq_length, doc_stride, max_query_length, is_training,
@@ -428,7 +429,9 @@ def load_features(squad_file: str, tokenizer, *, is_training: bool, version_2_wi
     if not len(features):
         raise SquadFormatError(f"SQuAD file {squad_file}: no features could be built ({stats.summary()})")
     if path:
-        os.makedirs(cache_dir, exist_ok=True)
-        _save_cache(path, features)
+        try:
+            _save_cache(path, features)
+        except StorageError as e:
+            log.warning("feature cache not written: %s", e)
     return features
 

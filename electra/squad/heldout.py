@@ -16,6 +16,8 @@ import os
 import random
 from collections.abc import Sequence
 
+from electra.io import atomic_write
+
 TRAIN_ARTICLES = (2, 3, 4, 6, 8, 9)     # Montana, Genocide, Antibiotics, Sino-Tibetan, Zelda, Spectre
 HELD_OUT_ARTICLES = (0, 7)              # University_of_Notre_Dame, IPod
 
@@ -72,11 +74,10 @@ def titles(dataset: dict) -> list[str]:
 
 def write_split(directory: str, train: dict, held_out: dict, suffix: str = "") -> tuple[str, str]:
     """Write the two sets as ``train{suffix}.json`` and ``held_out{suffix}.json`` under ``directory``; their paths."""
-    os.makedirs(directory, exist_ok=True)
     paths = []
     for name, data in (("train", train), ("held_out", held_out)):
         path = os.path.join(directory, f"{name}{suffix}.json")
-        with open(path, "w", encoding="utf-8") as f:
+        with atomic_write(path) as f:
             json.dump(data, f)
         paths.append(path)
     return paths[0], paths[1]

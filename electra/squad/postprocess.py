@@ -108,8 +108,8 @@ def _write_json(path: str, value) -> None:
 
 def write_predictions(output_dir: str, predictions, nbest, null_odds=None) -> dict[str, str]:
     """``predictions.json`` ({qid: text}), ``nbest_predictions.json`` ({qid: [entries]}) and, for v2,
-    ``null_odds.json`` ({qid: score diff}), written atomically."""
-    os.makedirs(output_dir, exist_ok=True)
+    ``null_odds.json`` ({qid: score diff}), written atomically; a full disk or a read-only directory is a
+    ``StorageError`` naming the file."""
     paths = {"predictions": os.path.join(output_dir, "predictions.json"),
              "nbest": os.path.join(output_dir, "nbest_predictions.json")}
     _write_json(paths["predictions"], predictions)

@@ -137,12 +137,12 @@ def test_a_failed_save_leaves_the_previous_directory(tmp_path, monkeypatch):
     target = save_model_directory(first, str(tmp_path / "model"), vocab_file=vocab, task="pretraining", source="a")
     before = {name: open(os.path.join(target, name), "rb").read() for name in os.listdir(target)}
 
-    def broken(arrays, path):
+    def broken(arrays, path, metadata):
         with open(path, "wb") as f:
             f.write(b"half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_write_weights", broken)
+    monkeypatch.setattr(store, "write_safetensors", broken)
     second = randomize(ElectraDiscriminator(tiny_config()), seed=2)
     with pytest.raises(OSError, match="No space left"):
         save_model_directory(second, target, vocab_file=vocab, task="pretraining", source="b")

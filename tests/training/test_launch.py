@@ -271,7 +271,6 @@ def test_summary_reports_rank_and_weights_digest(pretraining_data, tmp_path):
                    train_files=pretraining_data["train"], vocab_file=pretraining_data["vocab"],
                    max_seq_length=32, train_batch_size=4, total_steps=2, warmup_steps=1, xla=False,
                    shuffle_buffer=16, horovod=False)
-    started = time.time()
     summary = run(config)
     assert summary["rank"] == 0 and summary["world_size"] == 1 and len(summary["weights_sha256"]) == 64
     assert not (tmp_path / "run" / "run.lock").exists()       # released at the end, the file removed
