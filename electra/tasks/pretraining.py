@@ -146,6 +146,15 @@ class PretrainingTask(Task):
             from electra.data.pretraining import corruption_report
             self.corruption = corruption_report(self.files + self.validation)
 
+    def input_fingerprint(self) -> dict:
+        """The training files in their order and every setting of ``pretraining_dataset`` but the seed and the
+        sharding (the loop checks the number of workers itself)."""
+        from electra.tasks.base import input_fingerprint
+        d = self.config.data
+        return input_fingerprint(self.files, train_batch_size=d.train_batch_size, max_seq_length=d.max_seq_length,
+                                 shuffle_buffer=d.shuffle_buffer, mask_prob=d.mask_prob,
+                                 mask_token_prob=d.mask_token_prob, skip_corrupt_records=d.skip_corrupt_records)
+
     def explain_data_loss(self, error):
         """A ``DataLossError`` from the reader → ``CorruptRecordError`` naming the file, record and byte offset."""
         from electra.data.pretraining import explain_data_loss

@@ -48,6 +48,8 @@ def span_loss(outputs, batch, answer_class_weight: float = 0.5) -> tuple[tf.Tens
 class SquadTask(Task):
     name = "squad"
     metric_names = ("span_loss", "answerable_loss")
+    outputs = ("model", "predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json",
+               "run_summary.json")
 
     def __init__(self, config: SquadConfig):
         super().__init__(config)
@@ -81,6 +83,15 @@ class SquadTask(Task):
             per_worker = max(1, len(self.train_features) // distributor.size)
             self.train_batch_size = min(c.data.train_batch_size, per_worker)
             self.steps_per_epoch = max(1, per_worker // self.train_batch_size)
+
+    def input_fingerprint(self) -> dict:
+        """The training file and what turns it into batches: the windows, the version, the lower-casing, the
+        per-worker batch size and the number of features (the size of the shuffled index stream)."""
+        from electra.tasks.base import input_fingerprint
+        d = self.config.data
+        return input_fingerprint([d.train_file], train_batch_size=self.train_batch_size,
+                                 features=len(self.train_features), version_2_with_negative=d.version_2_with_negative,
+                                 do_lower_case=self.tokenizer.lower_case, **self.windows)
 
     def _features(self, distributor, squad_file: str, is_training: bool):
         """Rank 0 builds and caches the features; the other ranks then read its cache (one writer, one
