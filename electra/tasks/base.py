@@ -110,9 +110,14 @@ class Task(abc.ABC):
 
     # --- set-up helpers for ``prepare`` ----------------------------------------------------------------------------
     def resolve_init(self, spec: str) -> None:
-        """``source``: the weights ``spec`` names (``electra.interop.store.resolve_source``)."""
-        from electra.interop.store import resolve_source
+        """``source``: the weights ``spec`` names (``electra.interop.store.resolve_source``, which reads a TF
+        checkpoint's index and a Hugging Face directory's safetensors headers), a model directory's weights header
+        read too, so an unusable source stops the job before training writes anything."""
+        from electra.interop.hf import safetensors_names
+        from electra.interop.store import MODEL_DIRECTORY, WEIGHTS_NAME, resolve_source
         self.source = resolve_source(spec, model_config_file=self.config.model.config_file)
+        if self.source.kind == MODEL_DIRECTORY:
+            safetensors_names(os.path.join(self.source.path, WEIGHTS_NAME))
 
     def load_vocabulary(self, vocab_file: str, lower_case: bool | None = None) -> None:
         from electra.io import file_sha256

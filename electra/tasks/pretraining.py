@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from electra.configs import PretrainConfig
 from electra.data.masking import MaskingConfig
-from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
+from electra.data.pretraining import SpecialIds, check_records, list_files, pretraining_dataset
 from electra.modeling import ElectraPretrainingModel
 from electra.tasks.base import Task
 
@@ -141,6 +141,9 @@ class PretrainingTask(Task):
             self.model_config = self.model_config.replace(generator_fraction=c.model.generator_fraction)
         self.files = list_files(train, "train")
         self.validation = list_files(validation, "validation") if validation and c.trainer.eval_every else []
+        if self.validation:   # read now: a bad validation file stops the job before training, not at its first eval
+            self.validation = check_records(self.validation, c.data.max_seq_length, self.tokenizer.vocab_size,
+                                            c.data.skip_corrupt_records)
         self.masking = MaskingConfig(mask_prob=c.data.mask_prob, mask_token_prob=c.data.mask_token_prob)
         if c.data.skip_corrupt_records:
             from electra.data.pretraining import corruption_report

@@ -78,6 +78,12 @@ class SquadTask(Task):
         self.windows = dict(max_seq_length=c.data.max_seq_length, doc_stride=c.data.doc_stride,
                             max_query_length=c.data.max_query_length)
         self.cache_dir = c.data.cache_dir or os.path.join(c.output_dir, "feature_cache")
+        t = c.trainer
+        if c.data.predict_file and (c.mode != "train" or t.eval_every > 0 or t.eval_at_epoch_end or t.eval_at_start):
+            # read and checked now, so a bad predict file stops the job before training, not after it
+            self._eval_features = self._features(distributor, c.data.predict_file, is_training=False, others=False)
+            if distributor.is_chief:
+                self._eval_data = load_json(c.data.predict_file, "SQuAD file")["data"]
         if self.trains:
             self.train_features = self._features(distributor, c.data.train_file, is_training=True)
             per_worker = max(1, len(self.train_features) // distributor.size)
@@ -93,9 +99,9 @@ class SquadTask(Task):
                                  features=len(self.train_features), version_2_with_negative=d.version_2_with_negative,
                                  do_lower_case=self.tokenizer.lower_case, **self.windows)
 
-    def _features(self, distributor, squad_file: str, is_training: bool):
+    def _features(self, distributor, squad_file: str, is_training: bool, others: bool = True):
         """Rank 0 builds and caches the features; the other ranks then read its cache (one writer, one
-        tokenization)."""
+        tokenization), unless ``others`` is False (what rank 0 alone uses: the predict file's)."""
         settings = dict(is_training=is_training, version_2_with_negative=self.config.data.version_2_with_negative,
                         cache_dir=self.cache_dir, **self.windows)
         features, error = None, None
@@ -105,7 +111,7 @@ class SquadTask(Task):
             except (ValueError, OSError) as e:
                 error = e
         distributor.check_all(error, f"building the features of {squad_file}")
-        if not distributor.is_chief:
+        if others and not distributor.is_chief:
             features = load_features(squad_file, self.tokenizer, **settings)
         return features
 
