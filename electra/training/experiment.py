@@ -79,8 +79,8 @@ def _input_at(positions: list, step: int) -> str | None:
 
 
 def _describe_input_change(old: dict | None, new: dict) -> str:
-    if not old or "files" not in old:
-        return "another training input"
+    if not old or old.get("digest") == new["digest"]:
+        return "another training input: see input_positions in run_info.json"
     before, after = ({f["name"]: f for f in x["files"]} for x in (old, new))
     parts = [f"{len(names)} file(s) {what} (e.g. {names[0]})" for what, names in (
         ("added", [n for n in after if n not in before]), ("removed", [n for n in before if n not in after]),
