@@ -23,13 +23,14 @@ provide:
 Everything else has a default, overridden where a task differs (see each method): ``trains`` (True),
 ``corruption`` (none), ``steps_per_epoch`` (0: no epochs), ``total_steps`` (``--trainer.total_steps``, else
 ``--trainer.epochs`` × ``steps_per_epoch``), ``run_record``, ``input_fingerprint`` (the batch size: a task that
-reads files names them), ``outputs`` (what ``--trainer.overwrite`` moves aside), ``build_optimizer`` (``--optimizer.*``),
+reads files names them), ``outputs`` (none beyond the loop's), ``build_optimizer`` (``--optimizer.*``),
 ``evaluate`` (no held-out metrics), ``initialize`` (the ``--init`` weights), ``save_model`` (a model directory),
 ``explain_data_loss`` (no better message) and ``finish`` (the loop's summary).
 
 The loop calls, in order: ``prepare``; when ``trains``: ``total_steps``, ``build_model``, ``build_optimizer``,
-``run_record``, ``input_fingerprint``, ``train_dataset``, ``initialize`` (a start without checkpoint), then per step ``loss`` (compiled),
-``evaluate`` on rank 0 at the evaluation cadence and ``save_model`` for ``--trainer.keep_best``; last ``finish``.
+``run_record``, ``input_fingerprint``, ``train_dataset``, ``initialize`` (a start without checkpoint), then per
+step ``loss`` (compiled), ``evaluate`` on rank 0 at the evaluation cadence and ``save_model`` for
+``--trainer.keep_best``; last ``finish``.
 """
 from __future__ import annotations
 

@@ -63,10 +63,12 @@ def test_a_bad_squad_predict_file_stops_the_job_before_training(kind, tmp_path, 
     _untouched(tmp_path / "out")
 
 
+@pytest.mark.slow
 def test_run_squad_exits_2_on_a_bad_predict_file_before_training(tmp_path, tiny_vocab, tiny_squad_file):
     bad = _bad_predict_file(tmp_path, tiny_squad_file, "duplicate ids")
-    out = subprocess.run([sys.executable, "run_scripts/run_squad.py", "--mode=train_eval", f"--train_file={tiny_squad_file}",
-                          f"--predict_file={bad}", f"--vocab_file={tiny_vocab}", "--model_size=tiny", "--max_steps=2",
+    out = subprocess.run([sys.executable, "run_scripts/run_squad.py", "--mode=train_eval",
+                          f"--train_file={tiny_squad_file}", f"--predict_file={bad}",
+                          f"--vocab_file={tiny_vocab}", "--model_size=tiny", "--max_steps=2",
                           "--trainer.checkpoint_every=1", f"--output_dir={tmp_path / 'out'}"],
                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
     assert out.returncode == 2, out.stderr[-2000:]
