@@ -203,9 +203,9 @@ class Experiment:
             start = "starting afresh" if path is None else f"continuing from another run's checkpoint {path}"
             raise ConfigError(
                 f"--trainer.restore={restore}: {self.output_dir} holds the checkpoints of another run "
-                f"({len(held)}, e.g. {held[-1][:-len('.index')]}); {start} there would mix the two runs. Use "
-                f"another --output_dir, or add --trainer.overwrite to move the previous run's outputs aside (into "
-                f"{os.path.join(self.output_dir, 'replaced-<UTC time>')})")
+                f"({len(held)}, latest {tf.train.latest_checkpoint(own) or held[-1][:-len('.index')]}); {start} "
+                f"there would mix the two runs. Use another --output_dir, or add --trainer.overwrite to move the "
+                f"previous run's outputs aside (into {os.path.join(self.output_dir, 'replaced-<UTC time>')})")
         return path, bool(overwrite)
 
     def _replace_previous(self) -> str | None:
