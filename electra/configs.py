@@ -402,6 +402,10 @@ class TrainerConfig:
     keep_checkpoints: int = knob(5, "Checkpoints kept.", "keep_checkpoint_max", valid=">= 1")
     restore: str = knob("latest", "'latest' (resume if output_dir has a checkpoint), 'none' (start afresh), or a "
                                   "checkpoint path.", "restore_checkpoint", per_run=True)
+    overwrite: bool = knob(False, "Start a new run where --output_dir holds another run's checkpoints (with "
+                                  "--trainer.restore=none or a checkpoint from elsewhere, refused without it): the "
+                                  "previous run's outputs are moved into <output_dir>/replaced-<UTC time>/.",
+                           per_run=True)
 
 
 @dataclasses.dataclass(frozen=True)

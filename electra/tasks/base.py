@@ -22,17 +22,21 @@ provide:
 
 Everything else has a default, overridden where a task differs (see each method): ``trains`` (True),
 ``corruption`` (none), ``steps_per_epoch`` (0: no epochs), ``total_steps`` (``--trainer.total_steps``, else
-``--trainer.epochs`` × ``steps_per_epoch``), ``run_record``, ``build_optimizer`` (``--optimizer.*``),
+``--trainer.epochs`` × ``steps_per_epoch``), ``run_record``, ``input_fingerprint`` (the batch size: a task that
+reads files names them), ``outputs`` (none beyond the loop's), ``build_optimizer`` (``--optimizer.*``),
 ``evaluate`` (no held-out metrics), ``initialize`` (the ``--init`` weights), ``save_model`` (a model directory),
 ``explain_data_loss`` (no better message) and ``finish`` (the loop's summary).
 
 The loop calls, in order: ``prepare``; when ``trains``: ``total_steps``, ``build_model``, ``build_optimizer``,
-``run_record``, ``train_dataset``, ``initialize`` (a start without checkpoint), then per step ``loss`` (compiled),
-``evaluate`` on rank 0 at the evaluation cadence and ``save_model`` for ``--trainer.keep_best``; last ``finish``.
+``run_record``, ``input_fingerprint``, ``train_dataset``, ``initialize`` (a start without checkpoint), then per
+step ``loss`` (compiled), ``evaluate`` on rank 0 at the evaluation cadence and ``save_model`` for
+``--trainer.keep_best``; last ``finish``.
 """
 from __future__ import annotations
 
 import abc
+import hashlib
+import json
 import logging
 import math
 import os
@@ -42,6 +46,35 @@ import keras
 import tensorflow as tf
 
 log = logging.getLogger("electra.training")
+WHOLE_FILE_BYTES = 1 << 22    # input files up to this size are hashed whole
+END_BYTES = 1 << 16           # larger ones: their size and this many bytes at each end
+
+
+def file_fingerprint(path: str) -> dict[str, Any]:
+    """``{"name", "size", "sha256"}`` of one input file. The SHA-256 covers the whole file up to 4 MiB
+    (vocabularies, SQuAD files); a larger one (pretraining shards of hundreds of MB, thousands of them) is hashed
+    over its size and its first and last 64 KiB, so a start reads ~128 KiB per shard instead of every byte: a shard
+    rewritten in its middle to the same size goes unnoticed."""
+    size = tf.io.gfile.stat(path).length
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        if size <= WHOLE_FILE_BYTES:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        else:
+            digest.update(str(size).encode())
+            digest.update(f.read(END_BYTES))
+            f.seek(size - END_BYTES)
+            digest.update(f.read(END_BYTES))
+    return {"name": os.path.abspath(path) if "://" not in path else path, "size": size, "sha256": digest.hexdigest()}
+
+
+def input_fingerprint(files, **settings) -> dict[str, Any]:
+    """What a training input pipeline is: its files (``file_fingerprint``, in order) and the settings that shape
+    it; ``digest`` is the SHA-256 of both, what a resume compares."""
+    fingerprint = {"files": [file_fingerprint(p) for p in files], "settings": settings}
+    fingerprint["digest"] = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    return fingerprint
 
 
 class Task(abc.ABC):
@@ -52,6 +85,7 @@ class Task(abc.ABC):
     trains = True               # False: ``finish`` alone (evaluate or predict with given weights)
     corruption: tuple = ()      # what was skipped as corrupt input, logged as events at the start
     steps_per_epoch = 0         # optimizer steps per pass over the training data; 0: the data has no epochs
+    outputs: tuple = ()         # names the task writes in output_dir beside the loop's (moved by --trainer.overwrite)
 
     def __init__(self, config):
         self.config = config
@@ -77,9 +111,14 @@ class Task(abc.ABC):
 
     # --- set-up helpers for ``prepare`` ----------------------------------------------------------------------------
     def resolve_init(self, spec: str) -> None:
-        """``source``: the weights ``spec`` names (``electra.interop.store.resolve_source``)."""
-        from electra.interop.store import resolve_source
+        """``source``: the weights ``spec`` names (``electra.interop.store.resolve_source``, which reads a TF
+        checkpoint's index and a Hugging Face directory's safetensors headers), a model directory's weights header
+        read too, so an unusable source stops the job before training writes anything."""
+        from electra.interop.hf import safetensors_names
+        from electra.interop.store import MODEL_DIRECTORY, WEIGHTS_NAME, resolve_source
         self.source = resolve_source(spec, model_config_file=self.config.model.config_file)
+        if self.source.kind == MODEL_DIRECTORY:
+            safetensors_names(os.path.join(self.source.path, WEIGHTS_NAME))
 
     def load_vocabulary(self, vocab_file: str, lower_case: bool | None = None) -> None:
         from electra.io import file_sha256
@@ -123,6 +162,14 @@ class Task(abc.ABC):
         start, compared on resume."""
         return {"model_config": self.model_config.to_dict(), "vocab_sha256": self.vocab_sha256,
                 "vocab_file": os.path.abspath(self.vocab_file)}
+
+    def input_fingerprint(self) -> dict[str, Any]:
+        """The training input the saved input positions belong to (``input_fingerprint``: files, pipeline
+        settings). A resume whose fingerprint differs from the one the checkpoint's position was saved under starts
+        the input at a fresh position (event ``input_position_reset``) instead of restoring that position into a
+        pipeline it does not fit. By default the batch size alone (input made in memory); a task that reads files
+        names them and every setting its pipeline depends on."""
+        return input_fingerprint((), train_batch_size=self.train_batch_size)
 
     def build_optimizer(self, model: keras.Model, total_steps: int) -> keras.optimizers.Optimizer:
         """``--optimizer.name`` over ``model``'s variables with its warmup + polynomial-decay schedule, wrapped in a

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from electra.configs import PretrainConfig
 from electra.data.masking import MaskingConfig
-from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
+from electra.data.pretraining import SpecialIds, check_records, list_files, pretraining_dataset
 from electra.modeling import ElectraPretrainingModel
 from electra.tasks.base import Task
 
@@ -141,10 +141,22 @@ class PretrainingTask(Task):
             self.model_config = self.model_config.replace(generator_fraction=c.model.generator_fraction)
         self.files = list_files(train, "train")
         self.validation = list_files(validation, "validation") if validation and c.trainer.eval_every else []
+        if self.validation:   # read now: a bad validation file stops the job before training, not at its first eval
+            self.validation = check_records(self.validation, c.data.max_seq_length, self.tokenizer.vocab_size,
+                                            c.data.skip_corrupt_records)
         self.masking = MaskingConfig(mask_prob=c.data.mask_prob, mask_token_prob=c.data.mask_token_prob)
         if c.data.skip_corrupt_records:
             from electra.data.pretraining import corruption_report
             self.corruption = corruption_report(self.files + self.validation)
+
+    def input_fingerprint(self) -> dict:
+        """The training files in their order and every setting of ``pretraining_dataset`` but the seed and the
+        sharding (the loop checks the number of workers itself)."""
+        from electra.tasks.base import input_fingerprint
+        d = self.config.data
+        return input_fingerprint(self.files, train_batch_size=d.train_batch_size, max_seq_length=d.max_seq_length,
+                                 shuffle_buffer=d.shuffle_buffer, mask_prob=d.mask_prob,
+                                 mask_token_prob=d.mask_token_prob, skip_corrupt_records=d.skip_corrupt_records)
 
     def explain_data_loss(self, error):
         """A ``DataLossError`` from the reader → ``CorruptRecordError`` naming the file, record and byte offset."""

@@ -48,6 +48,8 @@ def span_loss(outputs, batch, answer_class_weight: float = 0.5) -> tuple[tf.Tens
 class SquadTask(Task):
     name = "squad"
     metric_names = ("span_loss", "answerable_loss")
+    outputs = ("model", "predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json",
+               "run_summary.json")
 
     def __init__(self, config: SquadConfig):
         super().__init__(config)
@@ -76,15 +78,30 @@ class SquadTask(Task):
         self.windows = dict(max_seq_length=c.data.max_seq_length, doc_stride=c.data.doc_stride,
                             max_query_length=c.data.max_query_length)
         self.cache_dir = c.data.cache_dir or os.path.join(c.output_dir, "feature_cache")
+        t = c.trainer
+        if c.data.predict_file and (c.mode != "train" or t.eval_every > 0 or t.eval_at_epoch_end or t.eval_at_start):
+            # read and checked now, so a bad predict file stops the job before training, not after it
+            self._eval_features = self._features(distributor, c.data.predict_file, is_training=False, others=False)
+            if distributor.is_chief:
+                self._eval_data = load_json(c.data.predict_file, "SQuAD file")["data"]
         if self.trains:
             self.train_features = self._features(distributor, c.data.train_file, is_training=True)
             per_worker = max(1, len(self.train_features) // distributor.size)
             self.train_batch_size = min(c.data.train_batch_size, per_worker)
             self.steps_per_epoch = max(1, per_worker // self.train_batch_size)
 
-    def _features(self, distributor, squad_file: str, is_training: bool):
+    def input_fingerprint(self) -> dict:
+        """The training file and what turns it into batches: the windows, the version, the lower-casing, the
+        per-worker batch size and the number of features (the size of the shuffled index stream)."""
+        from electra.tasks.base import input_fingerprint
+        d = self.config.data
+        return input_fingerprint([d.train_file], train_batch_size=self.train_batch_size,
+                                 features=len(self.train_features), version_2_with_negative=d.version_2_with_negative,
+                                 do_lower_case=self.tokenizer.lower_case, **self.windows)
+
+    def _features(self, distributor, squad_file: str, is_training: bool, others: bool = True):
         """Rank 0 builds and caches the features; the other ranks then read its cache (one writer, one
-        tokenization)."""
+        tokenization), unless ``others`` is False (what rank 0 alone uses: the predict file's)."""
         settings = dict(is_training=is_training, version_2_with_negative=self.config.data.version_2_with_negative,
                         cache_dir=self.cache_dir, **self.windows)
         features, error = None, None
@@ -94,7 +111,7 @@ class SquadTask(Task):
             except (ValueError, OSError) as e:
                 error = e
         distributor.check_all(error, f"building the features of {squad_file}")
-        if not distributor.is_chief:
+        if others and not distributor.is_chief:
             features = load_features(squad_file, self.tokenizer, **settings)
         return features
 

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+import uuid
 
 import keras
 import numpy as np
@@ -67,21 +68,64 @@ def accumulation_for(trainer_config, batch: int, world_size: int) -> int:
     return k
 
 
+RUN_OUTPUTS = ("checkpoints", "train_log.jsonl", "tensorboard", "summary.json", "run_info.json",
+               "model_config.json", "best")   # what the loop writes in output_dir (a task adds its ``outputs``)
+
+
+def _input_at(positions: list, step: int) -> str | None:
+    """The input digest the input position saved at ``step`` belongs to: ``positions`` holds ``[from_step,
+    digest]`` pairs, a checkpoint after ``from_step`` (and up to the next pair's) saved under ``digest``."""
+    owners = [digest for since, digest in positions if since < step]
+    return owners[-1] if owners else None
+
+
+def _describe_input_change(old: dict | None, new: dict) -> str:
+    if not old or old.get("digest") == new["digest"]:
+        return "another training input: see input_positions in run_info.json"
+    before, after = ({f["name"]: f for f in x["files"]} for x in (old, new))
+    parts = [f"{len(names)} file(s) {what} (e.g. {names[0]})" for what, names in (
+        ("added", [n for n in after if n not in before]), ("removed", [n for n in before if n not in after]),
+        ("changed", [n for n in after if n in before and after[n] != before[n]])) if names]
+    parts += [f"{k} {old['settings'].get(k)!r} → {v!r}" for k, v in new["settings"].items()
+              if old.get("settings", {}).get(k) != v]
+    return ", ".join(parts) or "another training input"
+
+
 class RunRecord:
-    """``run_info.json``: the task, the resolved config, what the checkpoints depend on (model config, vocabulary
-    digest) and the number of workers. A resume must agree on every field marked ``resume=False``."""
+    """``run_info.json``: the run's id, the task, the resolved config, what the checkpoints depend on (model config,
+    vocabulary digest), the number of workers and the training input (``input``: the task's ``input_fingerprint``;
+    ``input_positions``: which input each checkpoint's input position belongs to, ``[[from_step, digest], ...]``).
+    A resume must agree on every field marked ``resume=False``, and the checkpoints must carry the record's run id
+    (``checkpoints/run_id.json``, written at a fresh start): a record and checkpoints of two different runs are never
+    resumed together. Directories written before run ids existed resume as before."""
 
     def __init__(self, output_dir: str):
         self.path = os.path.join(output_dir, "run_info.json")
+        self.id_path = os.path.join(output_dir, "checkpoints", "run_id.json")
 
-    def check_and_write(self, task, config, world_size: int, resuming: bool) -> tuple[int | None, list[str]]:
-        """Returns the saved world size (None on a first start) and the settings a resume changed (allowed ones)."""
-        current = {"task": task.name, "config": to_dict(config), "world_size": world_size, **task.run_record()}
-        saved_world_size, changed = None, []
-        if resuming and os.path.exists(self.path):
-            with open(self.path, encoding="utf-8") as f:
-                saved = json.load(f)
-            saved_world_size = saved.get("world_size")
+    @staticmethod
+    def read(path: str) -> dict:
+        """The JSON object in ``path``; {} when there is none."""
+        if not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def check(self, task, config, world_size: int, resuming: bool) -> tuple[dict, dict, list[str]]:
+        """``(this invocation's record, the saved one ({} on a first start), the changed settings a resume may
+        change)``; a ``ConfigError`` when a resume may not go on. Writes nothing."""
+        current = {"task": task.name, "config": to_dict(config), "world_size": world_size, **task.run_record(),
+                   "input": task.input_fingerprint()}
+        saved = self.read(self.path) if resuming else {}
+        changed = []
+        if saved:
+            checkpoints_id = self.read(self.id_path).get("run_id")
+            if None not in (saved.get("run_id"), checkpoints_id) and saved["run_id"] != checkpoints_id:
+                raise ConfigError(
+                    f"the checkpoints in {os.path.dirname(self.id_path)} belong to run {checkpoints_id}, but "
+                    f"{self.path} describes run {saved['run_id']}: resuming would mix two runs. Start afresh with "
+                    f"--trainer.restore=none --trainer.overwrite (the old outputs are moved aside) or use a new "
+                    f"--output_dir")
             if saved.get("vocab_sha256") not in (None, current.get("vocab_sha256")):
                 raise ConfigError(f"{current.get('vocab_file')} is not the vocabulary this run's checkpoints were "
                                     f"trained with ({saved.get('vocab_file')}); resume with that vocabulary or use a "
@@ -102,10 +146,32 @@ class RunRecord:
                         + ", ".join(f"--{name} was {old!r}, now {new!r}" for name, old, new, _ in fixed)
                         + f". Use the saved values (see {self.path}) or a new --output_dir.")
                 changed = [f"--{name}: {old!r} → {new!r}" for name, old, new, _ in diffs]
-        write_json(self.path, current)
+        current["run_id"] = (saved.get("run_id") or (self.read(self.id_path).get("run_id") if resuming else None)
+                             or uuid.uuid4().hex)
+        return current, saved, changed
+
+    @staticmethod
+    def input_problem(current: dict, positions: list, latest: dict | None, step: int) -> str | None:
+        """Why the input position saved at ``step`` does not belong to this run's input (None: it does, or it is
+        not known, as in directories written before input fingerprints)."""
+        saved = _input_at(positions, step)
+        if saved in (None, current["input"]["digest"]):
+            return None
+        return (f"the training input differs from the one its input position was saved with "
+                f"({_describe_input_change(latest, current['input'])})")
+
+    def write(self, current: dict, positions: list, step: int) -> None:
+        """``run_info.json`` (and ``model_config.json``), with the input positions up to ``step`` kept and this
+        run's input from ``step`` on; the run id beside the checkpoints."""
+        kept = [[since, digest] for since, digest in positions if since < step]
+        if not kept or kept[-1][1] != current["input"]["digest"]:
+            kept.append([step, current["input"]["digest"]])
+        write_json(self.path, {**current, "input_positions": kept})
         if "model_config" in current:
             write_json(os.path.join(os.path.dirname(self.path), "model_config.json"), current["model_config"])
-        return saved_world_size, changed
+        if self.read(self.id_path).get("run_id") != current["run_id"]:
+            os.makedirs(os.path.dirname(self.id_path), exist_ok=True)
+            write_json(self.id_path, {"run_id": current["run_id"]})
 
 
 class Experiment:
@@ -118,24 +184,61 @@ class Experiment:
         self.output_dir = config.output_dir
 
     # --- setup ----------------------------------------------------------------------------------------------------
-    def _restore_path(self) -> str | None:
+    def _restore_path(self) -> tuple[str | None, bool]:
+        """``(the checkpoint to restore or None, whether the previous run's outputs are to be moved aside)``. A
+        fresh start (``restore=none``) or another run's checkpoint into a directory holding checkpoints mixes two
+        runs: refused unless ``--trainer.overwrite``."""
         from electra.interop.store import resolve_checkpoint
-        restore = self.settings.restore
+        restore, overwrite = self.settings.restore, self.settings.overwrite
+        own = os.path.join(self.output_dir, "checkpoints")
         if restore == "latest":
-            return tf.train.latest_checkpoint(os.path.join(self.output_dir, "checkpoints"))
-        return None if restore == "none" else resolve_checkpoint(restore)
+            if overwrite:
+                raise ConfigError("--trainer.overwrite starts a new run in place of the previous one: give it with "
+                                  "--trainer.restore=none (or a checkpoint path); --trainer.restore=latest resumes")
+            return tf.train.latest_checkpoint(own), False
+        path = None if restore == "none" else resolve_checkpoint(restore)
+        if path is not None and os.path.realpath(os.path.dirname(path)) == os.path.realpath(own):
+            return path, False
+        held = sorted(tf.io.gfile.glob(os.path.join(own, "ckpt-*.index")))
+        if held and not overwrite:
+            start = "starting afresh" if path is None else f"continuing from another run's checkpoint {path}"
+            raise ConfigError(
+                f"--trainer.restore={restore}: {self.output_dir} holds the checkpoints of another run "
+                f"({len(held)}, latest {tf.train.latest_checkpoint(own) or held[-1][:-len('.index')]}); {start} "
+                f"there would mix the two runs. Use another --output_dir, or add --trainer.overwrite to move the "
+                f"previous run's outputs aside (into {os.path.join(self.output_dir, 'replaced-<UTC time>')})")
+        return path, bool(overwrite)
 
-    def _record(self, resuming: bool) -> tuple[int | None, list[str]]:
+    def _replace_previous(self) -> str | None:
+        """Chief: move the previous run's outputs (``RUN_OUTPUTS`` and the task's ``outputs``; inputs such as
+        feature caches stay) into ``<output_dir>/replaced-<UTC time>/``. Returns that directory, None when there
+        was nothing to move."""
+        present = [n for n in RUN_OUTPUTS + tuple(self.task.outputs)
+                   if os.path.lexists(os.path.join(self.output_dir, n))]
+        if not present or not self.distributor.is_chief:
+            return None
+        target = os.path.join(self.output_dir, "replaced-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        base, n = target, 1
+        while os.path.lexists(target):
+            target, n = f"{base}-{n}", n + 1
+        os.makedirs(target)
+        for name in present:
+            os.replace(os.path.join(self.output_dir, name), os.path.join(target, name))
+        log.warning("--trainer.overwrite: moved the previous run's %s into %s", ", ".join(present), target)
+        return target
+
+    def _record(self, resuming: bool) -> tuple[dict | None, dict, list[str]]:
+        """Chief: this invocation's record, the saved one and the changed settings (``RunRecord.check``); every
+        rank stops when the resume may not go on."""
         d = self.distributor
-        saved_world_size, changed, error = None, [], None
+        current, saved, changed, error = None, {}, [], None
         if d.is_chief:
             try:
-                saved_world_size, changed = RunRecord(self.output_dir).check_and_write(
-                    self.task, self.config, d.size, resuming)
+                current, saved, changed = RunRecord(self.output_dir).check(self.task, self.config, d.size, resuming)
             except (TrainingError, OSError, ValueError) as e:
                 error = e
         d.check_all(error, "checking the run directory")
-        return d.broadcast_int(saved_world_size or 0) or None, changed
+        return current, saved, changed
 
     def build(self) -> None:
         """Model, optimizer, compiled step and input; the weights are not loaded yet."""
@@ -159,23 +262,49 @@ class Experiment:
     # --- the loop -----------------------------------------------------------------------------------------------
     def run(self) -> dict:
         task, d, s = self.task, self.distributor, self.settings
+        restore_path, replace = self._restore_path()
         self.build()
-        restore_path = self._restore_path()
-        saved_world_size, changed = self._record(resuming=restore_path is not None)
+        record, saved, changed = self._record(resuming=restore_path is not None and not replace)
+        saved_world_size = d.broadcast_int(saved.get("world_size") or 0) or None
         resized = restore_path is not None and saved_world_size not in (None, d.size)
 
         iterator = self._input(s.seed)
+        replaced, error = None, None
+        try:
+            replaced = self._replace_previous() if replace else None
+        except OSError as e:
+            error = e
+        d.check_all(error, "moving the previous run's outputs aside")
         state = TrainingState(self.output_dir, self.model, self.optimizer, iterator, d.rank, s.keep_checkpoints,
                               self.trainer.state())
-        step, input_note, unreadable, source = 0, None, [], None
+        step, input_note, unreadable, source, positions = 0, None, [], None, []
         if restore_path:
             if s.restore == "latest":
                 restore_path, step, unreadable = state.restore_newest_intact()
             else:
                 step = state.restore(restore_path)
             log.info("resumed from %s at step %d", restore_path, step)
-            problem = (f"the checkpoints were written by {saved_world_size} worker(s), this run has {d.size}"
-                       if resized else state.restore_input(restore_path, step))
+            problem = None
+            if d.is_chief:
+                # the record the saved input positions belong to: this run's, or the one beside another run's
+                # checkpoints (--trainer.restore=<path>)
+                owner = os.path.dirname(os.path.dirname(restore_path))
+                if os.path.realpath(owner) == os.path.realpath(self.output_dir):
+                    owner = saved
+                else:
+                    try:
+                        owner = RunRecord.read(os.path.join(owner, "run_info.json"))
+                    except (OSError, ValueError):
+                        owner = {}
+                positions = owner.get("input_positions", [])
+                problem = RunRecord.input_problem(record, positions, owner.get("input"), step)
+            other_input = d.broadcast_int(problem is not None)
+            if resized:
+                problem = f"the checkpoints were written by {saved_world_size} worker(s), this run has {d.size}"
+            elif other_input:
+                problem = problem or "the training input differs from the one its input position was saved with"
+            else:
+                problem = state.restore_input(restore_path, step)
             if problem:
                 # The saved position is unusable (another sharding, another pipeline): start the input afresh, in a
                 # new order (seed + step) so the batches the run began with are not replayed.
@@ -187,11 +316,21 @@ class Experiment:
                 log.warning(input_note)
         else:
             source = task.initialize(self.model)
+        error = None
+        if d.is_chief:
+            try:
+                RunRecord(self.output_dir).write(record, positions, step)
+            except OSError as e:
+                error = e
+        d.check_all(error, "writing the run record")
         d.broadcast_variables(list(self.model.trainable_variables) + list(self.optimizer.variables))
 
         end = self.total_steps if s.steps_this_run < 0 else min(self.total_steps, step + s.steps_this_run)
         runlog = RunLog(self.output_dir, d.is_chief, self.total_steps, step, task.name,
                         fresh_start=restore_path is None)
+        if replaced:
+            runlog.event(step, "outputs_replaced", f"--trainer.overwrite: the previous run's outputs were moved into "
+                         f"{replaced}", moved_to=replaced)
         for text in unreadable:
             runlog.event(step, "checkpoint_unreadable", f"{text}; resumed from {restore_path} instead")
         if input_note:
