@@ -5,7 +5,6 @@ that cannot be written is a warning and the run goes on (it only saves time).
 
 Each test mounts a small tmpfs (and remounts it read-only, or fills it), so it runs as root; elsewhere it is skipped
 with the reason. Mounts are undone in a ``finally``."""
-import contextlib
 import hashlib
 import json
 import logging
@@ -17,36 +16,12 @@ import pytest
 
 from electra.io import StorageError, is_temporary
 from tests.conftest import tiny_config
+from tests.disk import fill, read_only, tmpfs
 from tests.data_prep.dp_helpers import unique_word_documents, write_documents, write_word_vocab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL, READ_ONLY = "No space left on device", "Read-only file system"
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
-
-
-@contextlib.contextmanager
-def tmpfs(path, size="16m"):
-    """A tmpfs of ``size`` mounted at ``path`` (pytest.skip where mounting is not permitted)."""
-    os.makedirs(path)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def read_only(path):
-    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
-
-
-def fill(path, leave=16 << 10):
-    """Occupy all but ``leave`` bytes of the file system holding ``path``."""
-    info = os.statvfs(path)
-    with open(os.path.join(path, "filler"), "wb") as f:
-        f.write(b"\0" * max(0, info.f_bavail * info.f_frsize - leave))
 
 
 def snapshot(top):

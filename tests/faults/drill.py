@@ -9,7 +9,6 @@ counted as a failure. ``tests/faults/test_drill.py`` runs the whole drill in the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import glob
 import json
 import os
@@ -24,6 +23,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.disk import fill, read_only, tmpfs  # noqa: E402
 from tests.squad.squad_helpers import TINY_SQUAD, squad_texts, write_word_vocab  # noqa: E402
 from tests.training.conftest import (pretrain_flags, read_log, tiny_model_config, write_records,  # noqa: E402
                                      write_vocab)
@@ -120,12 +120,12 @@ class Drill:
 
     def disk_full(self):
         """The run directory's disk fills up before a checkpoint save."""
-        with _tmpfs(self.work / "full") as disk:
+        with tmpfs(self.work / "full", unavailable=_skip) as disk:
             output = disk / "run"
             first = self.run(self.flags(output) + ["--steps_this_run=10"])
             if first.returncode:
                 return "", f"set-up run failed: {_last(first.stderr)}", False
-            filler = _fill(disk, leave=48 * 1024)
+            filler = fill(disk, leave=48 * 1024)
             failed = self.run(self.flags(output))
             line = _last(failed.stderr)
             events = [r["event"] for r in read_log(str(output)) if r.get("event") == "error"]
@@ -140,10 +140,10 @@ class Drill:
 
     def read_only(self):
         """The run directory is on a read-only file system."""
-        with _tmpfs(self.work / "ro") as disk:
+        with tmpfs(self.work / "ro", unavailable=_skip) as disk:
             output = disk / "run"
             first = self.run(self.flags(output) + ["--steps_this_run=5"])
-            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+            read_only(disk)
             failed = self.run(self.flags(output))
             lines = failed.stderr.strip().splitlines()
             ok = first.returncode == 0 and failed.returncode == 74 and len(lines) == 1 and \
@@ -249,25 +249,8 @@ FAULTS = ("sigterm", "sigint", "second_signal", "disk_full", "read_only", "umask
           "missing_input")
 
 
-@contextlib.contextmanager
-def _tmpfs(mount_point: pathlib.Path, size: str = "16m"):
-    mount_point.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)],
-                             capture_output=True, text=True)
-    if mounted.returncode:
-        raise Skipped(f"cannot mount a tmpfs: {mounted.stderr.strip() or 'needs root'}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def _fill(mount_point: pathlib.Path, leave: int) -> str:
-    space = os.statvfs(mount_point)
-    path = os.path.join(mount_point, "filler")
-    with open(path, "wb") as f:
-        f.write(b"\0" * max(0, space.f_bavail * space.f_frsize - leave))
-    return path
+def _skip(reason: str):
+    raise Skipped(reason)
 
 
 def _modes(directory: pathlib.Path):

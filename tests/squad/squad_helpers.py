@@ -43,3 +43,11 @@ def article_split(train_articles, held_out_articles, path=REAL_SQUAD):
 
 
 v2_style = heldout.v2_style
+
+
+def tiny_squad_flags(output, vocab, train_file=TINY_SQUAD, log_every=1):
+    """``run_squad.py`` flags of a tiny v2.0 fine-tuning run of 12 steps (checkpoints every 5)."""
+    return [f"--output_dir={output}", "--mode=train", f"--train_file={train_file}", f"--vocab_file={vocab}",
+            "--model_size=tiny", "--version_2_with_negative", "--max_seq_length=64", "--doc_stride=24",
+            "--max_query_length=16", "--train_batch_size=4", "--max_steps=12", f"--trainer.log_every={log_every}",
+            "--trainer.checkpoint_every=5", "--xla=false", "--learning_rate=1e-3"]

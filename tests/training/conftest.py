@@ -112,3 +112,16 @@ def reference_run(pretraining_data, tmp_path_factory):
     run_script(reference_flags(pretraining_data, output, config))
     return {"config": config, "output": output,
             "flags": lambda output_dir, **extra: reference_flags(pretraining_data, output_dir, config, **extra)}
+
+
+def pretrain_in_process(data, output, model_config, **values):
+    """A small pretraining run in this process (``electra.tasks.pretraining.run``); ``values`` by a field's own name
+    replace the defaults. Returns its summary."""
+    from electra import cli
+    from electra.configs import PretrainConfig
+    from electra.tasks.pretraining import run
+    settings = dict(output_dir=str(output), config_file=model_config, train_files=data["train"],
+                    vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=12, warmup_steps=1,
+                    log_every=4, checkpoint_every=12, eval_every=0, xla=False, shuffle_buffer=16)
+    settings.update(values)
+    return run(cli.build(PretrainConfig, settings))

@@ -12,30 +12,21 @@ import pytest
 
 from electra import cli
 from electra.configs import ConfigError, PretrainConfig, SquadConfig
-from electra.tasks.pretraining import run
-from tests.training.conftest import ROOT, read_log, tiny_model_config
+from tests.training.conftest import ROOT, pretrain_in_process, read_log, tiny_model_config
 
 RECIPES = os.path.join(ROOT, "recipes")
-
-
-def _pretrain(data, output, model_config, **values):
-    settings = dict(output_dir=str(output), config_file=model_config, train_files=data["train"],
-                    vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=12, warmup_steps=1,
-                    log_every=4, checkpoint_every=12, eval_every=0, xla=False, shuffle_buffer=16)
-    settings.update(values)
-    return run(cli.build(PretrainConfig, settings))
 
 
 @pytest.mark.slow
 def test_one_host_read_per_log_interval(pretraining_data, tmp_path):
     model_config = tiny_model_config(tmp_path / "m.json")
-    summary = _pretrain(pretraining_data, tmp_path / "a", model_config)
+    summary = pretrain_in_process(pretraining_data, tmp_path / "a", model_config)
     assert summary["step"] == 12
     assert summary["host_syncs"] == 3           # 12 steps, a log every 4 (the final save shares the last read)
     records = [r for r in read_log(str(tmp_path / "a")) if r["type"] == "train"]
     assert [r["step"] for r in records] == [4, 8, 12]
     # checkpoints between log steps read the window without closing it: reads at 3, 4, 6, 8, 9, 12, same log
-    summary = _pretrain(pretraining_data, tmp_path / "b", model_config, checkpoint_every=3)
+    summary = pretrain_in_process(pretraining_data, tmp_path / "b", model_config, checkpoint_every=3)
     assert summary["host_syncs"] == 6
     again = [r for r in read_log(str(tmp_path / "b")) if r["type"] == "train"]
     assert [(r["step"], r["loss"], r["grad_norm"]) for r in again] == \
@@ -45,13 +36,13 @@ def test_one_host_read_per_log_interval(pretraining_data, tmp_path):
 @pytest.mark.slow
 def test_run_record_and_resume_check(pretraining_data, tmp_path):
     output, model_config = tmp_path / "run", tiny_model_config(tmp_path / "m.json")
-    _pretrain(pretraining_data, output, model_config, steps_this_run=4)
+    pretrain_in_process(pretraining_data, output, model_config, steps_this_run=4)
     record = json.loads((output / "run_info.json").read_text())
     assert record["task"] == "pretraining" and record["config"]["optimizer"]["learning_rate"] == 5e-3
     assert record["config"]["trainer"]["steps_this_run"] == 4
     with pytest.raises(ConfigError, match=r"--data.mask_prob was 0.15, now 0.2"):
-        _pretrain(pretraining_data, output, model_config, mask_prob=0.2)
-    summary = _pretrain(pretraining_data, output, model_config, learning_rate=1e-3, log_every=2)
+        pretrain_in_process(pretraining_data, output, model_config, mask_prob=0.2)
+    summary = pretrain_in_process(pretraining_data, output, model_config, learning_rate=1e-3, log_every=2)
     assert summary["step"] == 12
     events = [r for r in read_log(str(output)) if r.get("event") == "config_changed"]
     assert len(events) == 1 and "--optimizer.learning_rate: 0.005 → 0.001" in events[0]["message"]
@@ -64,9 +55,10 @@ def test_eval_at_start_logs_the_initial_model_once_and_leaves_training_unchanged
     later evaluation, the final weights) is exactly that of an uninterrupted run without it."""
     model_config = tiny_model_config(tmp_path / "m.json")
     common = dict(validation_files=pretraining_data["valid"], eval_every=6, eval_steps=2)
-    plain = _pretrain(pretraining_data, tmp_path / "plain", model_config, **common)
-    _pretrain(pretraining_data, tmp_path / "split", model_config, eval_at_start=True, steps_this_run=4, **common)
-    resumed = _pretrain(pretraining_data, tmp_path / "split", model_config, eval_at_start=True, **common)
+    plain = pretrain_in_process(pretraining_data, tmp_path / "plain", model_config, **common)
+    pretrain_in_process(pretraining_data, tmp_path / "split", model_config, eval_at_start=True, steps_this_run=4,
+                        **common)
+    resumed = pretrain_in_process(pretraining_data, tmp_path / "split", model_config, eval_at_start=True, **common)
     evals = [r for r in read_log(str(tmp_path / "split")) if r["type"] == "eval"]
     assert [r["step"] for r in evals] == [0, 4, 6, 12]                 # 4: the first invocation's end
     start = evals[0]
@@ -161,14 +153,11 @@ def test_global_batch_derives_the_accumulation(pretraining_data, tmp_path):
 def test_fine_tuning_killed_mid_epoch_resumes_exactly(tmp_path):
     """SQuAD: SIGKILL inside step 7 (mid-epoch), resume; every logged value and the final weights equal an
     uninterrupted run to 1e-6."""
-    from tests.squad.squad_helpers import TINY_SQUAD, squad_texts, write_word_vocab
+    from tests.squad.squad_helpers import squad_texts, tiny_squad_flags, write_word_vocab
     vocab = write_word_vocab(tmp_path / "vocab", squad_texts())
 
     def flags(output):
-        return [f"--output_dir={output}", "--mode=train", f"--train_file={TINY_SQUAD}", f"--vocab_file={vocab}",
-                "--model_size=tiny", "--version_2_with_negative", "--max_seq_length=64", "--doc_stride=24",
-                "--max_query_length=16", "--train_batch_size=4", "--max_steps=12", "--trainer.log_every=1",
-                "--trainer.checkpoint_every=5", "--xla=false", "--learning_rate=1e-3"]
+        return tiny_squad_flags(output, vocab)
 
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": ""}
     script = os.path.join(ROOT, "run_scripts", "run_squad.py")
@@ -202,10 +191,11 @@ def test_bf16_on_a_cpu_without_native_bf16_logs_the_measured_slowdown(pretrainin
                                                                   "amx_bf16": False}, "amx": False}
     monkeypatch.setattr(precision, "cpu_info", lambda: plain_cpu)
     model_config = tiny_model_config(tmp_path / "m.json")
-    _pretrain(pretraining_data, tmp_path / "bf16", model_config, precision="bf16", total_steps=2, log_every=1,
-              checkpoint_every=2)
+    pretrain_in_process(pretraining_data, tmp_path / "bf16", model_config, precision="bf16", total_steps=2,
+                        log_every=1, checkpoint_every=2)
     (event,) = [r for r in read_log(str(tmp_path / "bf16")) if r.get("event") == "precision_warning"]
     ratio = float(re.search(r"took (\d+\.\d+)x as long in bf16", event["message"]).group(1))
     assert ratio > 0 and "Plain CPU" in event["message"]
-    _pretrain(pretraining_data, tmp_path / "fp32", model_config, total_steps=2, log_every=1, checkpoint_every=2)
+    pretrain_in_process(pretraining_data, tmp_path / "fp32", model_config, total_steps=2, log_every=1,
+                        checkpoint_every=2)
     assert not [r for r in read_log(str(tmp_path / "fp32")) if r.get("event") == "precision_warning"]

@@ -10,20 +10,15 @@ import sys
 
 import pytest
 
-from electra import cli
-from electra.configs import ConfigError, PretrainConfig
-from electra.tasks.pretraining import run
-from tests.training.conftest import ROOT, pretrain_flags, read_log, run_script, tiny_model_config
+from electra.configs import ConfigError
+from tests.training.conftest import ROOT, pretrain_flags, pretrain_in_process, read_log, run_script, tiny_model_config
 
 pytestmark = pytest.mark.slow
 
 
 def _pretrain(data, output, model_config, **values):
-    settings = dict(output_dir=str(output), config_file=model_config, train_files=data["train"],
-                    vocab_file=data["vocab"], max_seq_length=32, train_batch_size=4, total_steps=40, warmup_steps=1,
-                    log_every=10, checkpoint_every=10, eval_every=0, xla=False, shuffle_buffer=16)
-    settings.update(values)
-    return run(cli.build(PretrainConfig, settings))
+    settings = dict(total_steps=40, log_every=10, checkpoint_every=10)
+    return pretrain_in_process(data, output, model_config, **{**settings, **values})
 
 
 def _snapshot(directory):

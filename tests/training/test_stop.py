@@ -89,14 +89,11 @@ def test_a_second_signal_during_the_save_ends_at_once_and_the_run_still_resumes(
 def test_fine_tuning_stopped_by_sigterm_resumes_exactly(tmp_path):
     """SQuAD: SIGTERM after step 7 (mid-epoch, between checkpoints): exit 143 with ckpt-7; the rerun equals an
     uninterrupted run in every logged value and the final weights."""
-    from tests.squad.squad_helpers import TINY_SQUAD, squad_texts, write_word_vocab
+    from tests.squad.squad_helpers import squad_texts, tiny_squad_flags, write_word_vocab
     vocab = write_word_vocab(tmp_path / "vocab", squad_texts())
 
     def flags(output):
-        return [f"--output_dir={output}", "--mode=train", f"--train_file={TINY_SQUAD}", f"--vocab_file={vocab}",
-                "--model_size=tiny", "--version_2_with_negative", "--max_seq_length=64", "--doc_stride=24",
-                "--max_query_length=16", "--train_batch_size=4", "--max_steps=12", "--trainer.log_every=5",
-                "--trainer.checkpoint_every=5", "--xla=false", "--learning_rate=1e-3"]
+        return tiny_squad_flags(output, vocab, log_every=5)
 
     def run(args, script=os.path.join(ROOT, "run_scripts", "run_squad.py")):
         return subprocess.run([sys.executable, script, *args], capture_output=True, text=True, cwd=ROOT, env=ENV,

@@ -4,38 +4,20 @@ the failed save left before writing anything, and the run then ends as if nothin
 import glob
 import json
 import os
-import subprocess
 
 import pytest
 
+from tests.disk import fill, read_only, tmpfs
 from tests.training.conftest import pretrain_flags, read_log, run_script, tiny_model_config
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
+def disk(tmp_path):
     """A 16 MiB tmpfs (the tests run as root on CI); skipped where mounting is not permitted."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip() or 'mount failed'}): needs root")
-    try:
+    with tmpfs(tmp_path / "disk") as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def _fill(mount_point, leave: int) -> str:
-    """A file taking all but ``leave`` bytes of the file system."""
-    stat = os.statvfs(mount_point)
-    path = os.path.join(mount_point, "filler")
-    with open(path, "wb") as f:
-        f.truncate(0)
-        f.write(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
-    return path
 
 
 def _summary(output_dir):
@@ -43,11 +25,11 @@ def _summary(output_dir):
         return json.load(f)
 
 
-def test_disk_full_at_a_save_is_one_line_and_the_run_recovers_after_space_is_freed(reference_run, tmpfs):
-    output = str(tmpfs / "run")
+def test_disk_full_at_a_save_is_one_line_and_the_run_recovers_after_space_is_freed(reference_run, disk):
+    output = str(disk / "run")
     flags = reference_run["flags"](output)
     run_script(flags + ["--steps_this_run=10"])
-    filler = _fill(tmpfs, leave=48 * 1024)      # room for the log, not for a checkpoint
+    filler = fill(disk, leave=48 * 1024)      # room for the log, not for a checkpoint
     failed = run_script(flags, check=False)
     assert failed.returncode == 74, failed.stderr[-3000:]
     last = failed.stderr.strip().splitlines()[-1]
@@ -66,11 +48,11 @@ def test_disk_full_at_a_save_is_one_line_and_the_run_recovers_after_space_is_fre
     assert _summary(output)["weights_sha256"] == _summary(reference_run["output"])["weights_sha256"]
 
 
-def test_a_read_only_run_directory_is_one_line(pretraining_data, tmpfs, tmp_path):
-    output = str(tmpfs / "run")
+def test_a_read_only_run_directory_is_one_line(pretraining_data, disk, tmp_path):
+    output = str(disk / "run")
     flags = pretrain_flags(pretraining_data, output, tiny_model_config(tmp_path / "model.json"))
     run_script(flags + ["--steps_this_run=5"])
-    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    read_only(disk)
     failed = run_script(flags, check=False)
     assert failed.returncode == 74, failed.stderr[-3000:]
     (line,) = failed.stderr.strip().splitlines()
