@@ -58,10 +58,10 @@ class Drill:
         return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=900,
                               preexec_fn=(lambda: os.umask(umask)) if umask is not None else None, **kwargs)
 
-    def squad_flags(self, output, train_file=TINY_SQUAD, *extra):
+    def squad_flags(self, output, train_file=TINY_SQUAD, *extra, steps=8):
         return [f"--output_dir={output}", "--mode=train", f"--train_file={train_file}",
                 f"--vocab_file={self.squad_vocab}", "--model_size=tiny", "--max_seq_length=64", "--doc_stride=24",
-                "--max_query_length=16", "--train_batch_size=4", "--max_steps=8", "--trainer.log_every=2",
+                "--max_query_length=16", "--train_batch_size=4", f"--max_steps={steps}", "--trainer.log_every=2",
                 "--trainer.checkpoint_every=4", "--xla=false", "--learning_rate=1e-3", *extra]
 
     def reference(self) -> str:
@@ -221,13 +221,16 @@ class Drill:
     def damaged_cache(self):
         """A truncated SQuAD feature cache."""
         cache = self.work / "cache"
-        first = self.run(self.squad_flags(self.work / "cache_a", TINY_SQUAD, f"--cache_dir={cache}",
-                                          "--max_steps=2"), "run_squad.py")
-        (path,) = glob.glob(str(cache / "*.npz"))
+        first = self.run(self.squad_flags(self.work / "cache_a", TINY_SQUAD, f"--cache_dir={cache}", steps=2),
+                         "run_squad.py")
+        cached = glob.glob(str(cache / "*.npz"))
+        if first.returncode or len(cached) != 1:
+            return "", f"set-up run rc {first.returncode}, {len(cached)} cache file(s): {_last(first.stderr)}", False
+        (path,) = cached
         with open(path, "r+b") as f:
             f.truncate(os.path.getsize(path) // 2)
-        second = self.run(self.squad_flags(self.work / "cache_b", TINY_SQUAD, f"--cache_dir={cache}",
-                                           "--max_steps=2"), "run_squad.py")
+        second = self.run(self.squad_flags(self.work / "cache_b", TINY_SQUAD, f"--cache_dir={cache}", steps=2),
+                          "run_squad.py")
         ok = first.returncode == second.returncode == 0 and path in second.stderr
         return "rebuilt with a warning naming the file", f"rc {second.returncode}; warning names it: {ok}", ok
 
