@@ -22,9 +22,10 @@ def _pretrain(data, output, model_config, **values):
 
 
 def _snapshot(directory):
-    """Every path under ``directory`` with its size and modification time (the lock left out)."""
-    return {p: (os.path.getsize(p), os.path.getmtime(p)) for p in glob.glob(f"{directory}/**", recursive=True)
-            if os.path.basename(p) != "run.lock"}
+    """Every file under ``directory`` with its size and modification time, and every directory (the lock left out:
+    taking and removing it touches the directory's own time, nothing else)."""
+    return {p: (os.path.getsize(p), os.path.getmtime(p)) if os.path.isfile(p) else "directory"
+            for p in glob.glob(f"{directory}/**", recursive=True) if os.path.basename(p) != "run.lock"}
 
 
 def _record(output):
