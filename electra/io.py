@@ -26,6 +26,9 @@ STORAGE_CAUSES = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk q
                   errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied",
                   errno.EPERM: "Operation not permitted", errno.EFBIG: "File too large"}
 
+# The causes only a write meets (a read can be refused for want of rights too, a bad input rather than storage).
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
+
 
 class StorageError(OSError):
     """A write failed for lack of room or rights (full disk, quota, read-only file system, permissions). The

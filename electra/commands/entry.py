@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import glob
 import json
 import logging
@@ -47,8 +46,6 @@ NOISE = re.compile("|".join((
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STORAGE = 0, 1, 2, 74
 VERBOSE_VARIABLE = "ELECTRA_VERBOSE"
-# Causes only a write can meet: such an OSError that escaped ``electra.io.storing`` is still a storage failure.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 HINT = " (rerun with --verbose for the traceback)"
 
 
@@ -72,12 +69,13 @@ def outcome(error: BaseException) -> tuple[int, str, bool]:
     """``(exit status, message, expected)`` for an error that ended a command; ``expected`` is False for a bug
     (an error of no known kind: exit 1), whose message gets the hint to rerun with ``--verbose``."""
     from electra.interrupts import Interrupted
-    from electra.io import StorageError, storage_error
+    from electra.io import WRITE_ERRNOS, StorageError, storage_error
     if isinstance(error, Interrupted):
         return error.exit_code, str(error), True
     if isinstance(error, KeyboardInterrupt):
         return 128 + signal.SIGINT, "stopped by SIGINT", True
     if isinstance(error, OSError) and not isinstance(error, StorageError) and error.errno in WRITE_ERRNOS:
+        # an OSError of a write that escaped ``electra.io.storing`` is still a storage failure
         error = storage_error(error, "the output")
     if isinstance(error, StorageError):
         return EXIT_STORAGE, str(error), True
