@@ -1,4 +1,5 @@
-"""Discriminator-only models: the RTD discriminator on its own, and the SQuAD question-answering model."""
+"""Discriminator-only models: the RTD discriminator on its own, the SQuAD question-answering model, and the
+sentence classification/regression and token tagging models."""
 from __future__ import annotations
 
 from typing import Mapping
@@ -7,7 +8,8 @@ import keras
 import tensorflow as tf
 
 from electra.configs import ModelConfig
-from electra.modeling.heads import ClassifierHead, JointSpanHead, QAHead, SpanHead, answer_positions
+from electra.modeling.heads import (ClassifierHead, JointSpanHead, QAHead, SequenceClassifierHead, SpanHead,
+                                    TokenClassifierHead, answer_positions)
 from electra.modeling.layers import Encoder, NamedVariables, prefixed
 
 
@@ -122,3 +124,51 @@ class ElectraForQuestionAnswering(keras.Model):
         if self.answer_head is not None:
             names.update(prefixed("answer_class", self.answer_head.named_variables()))
         return names
+
+
+class _ElectraWithClassifier(keras.Model):
+    """Encoder + a ``classifier`` head whose ``logits`` are the one output (``[B, num_labels]`` per sequence or
+    ``[B, S, num_labels]`` per token). Weights: ``electra/...`` and ``classifier/...``, Hugging Face's
+    ``electra.*`` and ``classifier.*``."""
+
+    optional_scopes = ("classifier",)    # a pretrained or other-task checkpoint lacks it
+
+    def __init__(self, config: ModelConfig, num_labels: int, head_factory, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 1:
+            raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
+        self.config, self.num_labels = config, num_labels
+        self.encoder = Encoder(config, config.discriminator, name="electra", dtype=self.dtype_policy)
+        self.classifier = head_factory(name="classifier", dtype=self.dtype_policy)
+        self.encoder.build()
+        self.classifier.build()
+        self.built = True
+
+    def call(self, features: Mapping[str, tf.Tensor], training=False) -> dict[str, tf.Tensor]:
+        hidden = self.encoder(features["input_ids"], features["input_mask"], features["segment_ids"],
+                              training=training)
+        return {"logits": self.classifier(hidden, training=training)}
+
+    def named_variables(self) -> NamedVariables:
+        return {**prefixed("electra", self.encoder.named_variables()),
+                **prefixed("classifier", self.classifier.named_variables())}
+
+
+class ElectraForSequenceClassification(_ElectraWithClassifier):
+    """Sentence (pair) classification, or regression with ``num_labels=1``: ``features`` (``input_ids``,
+    ``input_mask``, ``segment_ids`` int32 ``[B, S]``) → ``{"logits": float32 [B, num_labels]}``.
+    ``pooler_activation``: ``gelu`` (Hugging Face) or ``tanh`` (google-research/electra)."""
+
+    def __init__(self, config: ModelConfig, num_labels: int, pooler_activation: str = "gelu", **kwargs):
+        kwargs.setdefault("name", "electra_sequence_classification")
+        self.pooler_activation = pooler_activation
+        super().__init__(config, num_labels, lambda **kw: SequenceClassifierHead(
+            config, num_labels, pooler_activation, **kw), **kwargs)
+
+
+class ElectraForTokenClassification(_ElectraWithClassifier):
+    """Token tagging (NER, POS): ``features`` → ``{"logits": float32 [B, S, num_labels]}``."""
+
+    def __init__(self, config: ModelConfig, num_labels: int, **kwargs):
+        kwargs.setdefault("name", "electra_token_classification")
+        super().__init__(config, num_labels, lambda **kw: TokenClassifierHead(config, num_labels, **kw), **kwargs)

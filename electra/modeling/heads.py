@@ -1,5 +1,6 @@
 """Output heads: a classifier head (replaced-token detection per token, SQuAD v2 answerability on [CLS]),
-the tied masked-LM head, the SQuAD span head and the SQuAD joint (XLNet-style) span head.
+the tied masked-LM head, the SQuAD span head, the SQuAD joint (XLNet-style) span head, and the fine-tuning heads
+for sentence classification/regression and token tagging (Hugging Face's layouts and names).
 
 Every head returns float32 logits whatever the compute policy, so losses never run in fp16/bf16.
 """
@@ -12,8 +13,8 @@ import keras
 import tensorflow as tf
 
 from electra.configs import ModelConfig
-from electra.modeling.layers import (Embeddings, NamedVariables, activation, dense, dense_variables, initializer,
-                                     layer_norm, layer_norm_variables)
+from electra.modeling.layers import (Dropout, Embeddings, NamedVariables, activation, dense, dense_variables,
+                                     initializer, layer_norm, layer_norm_variables)
 
 
 SPAN_SCOPE, ANSWER_SCOPE, JOINT_SCOPES = "qa_outputs", "answer_class", ("start_logits", "end_logits")
@@ -90,6 +91,57 @@ class ClassifierHead(keras.layers.Layer):
 
 
 DiscriminatorHead = ClassifierHead  # the replaced-token detection head: ``ClassifierHead(config)``
+
+
+class SequenceClassifierHead(keras.layers.Layer):
+    """``[B, S, H]`` → the ``[CLS]`` vector → dropout → dense(H) → activation → dropout → dense(num_labels) →
+    float32 logits ``[B, num_labels]`` (one column for regression).
+
+    Hugging Face's ``ElectraClassificationHead`` (``classifier.dense``, ``classifier.out_proj``; GELU), so
+    ``ElectraForSequenceClassification`` weights load and export one-to-one. ``activation="tanh"`` gives the pooler
+    of google-research/electra's classification head (a tanh dense on ``[CLS]``) with the same two layers.
+    """
+
+    def __init__(self, config: ModelConfig, num_labels: int, activation_name: str = "gelu", **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size, self.num_labels = config.hidden_size, num_labels
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dense = dense(config.hidden_size, config, "dense", self.dtype_policy, activation_name)
+        self.out_proj = dense(num_labels, config, "out_proj", self.dtype_policy)
+
+    def build(self, input_shape=None):
+        self.dense.build((None, self.hidden_size))
+        self.out_proj.build((None, self.hidden_size))
+        self.built = True
+
+    def call(self, hidden, training=False):
+        x = self.dropout(hidden[:, 0], training=training)
+        x = self.dropout(self.dense(x), training=training)
+        return tf.cast(self.out_proj(x), tf.float32)
+
+    def named_variables(self) -> NamedVariables:
+        return {**dense_variables("dense", self.dense), **dense_variables("out_proj", self.out_proj)}
+
+
+class TokenClassifierHead(keras.layers.Layer):
+    """``[B, S, H]`` → dropout → dense(num_labels) → float32 logits ``[B, S, num_labels]``: Hugging Face's
+    ``ElectraForTokenClassification`` head (``classifier``) and google-research/electra's tagging head."""
+
+    def __init__(self, config: ModelConfig, num_labels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size, self.num_labels = config.hidden_size, num_labels
+        self.dropout = Dropout(config.hidden_dropout_prob, dtype=self.dtype_policy)
+        self.dense = dense(num_labels, config, "classifier", self.dtype_policy)
+
+    def build(self, input_shape=None):
+        self.dense.build((None, None, self.hidden_size))
+        self.built = True
+
+    def call(self, hidden, training=False):
+        return tf.cast(self.dense(self.dropout(hidden, training=training)), tf.float32)
+
+    def named_variables(self) -> NamedVariables:
+        return {"kernel": self.dense.kernel, "bias": self.dense.bias}
 
 
 class GeneratorHead(keras.layers.Layer):

@@ -44,6 +44,8 @@ def activation(name: str):
         return lambda x: tf.nn.gelu(x, approximate=True)
     if name == "relu":
         return tf.nn.relu
+    if name == "tanh":
+        return tf.tanh
     raise ValueError(f"unknown activation {name!r}")
 
 
