@@ -579,7 +579,7 @@ class FinetuneHead:
     """The classifier on top of the encoder."""
 
     pooler_activation: str = knob("gelu", "Sentence head: activation of its dense layer on [CLS] (gelu: Hugging "
-                                          "Face's ElectraClassificationHead; tanh: google-research's pooler).",
+                                          "Face's ElectraClassificationHead; tanh: TF Model Garden's).",
                                   choices=("gelu", "tanh"), resume=False)
 
 
