@@ -1,0 +1,1 @@
+"""Token tagging: NER and POS."""
