@@ -171,11 +171,12 @@ def _read_text(path: str) -> str:
 
 
 def _rows(path: str, text: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
-    """``(line, fields)`` per record; blank lines skipped. TSV: quoting off; CSV: standard quoting."""
+    """``(line, fields)`` per record; blank lines skipped. TSV: quoting off; CSV: standard quoting, strictly (a stray
+    character after a closing quote or a quote left open at the end is an error, not a silently merged field)."""
     if fmt == "tsv":
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
-        reader = csv.reader(io.StringIO(text, newline=""))
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1
     try:
         for row in reader:
