@@ -78,6 +78,11 @@ class GlueTask:
     def regression(self) -> bool:
         return self.labels is None
 
+    def label_set(self) -> "LabelSet | None":
+        """The task's fixed label set (None for regression): use it rather than the labels a subset happens to
+        hold, so class indices match GLUE's order and the submission writer."""
+        return None if self.labels is None else LabelSet(self.labels)
+
     def file(self, split: str) -> str:
         """The file name of ``split`` ("train", "dev", "test") in the task's GLUE folder."""
         for name, filename in self.files:

@@ -118,6 +118,7 @@ def test_every_glue_task_and_file_has_a_fixture():
             else:   # the dev files of CoLA / SST-2 / STS-B / RTE share the train layout read above
                 assert split == "dev" and spec.name in ("cola", "sst-2", "sts-b", "rte")
     assert GLUE_TASKS["mnli-mm"].file("dev") == "dev_mismatched.tsv"
+    assert GLUE_TASKS["sts-b"].label_set() is None and GLUE_TASKS["qnli"].label_set().names == GLUE_TASKS["rte"].labels
     assert GLUE_TASKS["ax"].file("test") == "diagnostic.tsv" and GLUE_TASKS["ax"].labels == GLUE_TASKS["mnli"].labels
 
 
@@ -483,7 +484,7 @@ def test_truncation_is_longest_first():
 def test_encode_equals_bert_featurize(tokenizer, task, relative, max_seq_length):
     examples = read_glue(task, str(GLUE / relative))
     spec = GLUE_TASKS[task]
-    labels = None if spec.regression else LabelSet(spec.labels)
+    labels = spec.label_set()
     features = encode(examples, tokenizer, max_seq_length, labels)
     assert set(features) == {"input_ids", "input_mask", "segment_ids", "labels"}
     for key in ("input_ids", "input_mask", "segment_ids"):
