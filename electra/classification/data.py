@@ -57,7 +57,7 @@ class GlueLayout:
     guid: str | None                # None: the file has no id column
 
     def describe(self) -> str:
-        names = "\t".join(self.columns).replace("\t", "\\t")
+        names = "\\t".join(self.columns)
         if self.header:
             return f"{self.split}: header '{names}'"
         return f"{self.split}: no header, {len(self.columns)} columns '{names}'"
@@ -65,6 +65,10 @@ class GlueLayout:
 
 @dataclasses.dataclass(frozen=True)
 class GlueTask:
+    """One GLUE task: its label set in GLUE's order (the class index order of models and submissions), its
+    metrics, its file layouts and where GLUE's download puts its files. MNLI is two tasks, "mnli" (matched dev /
+    test, submitted as ``MNLI-m.tsv``) and "mnli-mm" (mismatched), trained on the same file; "ax" is GLUE's
+    diagnostic test set, predicted by an MNLI model."""
     name: str                       # lower-case key, e.g. "sts-b"
     title: str                      # GLUE's spelling, used for submission file names, e.g. "STS-B", "MNLI-mm"
     labels: tuple[str, ...] | None  # None: regression
@@ -101,10 +105,8 @@ def _layouts(train: Sequence[str], test: Sequence[str], text_a: str, text_b: str
 
 
 def _task(name, title, labels, metrics, layouts, directory, files=("train.tsv", "dev.tsv", "test.tsv"),
-          score_range=None) -> GlueTask:
-    return GlueTask(name, title, labels, metrics, layouts, directory,
-                    tuple(zip(("train", "dev", "test"), files)) if len(files) == 3 else (("test", files[0]),),
-                    score_range)
+          splits=("train", "dev", "test"), score_range=None) -> GlueTask:
+    return GlueTask(name, title, labels, metrics, layouts, directory, tuple(zip(splits, files)), score_range)
 
 
 _BINARY = ("0", "1")
@@ -148,7 +150,7 @@ GLUE_TASKS: dict[str, GlueTask] = {t.name: t for t in (
           _layouts(_PAIR + ("label",), _PAIR, "sentence1", "sentence2", "label", "index"), "WNLI"),
     # The diagnostic set: test only, scored by GLUE with MNLI's labels (a model trained on MNLI predicts it).
     _task("ax", "AX", _NLI, ("mcc",), (GlueLayout("test", _PAIR, True, "sentence1", "sentence2", None, "index"),),
-          "diagnostic", ("diagnostic.tsv",)),
+          "diagnostic", ("diagnostic.tsv",), ("test",)),
 )}
 
 
@@ -300,7 +302,8 @@ def _match_layout(spec: GlueTask, path: str, line: int, first: list[str]) -> Glu
         if not layout.header and len(first) == len(layout.columns):
             return layout
     expected = "; ".join(layout.describe() for layout in spec.layouts)
-    message = (f"{path}:{line}: header {first!r} does not match the GLUE {spec.title} layout ({expected})")
+    what = "header" if all(layout.header for layout in spec.layouts) else "first line"
+    message = f"{path}:{line}: {what} {first!r} does not match the GLUE {spec.title} layout ({expected})"
     others = sorted({f"{other.title} {layout.split}" for other in GLUE_TASKS.values() if other.name != spec.name
                      for layout in other.layouts if layout.header and tuple(first) == layout.columns})
     if others:
@@ -443,8 +446,9 @@ class LabelSet:
         """The class index of ``example``'s label; a label outside the set (or none) names the file and line."""
         index = self._index.get(example.label) if isinstance(example.label, str) else None
         if index is None:
-            what = "no label" if example.label is None else f"{example.label!r} is not one of the labels"
-            raise DataError(f"{path}:{example.line}: column {column!r}: {what} {list(self.names)}")
+            what = (f"no label (the labels are {list(self.names)})" if example.label is None else
+                    f"{example.label!r} is not one of the labels {list(self.names)}")
+            raise DataError(f"{path}:{example.line}: column {column!r}: {what}")
         return index
 
     def to_json(self) -> list[str]:
