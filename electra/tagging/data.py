@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import functools
 import itertools
 import os
 import re
@@ -53,7 +52,8 @@ class Sentence:
 
 @dataclasses.dataclass(frozen=True)
 class LabelSet:
-    """The tag names a model predicts; a tag's index is its position in ``names`` ("O" first, then sorted)."""
+    """The tag names a model predicts; a tag's index is its position in ``names`` ("O" first, then sorted).
+    ``encode`` reads only ``names``."""
 
     names: tuple[str, ...]
 
@@ -69,18 +69,24 @@ class LabelSet:
             raise DataError(f"{path or 'the training data'}: no tagged words to take the labels from")
         return cls(tuple(sorted(names, key=lambda name: (name != "O", name))))
 
-    @functools.cached_property
-    def _ids(self) -> dict[str, int]:
-        return {name: index for index, name in enumerate(self.names)}
-
     def index(self, sentence: Sentence, word: int) -> int:
         """The index of the tag of ``sentence.words[word]``; DataError naming file, line and word if unknown."""
-        tag = sentence.tags[word]
-        found = self._ids.get(tag)
-        if found is None:
-            raise DataError(f"{_where(sentence, word)}column 'tag': {tag!r} is not one of the labels "
-                            f"{_shown(self.names)}")
-        return found
+        if sentence.tags[word] not in self.names:
+            raise _unknown_tag(sentence, word, self.names)
+        return self.names.index(sentence.tags[word])
+
+
+def _tag_ids(names: Sequence[str], sentence: Sentence, ids: dict[str, int]) -> list[int]:
+    """The tag index of each word of ``sentence``; ``ids`` maps each of ``names`` to its index."""
+    out = [ids.get(tag, -1) for tag in sentence.tags]
+    if -1 in out:
+        raise _unknown_tag(sentence, out.index(-1), names)
+    return out
+
+
+def _unknown_tag(sentence: Sentence, word: int, names: Sequence[str]) -> DataError:
+    return DataError(f"{_where(sentence, word)}column 'tag': {sentence.tags[word]!r} is not one of the labels "
+                     f"{_shown(names)}")
 
 
 def _where(sentence: Sentence, word: int) -> str:
@@ -106,26 +112,30 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         yield number, text.rstrip("\r")
 
 
-def _sentence_builder(path: str, labeled: bool):
-    sentences: list[Sentence] = []
-    words: list[str] = []
-    tags: list[str] = []
-    first = [0]
+class _Sentences:
+    """Collects a reader's sentences: ``add`` a word (and its tag) per word line, ``end`` at a sentence break."""
 
-    def add(number: int, word: str, tag: str | None) -> None:
-        if not words:
-            first[0] = number
-        words.append(word)
-        if labeled:
-            tags.append(tag)
+    def __init__(self, path: str, labeled: bool):
+        self.path, self.labeled, self.sentences = path, labeled, []
+        self.words, self.tags, self.first = [], [], 0
 
-    def end() -> None:
-        if words:
-            sentences.append(Sentence(tuple(words), tuple(tags) if labeled else None, first[0], path))
-            words.clear()
-            tags.clear()
+    def add(self, number: int, word: str, tag: str | None) -> None:
+        if not self.words:
+            self.first = number
+        self.words.append(word)
+        self.tags.append(tag)
 
-    return sentences, add, end
+    def end(self) -> None:
+        if self.words:
+            tags = tuple(self.tags) if self.labeled else None
+            self.sentences.append(Sentence(tuple(self.words), tags, self.first, self.path))
+            self.words, self.tags = [], []
+
+    def result(self) -> list[Sentence]:
+        self.end()
+        if not self.sentences:
+            raise DataError(f"{self.path}: no sentences (the file has no word lines)")
+        return self.sentences
 
 
 def read_conll(path: str | os.PathLike, tag_column: int | None = -1) -> list[Sentence]:
@@ -136,17 +146,17 @@ def read_conll(path: str | os.PathLike, tag_column: int | None = -1) -> list[Sen
     path = os.fspath(path)
     if tag_column is not None and (isinstance(tag_column, bool) or not isinstance(tag_column, int)):
         raise ValueError(f"tag_column must be an int or None, not {tag_column!r}")
-    sentences, add, end = _sentence_builder(path, tag_column is not None)
+    out = _Sentences(path, tag_column is not None)
     width = width_line = tag_index = 0
     for number, line in _lines(path):
         if not line.strip(" \t"):
-            end()
+            out.end()
             continue
         if line[0] in " \t":
             raise DataError(f"{path}:{number}: column 1 (the word) is empty")
         fields = _FIELD_SEPARATOR.split(line.rstrip(" \t"))
         if fields[0] == _DOCSTART:
-            end()
+            out.end()
             continue
         if not width:
             width, width_line = len(fields), number
@@ -156,11 +166,8 @@ def read_conll(path: str | os.PathLike, tag_column: int | None = -1) -> list[Sen
             missing = (f"; the tag column {tag_index + 1} is missing"
                        if tag_column is not None and tag_index >= len(fields) else "")
             raise DataError(f"{path}:{number}: {len(fields)} column(s) where line {width_line} has {width}{missing}")
-        add(number, fields[0], fields[tag_index] if tag_column is not None else None)
-    end()
-    if not sentences:
-        raise DataError(f"{path}: no sentences (the file has no word lines)")
-    return sentences
+        out.add(number, fields[0], fields[tag_index] if tag_column is not None else None)
+    return out.result()
 
 
 def _tag_index(path: str, number: int, tag_column: int, width: int) -> int:
@@ -181,10 +188,10 @@ def read_conllu(path: str | os.PathLike, field: str | None = "upos") -> list[Sen
     path = os.fspath(path)
     if field is not None and field not in _CONLLU_FIELDS:
         raise ValueError(f"field must be one of {sorted(_CONLLU_FIELDS)} or None, not {field!r}")
-    sentences, add, end = _sentence_builder(path, field is not None)
+    out = _Sentences(path, field is not None)
     for number, line in _lines(path):
         if not line.strip():
-            end()
+            out.end()
             continue
         if line.startswith("#"):
             continue
@@ -204,11 +211,8 @@ def read_conllu(path: str | os.PathLike, field: str | None = "upos") -> list[Sen
             if tag in ("", "_"):
                 raise DataError(f"{path}:{number}: column {field.upper()!r} is {tag!r} (no tag) for the word "
                                 f"{fields[1]!r}")
-        add(number, fields[1], tag)
-    end()
-    if not sentences:
-        raise DataError(f"{path}: no sentences (the file has no word lines)")
-    return sentences
+        out.add(number, fields[1], tag)
+    return out.result()
 
 
 def read_tagged(path: str | os.PathLike, format: str | None = None, **kw) -> list[Sentence]:
@@ -223,9 +227,10 @@ def read_tagged(path: str | os.PathLike, format: str | None = None, **kw) -> lis
 
 
 def tag_scheme(tags: Iterable[str | Sentence]) -> str:
-    """"BIOES" when some tag starts ``E-`` or ``S-``, "BIO" (IOB2; also IOB1, whose chunks may start with
-    ``I-``, as seqeval reads them) when the tags are ``O`` and ``B-``/``I-`` ones, "none" when no tag has a
-    one-letter prefix (POS tags). ``tags``: tag names, or Sentences (errors then name file, line and word).
+    """The scheme of a tag set: "BIOES" when some tag starts ``E-`` or ``S-``; "BIO" (IOB2, and IOB1, whose
+    chunks may start with ``I-``, as seqeval reads them) when the tags are ``O`` and ``B-``/``I-`` ones; "none"
+    when no tag has a one-letter prefix (POS tags). ``tags``: tag names, or Sentences (errors then name file, line
+    and word).
 
     A tag set that uses one-letter prefixes must use them throughout: ``B-``, ``X-PER``, ``b-per`` or a bare
     ``PER`` beside ``B-LOC`` raise DataError. Transitions (``O I-PER``) are not errors: seqeval's default mode
@@ -285,6 +290,7 @@ def encode(sentences: Sequence[Sentence], tokenizer, max_seq_length: int, labels
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride must be a positive int (sub-tokens between window starts), not {stride!r}")
     budget = max_seq_length - 2
+    label_ids = {name: index for index, name in enumerate(labels.names)} if labels is not None else None
     vocabulary = sorted({word for sentence in sentences for word in sentence.words})
     pieces = {word: ids[:budget] or [tokenizer.unk_id]
               for word, ids in zip(vocabulary, tokenizer.encode_batch(vocabulary))}
@@ -293,7 +299,7 @@ def encode(sentences: Sequence[Sentence], tokenizer, max_seq_length: int, labels
         word_pieces = [pieces[word] for word in sentence.words]
         tag_ids = None
         if labels is not None and sentence.tags is not None:
-            tag_ids = [labels.index(sentence, word) for word in range(len(sentence.words))]
+            tag_ids = _tag_ids(labels.names, sentence, label_ids)
         for first, end in _word_windows([len(p) for p in word_pieces], budget, stride):
             windows.append((index, first, end, word_pieces, tag_ids))
 

@@ -1,6 +1,7 @@
 """Tagging data on real excerpts (WNUT-17, UD English EWT; tests/fixtures/tagging/README.md): readers, every
 bad-input error, scheme detection, first-sub-token labels, stride windows and the merge back to one tag per word."""
 import pathlib
+import types
 
 import numpy as np
 import pytest
@@ -165,9 +166,23 @@ def test_conllu_errors(tmp_path, data, kw, message):
 def test_unknown_tag_names_file_line_word(tmp_path, tokenizer):
     labels = LabelSet.from_examples(read_conll(WNUT_TRAIN))
     path = write(tmp_path, "dev.conll", "EU\tB-location\n\nPeter\tO\nBlackburn\tB-PER\n")
-    with pytest.raises(DataError, match=r"dev\.conll:3: word 2 'Blackburn': column 'tag': 'B-PER' is not one of "
-                                        r"the labels \['O', 'B-corporation'"):
-        encode(read_conll(path), tokenizer, 32, labels, 16)
+    sentences = read_conll(path)
+    message = r"dev\.conll:3: word 2 'Blackburn': column 'tag': 'B-PER' is not one of the labels \['O', 'B-corp"
+    with pytest.raises(DataError, match=message):
+        encode(sentences, tokenizer, 32, labels, 16)
+    with pytest.raises(DataError, match=message):
+        labels.index(sentences[1], 1)
+    assert labels.index(sentences[1], 0) == 0
+
+
+def test_encode_reads_only_the_label_names(tokenizer):
+    """Any label set with ``names`` (e.g. the classification one) serves: encode needs nothing else of it."""
+    sentences = read_conllu(UD_DEV)
+    labels = LabelSet.from_examples(sentences)
+    features = encode(sentences, tokenizer, 16, labels, 8)
+    names_only = encode(sentences, tokenizer, 16, types.SimpleNamespace(names=labels.names), 8)
+    assert features.keys() == names_only.keys()
+    assert all(np.array_equal(features[k], names_only[k]) for k in features)
 
 
 # ------------------------------------------------------------------------------------------------ tag schemes
