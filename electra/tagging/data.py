@@ -48,9 +48,17 @@ class Sentence:
             raise ValueError(f"{self.source}:{self.line}: {len(self.words)} words but {len(self.tags)} tags")
 
 
-def tag_label_set(sentences: Iterable[Sentence], path: str | None = None) -> LabelSet:
-    """The tags a training file uses as a ``LabelSet``: "O" first, then sorted (index = the model's output unit)."""
-    names: set[str] = set()
+UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+             "SCONJ", "SYM", "VERB", "X")   # Universal Dependencies' closed set of universal POS tags
+
+
+def tag_label_set(sentences: Sequence[Sentence], path: str | None = None, known: Iterable[str] = ()) -> LabelSet:
+    """The tags a training file defines as a ``LabelSet``: "O" first, then sorted (index = the model's output unit).
+    With BIO or BIOES tags, every prefix of every entity type the file uses is included (a training subset with
+    ``B-product`` but no ``I-product`` must still accept and predict ``I-product``); an entity type the file never
+    uses stays unknown, as do POS tags it never uses unless ``known`` lists them (a closed tag set such as
+    ``UPOS_TAGS``, whose rare tags a training subset may lack)."""
+    names: set[str] = set(known)
     for sentence in sentences:
         if sentence.tags is None:
             raise DataError(f"{sentence.source}:{sentence.line}: no tag column (unlabeled input) in a file "
@@ -58,6 +66,10 @@ def tag_label_set(sentences: Iterable[Sentence], path: str | None = None) -> Lab
         names.update(sentence.tags)
     if not names:
         raise DataError(f"{path or 'the training data'}: no tagged words to take the labels from")
+    scheme = tag_scheme(sentences)
+    if scheme != "none":
+        types = {_SCHEME_TAG.fullmatch(name).group(2) for name in names if name != "O"}
+        names = {"O"} | {f"{prefix}-{kind}" for kind in types for prefix in ("BI" if scheme == "BIO" else "BIES")}
     return LabelSet(tuple(sorted(names, key=lambda name: (name != "O", name))))
 
 

@@ -22,16 +22,22 @@ class TaggingTask(FinetuneTask):
     def read(self, path: str, labelled: bool) -> list:
         from electra.tagging.data import read_tagged
         d = self.config.data
-        fmt = d.format if d.format != "auto" else "conllu" if path.lower().endswith(".conllu") else "conll"
-        if fmt not in ("conll", "conllu"):
-            raise ValueError(f"--data.format={d.format}: tagging reads conll or conllu files")
+        fmt = self.file_format(path)
         if fmt == "conllu":
             return read_tagged(path, format=fmt, field=d.conllu_field)
         return read_tagged(path, format=fmt, tag_column=d.tag_column if labelled else None)
 
+    def file_format(self, path: str) -> str:
+        fmt = self.config.data.format
+        fmt = fmt if fmt != "auto" else "conllu" if path.lower().endswith(".conllu") else "conll"
+        if fmt not in ("conll", "conllu"):
+            raise ValueError(f"--data.format={fmt}: tagging reads conll or conllu files")
+        return fmt
+
     def label_set_of(self, records: list, path: str):
-        from electra.tagging.data import tag_label_set
-        return tag_label_set(records, path)
+        from electra.tagging.data import UPOS_TAGS, tag_label_set
+        upos = self.file_format(path) == "conllu" and self.config.data.conllu_field == "upos"
+        return tag_label_set(records, path, known=UPOS_TAGS if upos else ())
 
     def encode(self, records: list, path: str) -> dict[str, np.ndarray]:
         from electra.tagging.data import encode

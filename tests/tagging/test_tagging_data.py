@@ -187,7 +187,12 @@ def test_label_set_and_schemes():
     wnut = read_conll(WNUT_TRAIN)
     labels = tag_label_set(wnut, str(WNUT_TRAIN))
     assert labels.names[0] == "O" and list(labels.names[1:]) == sorted(labels.names[1:])
-    assert set(labels.names) == {t for s in wnut for t in s.tags}
+    used = {t for s in wnut for t in s.tags}
+    types = {t[2:] for t in used if t != "O"}
+    assert used < set(labels.names) == {"O"} | {f"{p}-{kind}" for kind in types for p in "BI"}
+    assert "I-product" not in used and "I-product" in labels.names        # every prefix of a used type
+    pos = tag_label_set(read_conllu(UD_TRAIN))
+    assert set(pos.names) == {t for s in read_conllu(UD_TRAIN) for t in s.tags}    # POS tags: only those used
     assert tag_scheme(wnut) == tag_scheme(labels.names) == "BIO"
     assert tag_scheme(read_conll(LAYOUT)) == "BIOES"
     assert tag_scheme(read_conllu(UD_TRAIN)) == tag_scheme(read_conllu(UD_TRAIN, field="xpos")) == "none"

@@ -1,7 +1,7 @@
-"""Run run_pretraining.py (or, with --squad first, run_squad.py; with --finetune, run_finetune.py) and send the process a signal right after
-optimizer step N: SIGKILL by default (a crash mid-run, for resume tests), or ``--signal=TERM`` (a scheduler's stop
-request); with ``--again-in-save`` the same signal comes a second time while the stop's checkpoint is being saved.
-Under horovodrun, ``KILL_RANK=r`` signals that rank only.
+"""Run run_pretraining.py (with --squad first: run_squad.py; with --finetune: run_finetune.py) and send the
+process a signal right after optimizer step N: SIGKILL by default (a crash mid-run, for resume tests), or
+``--signal=TERM`` (a scheduler's stop request); with ``--again-in-save`` the same signal comes a second time while
+the stop's checkpoint is being saved. Under horovodrun, ``KILL_RANK=r`` signals that rank only.
 
     python tests/training/kill_at_step.py N [--signal=NAME] [--again-in-save] [--squad|--finetune] FLAGS...
 """
