@@ -1,0 +1,195 @@
+"""The export of sentence classifiers, regressors and taggers (one ``logits`` output, label names as an asset)
+against the real consumers the SQuAD export passes (tests/test_export.py's helpers): the TF1 graph loader,
+``saved_model_cli``, OpenVINO and ONNX Runtime, each within 1e-4 of the model in memory on real text (SQuAD
+questions and paragraphs through the real uncased WordPiece vocabulary, padding included); and ``electra-export``
+choosing that export from the source's head."""
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from electra.export import (INPUT_NAMES, LOGITS_NAMES, export_onnx, export_openvino, export_saved_model,
+                            load_settings)
+from electra.modeling import ElectraForSequenceClassification, ElectraForTokenClassification
+from electra.tokenization import load_tokenizer
+from tests.conftest import tiny_config
+from tests.test_export import (_assert_parity, _openvino_outputs, _saved_model_cli, _serve, _tf1_outputs)
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+VOCAB_FILE = FIXTURES / "vocab" / "bert-uncased-vocab.txt"
+SQUAD_FILE = FIXTURES / "squad" / "train-v1.1-12-articles.json"
+LENGTH = 128
+NLI_LABELS = ["contradiction", "entailment", "neutral"]
+NER_LABELS = ["B-LOC", "B-ORG", "B-PER", "I-LOC", "I-ORG", "I-PER", "O"]
+KINDS = {"classification": (ElectraForSequenceClassification, NLI_LABELS),
+         "tagging": (ElectraForTokenClassification, NER_LABELS)}
+
+
+def _config():
+    return tiny_config(vocab_size=30522, max_position_embeddings=LENGTH)
+
+
+def _real_texts(count: int = 4) -> list[tuple[str, str]]:
+    """(question, paragraph) pairs of real SQuAD text, one per article."""
+    with open(SQUAD_FILE, encoding="utf-8") as f:
+        articles = json.load(f)["data"][:count]
+    return [(a["paragraphs"][0]["qas"][0]["question"], a["paragraphs"][0]["context"]) for a in articles]
+
+
+def _real_batch(length: int = LENGTH) -> dict[str, np.ndarray]:
+    """``[CLS] question [SEP] paragraph [SEP]`` rows of real token ids; the paragraphs cut to different lengths so
+    that three of the four rows end in padding."""
+    tokenizer = load_tokenizer(VOCAB_FILE)
+    rows = np.zeros((3, 4, length), np.int32)
+    for row, ((question, context), keep) in enumerate(zip(_real_texts(), (6, 30, 70, 500))):
+        a, b = tokenizer.encode(question)[:30], tokenizer.encode(context)[:keep]
+        ids = ([tokenizer.cls_id] + a + [tokenizer.sep_id] + b)[:length - 1] + [tokenizer.sep_id]
+        rows[0, row, :len(ids)] = ids
+        rows[1, row, :len(ids)] = 1
+        rows[2, row, len(a) + 2:len(ids)] = 1
+    assert rows[1].sum(axis=1).min() < length // 2 and rows[1].sum(axis=1).max() == length
+    return dict(zip(INPUT_NAMES, rows))
+
+
+def _build(kind: str, seed: int = 1):
+    """A model whose weights are spread as trained ones are (logits of order 1, rows that differ), not at the
+    0.02-std initialization whose classifier logits differ between inputs by less than the tolerance."""
+    cls, labels = KINDS[kind]
+    model = cls(_config(), len(labels))
+    rng = np.random.default_rng(seed)
+    for name, variable in model.named_variables().items():
+        shape = tuple(variable.shape)
+        if len(shape) == 2:
+            spread = 1.0 if "embeddings/" in name and "project" not in name else shape[0] ** -0.5
+            value = rng.normal(0.0, spread, shape)
+        else:
+            value = rng.normal(1.0 if name.endswith("gamma") else 0.0, 0.1, shape)
+        variable.assign(value.astype(np.float32))
+    return model, labels
+
+
+@pytest.fixture(scope="module", params=sorted(KINDS))
+def exported(request, tmp_path_factory):
+    """A classifier or tagger exported at length 128 with its labels, and its outputs in memory."""
+    kind = request.param
+    model, labels = _build(kind)
+    root = tmp_path_factory.mktemp(f"export_{kind}")
+    settings = {"labels": labels, **({"stride": 40, "tag_scheme": "BIO"} if kind == "tagging"
+                                     else {"glue_task": "mnli"})}
+    export_dir = export_saved_model(model, str(root / "saved_model"), str(VOCAB_FILE), **settings)
+    inputs = _real_batch()
+    expected = {"logits": model(inputs, training=False)["logits"].numpy()}
+    assert np.ptp(expected["logits"], axis=0).max() > 0.1       # rows differ by far more than the tolerance
+    return kind, model, export_dir, inputs, expected
+
+
+def _report(consumer: str, kind: str, difference: float) -> None:
+    print(f"max |{consumer} - in-memory| ({kind}): {difference:.2e}")
+
+
+def test_assets_signature_and_length_check(exported):
+    kind, model, export_dir, inputs, expected = exported
+    settings = load_settings(export_dir)
+    labels = KINDS[kind][1]
+    assert settings == {
+        "task": kind, "max_seq_length": LENGTH, "do_lower_case": True, "labels": labels,
+        "stride": 40 if kind == "tagging" else None, "glue_task": None if kind == "tagging" else "mnli",
+        "tag_scheme": "BIO" if kind == "tagging" else None, "model_config": model.config.to_dict(),
+        "vocab_file": "bert-uncased-vocab.txt"}
+    assets = pathlib.Path(export_dir) / "assets"
+    assert json.loads((assets / "labels.json").read_text()) == labels
+    assert (assets / "bert-uncased-vocab.txt").read_bytes() == VOCAB_FILE.read_bytes()
+    loaded = tf.saved_model.load(export_dir)
+    assert os.path.basename(loaded.labels_file.asset_path.numpy().decode()) == "labels.json"
+    serve = loaded.signatures["serving_default"]
+    shape = [None, len(labels)] if kind == "classification" else [None, LENGTH, len(labels)]
+    assert {k: (v.dtype.name, v.shape.as_list()) for k, v in serve.structured_outputs.items()} == {
+        "logits": ("float32", shape)}
+    _report("eager SavedModel", kind, _assert_parity(_serve(export_dir, inputs), expected, 1e-5, LOGITS_NAMES))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"input_mask \[4,64\] is not compatible with expected "
+                                                             r"shape \[\?,128\]"):
+        serve(**{k: tf.constant(v[:, :64] if k == "input_mask" else v) for k, v in inputs.items()})
+
+
+def test_tf1_graph_loader(exported):
+    kind, _, export_dir, inputs, expected = exported
+    _report("TF1 graph loader", kind,
+            _assert_parity(_tf1_outputs(export_dir, inputs, LOGITS_NAMES), expected, 1e-4, LOGITS_NAMES))
+
+
+@pytest.mark.slow
+def test_saved_model_cli_run(exported, tmp_path):
+    kind, _, export_dir, inputs, expected = exported
+    out = _saved_model_cli(export_dir, inputs, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(os.listdir(tmp_path / "out")) == ["logits.npy"]
+    _report("saved_model_cli", kind, _assert_parity({"logits": np.load(tmp_path / "out" / "logits.npy")},
+                                                    expected, 1e-4, LOGITS_NAMES))
+
+
+def test_openvino(exported, tmp_path):
+    import openvino as ov
+
+    kind, _, export_dir, inputs, expected = exported
+    xml = export_openvino(export_dir, str(tmp_path / "ir"))
+    ir = ov.Core().read_model(xml)
+    assert [sorted(o.get_names()) for o in ir.outputs] == [["logits"]]
+    assert [sorted(i.get_names()) for i in ir.inputs] == [[n] for n in INPUT_NAMES]
+    assert sorted(os.listdir(tmp_path / "ir")) == ["bert-uncased-vocab.txt", "labels.json", "model.bin",
+                                                  "model.xml", "task_settings.json"]
+    (logits,) = _openvino_outputs(xml, inputs)
+    _report("OpenVINO", kind, _assert_parity({"logits": logits}, expected, 1e-4, LOGITS_NAMES))
+
+
+@pytest.mark.slow
+def test_onnx_runtime(exported, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    kind, model, export_dir, inputs, expected = exported
+    paths = [export_onnx(export_dir, str(tmp_path / "from_saved_model.onnx")),
+             export_onnx(model, str(tmp_path / "from_model.onnx"))]
+    for path in paths:
+        graph = onnx.load(path).graph
+        assert [o.name for o in graph.output] == ["logits"]
+        assert [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input] == \
+            [["batch", LENGTH]] * 3
+        (logits,) = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, inputs)
+        _report(f"onnxruntime ({os.path.basename(path)})", kind,
+                _assert_parity({"logits": logits}, expected, 1e-4, LOGITS_NAMES))
+
+
+def test_regression_export_has_no_labels(tmp_path):
+    model = ElectraForSequenceClassification(_config(), 1, pooler_activation="tanh")
+    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(VOCAB_FILE), max_seq_length=64,
+                                    glue_task="sts-b")
+    settings = load_settings(export_dir)
+    assert settings["task"] == "regression" and settings["labels"] is None and settings["glue_task"] == "sts-b"
+    assert not os.path.exists(os.path.join(export_dir, "assets", "labels.json"))
+    inputs = _real_batch(64)
+    _assert_parity(_serve(export_dir, inputs), {"logits": model(inputs, training=False)["logits"].numpy()}, 1e-5,
+                   LOGITS_NAMES)
+
+
+def test_export_refuses_settings_that_do_not_fit_the_model(tmp_path):
+    classifier, labels = _build("classification")
+    tagger, tags = _build("tagging")
+    vocab, target = str(VOCAB_FILE), str(tmp_path / "x")
+    cases = [
+        (classifier, {}, "give the classification model's 3 distinct label names"),
+        (classifier, {"labels": labels[:2]}, "3 distinct label names"),
+        (classifier, {"labels": ["a", "a", "b"]}, "distinct label names"),
+        (classifier, {"labels": labels, "doc_stride": 128}, r"unknown export setting\(s\) for a classification"),
+        (classifier, {"labels": labels, "stride": 10}, "stride and tag_scheme describe tagging exports"),
+        (classifier, {"labels": labels, "max_seq_length": 512}, "max_position_embeddings=128"),
+        (tagger, {"labels": tags, "stride": 127}, r"stride=127: must be an int in \[1, max_seq_length - 2 = 126\]"),
+        (tagger, {"labels": tags, "tag_scheme": "IOB9"}, "tag_scheme='IOB9'"),
+        (ElectraForSequenceClassification(_config(), 1), {"labels": ["score"]}, "regression model"),
+    ]
+    for model, settings, message in cases:
+        with pytest.raises(ValueError, match=message):
+            export_saved_model(model, target, vocab, **settings)
+    assert not os.path.exists(target)
