@@ -193,3 +193,99 @@ def test_export_refuses_settings_that_do_not_fit_the_model(tmp_path):
         with pytest.raises(ValueError, match=message):
             export_saved_model(model, target, vocab, **settings)
     assert not os.path.exists(target)
+
+
+# ---- electra-export: the export follows the source's head --------------------------------------------------
+
+def _model_directory(path, model, task: str, labels, **finetune) -> str:
+    """What the fine-tuning tasks leave (CONTRACTS32 "Model directory"): metadata task, labels and finetune."""
+    from electra.interop.store import save_model_directory
+    record = {"glue_task": None, "max_seq_length": 64, "stride": None, "pooler_activation": None,
+              "tag_scheme": None, "text_column": "sentence", "text_pair_column": None, **finetune}
+    return save_model_directory(model, str(path), vocab_file=str(VOCAB_FILE), task=task, source="test",
+                                extra={"labels": labels, "finetune": record})
+
+
+def test_cli_exports_a_classifier_model_directory(tmp_path, capsys):
+    """Window, GLUE task and pooler activation come from the fine-tuning record; the run directory's ``model/``
+    is found as for SQuAD."""
+    from electra.commands.export import main
+
+    model = ElectraForSequenceClassification(_config(), 3, pooler_activation="tanh")
+    _model_directory(tmp_path / "run" / "model", model, "classification", NLI_LABELS, glue_task="mnli",
+                     pooler_activation="tanh")
+    assert main(["--init", str(tmp_path / "run"), "--output_dir", str(tmp_path / "out")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["head"] == {"task": "classification", "num_labels": 3}
+    assert result["settings"] == {"max_seq_length": 64, "do_lower_case": True, "labels": NLI_LABELS,
+                                  "stride": None, "glue_task": "mnli", "tag_scheme": None}
+    settings = load_settings(result["saved_model"])
+    assert settings["task"] == "classification" and settings["max_seq_length"] == 64
+    inputs = _real_batch(64)
+    _assert_parity(_serve(result["saved_model"], inputs), {"logits": model(inputs, training=False)["logits"].numpy()},
+                   1e-5, LOGITS_NAMES)
+
+    regressor = ElectraForSequenceClassification(_config(), 1)
+    directory = _model_directory(tmp_path / "sts", regressor, "regression", None, glue_task="sts-b")
+    assert main(["--init", directory, "--output_dir", str(tmp_path / "sts_out"), "--max_seq_length", "32"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["head"] == {"task": "regression", "num_labels": 1}
+    assert load_settings(result["saved_model"])["labels"] is None
+    assert not os.path.exists(os.path.join(result["saved_model"], "assets", "labels.json"))
+
+
+def test_cli_exports_a_tagger_with_its_stride(tmp_path, capsys):
+    from electra.commands.export import main
+
+    model, tags = _build("tagging")
+    directory = _model_directory(tmp_path / "model", model, "tagging", tags, stride=20, tag_scheme="BIO")
+    assert main(["--init", directory, "--output_dir", str(tmp_path / "a"), "--formats", "saved_model,openvino"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["head"] == {"task": "tagging", "num_labels": len(tags)}
+    assert {k: result["settings"][k] for k in ("max_seq_length", "stride", "tag_scheme")} == \
+        {"max_seq_length": 64, "stride": 20, "tag_scheme": "BIO"}
+    inputs = _real_batch(64)
+    expected = {"logits": model(inputs, training=False)["logits"].numpy()}
+    _assert_parity(_serve(result["saved_model"], inputs), expected, 1e-5, LOGITS_NAMES)
+    (logits,) = _openvino_outputs(result["openvino"], inputs)
+    _assert_parity({"logits": logits}, expected, 1e-4, LOGITS_NAMES)
+
+    assert main(["--init", directory, "--output_dir", str(tmp_path / "b"), "--max_seq_length", "128",
+                 "--stride", "50"]) == 0
+    settings = load_settings(json.loads(capsys.readouterr().out)["saved_model"])
+    assert (settings["max_seq_length"], settings["stride"]) == (128, 50)
+
+
+def test_cli_refuses_what_a_classifier_export_cannot_take(tmp_path, capsys):
+    from electra.commands.export import main
+    from electra.interop.store import save_model_directory
+    from electra.modeling import ElectraForQuestionAnswering
+
+    classifier = ElectraForSequenceClassification(_config(), 3)
+    good = _model_directory(tmp_path / "good", classifier, "classification", NLI_LABELS)
+    mismatch = _model_directory(tmp_path / "mismatch", classifier, "tagging", NLI_LABELS)
+    unnamed = _model_directory(tmp_path / "unnamed", classifier, "classification", None)
+    tagger = _model_directory(tmp_path / "tagger", _build("tagging")[0], "tagging", NER_LABELS)
+    squad = save_model_directory(ElectraForQuestionAnswering(_config()), str(tmp_path / "squad"),
+                                 vocab_file=str(VOCAB_FILE), task="squad", source="test")
+    run = tmp_path / "run"
+    checkpoint = tf.train.Checkpoint(model={k: getattr(v, "value", v) for k, v in classifier.named_variables().items()})
+    tf.train.CheckpointManager(checkpoint, str(run / "checkpoints"), max_to_keep=1,
+                               checkpoint_name="ckpt").save(checkpoint_number=3)
+    classifier.config.to_json_file(str(run / "model_config.json"))
+    out = str(tmp_path / "out")
+    cases = [
+        ([good, "--doc_stride", "64"], "--doc_stride: not a setting of a classification export"),
+        ([good, "--beam_size", "4"], "--beam_size: not a setting of a classification export"),
+        ([good, "--stride", "10"], "--stride: not a setting of a classification export"),
+        ([good, "--max_seq_length", "512"], "--max_seq_length=512: must be in [1, 128]"),
+        ([tagger, "--stride", "63"], "--stride=63: must be in [1, --max_seq_length - 2 = 62]"),
+        ([mismatch], "its weights hold a sequence classifier head, but metadata.json says task='tagging'"),
+        ([unnamed], "a classification model whose metadata.json has no label names"),
+        ([str(run), "--vocab_file", str(VOCAB_FILE)], "a training checkpoint with a sequence classifier head"),
+        ([squad, "--stride", "10"], "--stride: the windows of a tagging export"),
+    ]
+    for (init, *flags), message in cases:
+        assert main(["--init", init, "--output_dir", out] + flags) == 2, flags
+        assert message in capsys.readouterr().err, (init, flags)
+    assert not os.path.exists(out) or not os.listdir(out)

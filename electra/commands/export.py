@@ -49,7 +49,7 @@ class ExportData:
     version_2_with_negative: bool | None = _run_or(SquadData, "version_2_with_negative",
                                                    "true when the weights hold an answer class")
     stride: int | None = knob(None, "Tagging exports: sub-tokens between the starts of a long sentence's windows. "
-                                    "Unset: the fine-tuning run's, else half a window.")
+                                    "Unset: the fine-tuning run's, else half a window.", "stride", valid=">= 1")
 
 
 @dataclasses.dataclass(frozen=True)
