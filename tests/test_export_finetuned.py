@@ -289,3 +289,88 @@ def test_cli_refuses_what_a_classifier_export_cannot_take(tmp_path, capsys):
         assert main(["--init", init, "--output_dir", out] + flags) == 2, flags
         assert message in capsys.readouterr().err, (init, flags)
     assert not os.path.exists(out) or not os.listdir(out)
+
+
+# ---- serving from the export alone (electra.serving) -------------------------------------------------------
+
+def _real_sentences() -> list[list[str]]:
+    """Real sentences as words: SQuAD questions (short) and paragraphs (longer than a 32-token window)."""
+    return [words for question, context in _real_texts() for words in (question.split(), context.split()[:60])]
+
+
+def test_classifier_predictor_answers_from_the_export_alone(exported, tmp_path):
+    from electra.serving import ClassifierPredictor, load_predictor
+
+    kind, model, export_dir, _, _ = exported
+    if kind != "classification":
+        pytest.skip("the tagging export is served by TaggerPredictor (test_tagger_predictor_...)")
+    served = load_predictor(export_dir)
+    assert isinstance(served, ClassifierPredictor) and served.labels == NLI_LABELS
+    in_memory = ClassifierPredictor.from_model(model, load_tokenizer(VOCAB_FILE), labels=NLI_LABELS)
+    questions, contexts = zip(*_real_texts())
+    got = served.predict(questions, contexts)
+    want = in_memory.predict(questions, contexts)
+    assert [r["label"] for r in got] == [r["label"] for r in want]
+    for g, w in zip(got, want):
+        assert list(g["probabilities"]) == NLI_LABELS and abs(sum(g["probabilities"].values()) - 1) < 1e-6
+        assert g["label"] == max(g["probabilities"], key=g["probabilities"].get)
+        np.testing.assert_allclose(list(g["probabilities"].values()), list(w["probabilities"].values()), atol=1e-5)
+    assert len({r["label"] for r in got} | {r["label"] for r in served.predict(contexts)}) > 1
+    single = served.predict(questions[:1])[0]["probabilities"]
+    assert single != got[0]["probabilities"]           # the pair's second sentence is read
+    for texts, pairs, message in [(["fine", " "], None, "item 1: 'text' is empty"),
+                                  (["fine"], [3], "item 0: 'text_pair' must be a string"),
+                                  (["a", "b"], ["c"], "2 texts but 1 text pairs")]:
+        with pytest.raises(ValueError, match=message):
+            served.predict(texts, pairs)
+
+
+def test_regression_predictor_scores(tmp_path):
+    from electra.serving import ClassifierPredictor
+
+    model = ElectraForSequenceClassification(_config(), 1)
+    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(VOCAB_FILE), max_seq_length=64)
+    questions, contexts = zip(*_real_texts())
+    got = ClassifierPredictor.from_export(export_dir).predict(questions, contexts)
+    want = ClassifierPredictor.from_model(model, load_tokenizer(VOCAB_FILE), max_seq_length=64).predict(
+        questions, contexts)
+    assert all(set(r) == {"score"} for r in got)
+    np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
+
+
+def test_tagger_predictor_merges_windows_back_to_words(tmp_path):
+    """A 32-token window with stride 10: the paragraphs span several windows; every word gets one tag, the same
+    as the model in memory gives, and a sentence inside one window gets its first sub-tokens' argmax."""
+    from electra.serving import TaggerPredictor, load_predictor
+
+    model, tags = _build("tagging", seed=4)
+    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(VOCAB_FILE), labels=tags, max_seq_length=32,
+                                    stride=10, tag_scheme="BIO")
+    served = load_predictor(export_dir)
+    assert isinstance(served, TaggerPredictor) and served.stride == 10
+    tokenizer = load_tokenizer(VOCAB_FILE)
+    in_memory = TaggerPredictor.from_model(model, tokenizer, labels=tags, max_seq_length=32, stride=10)
+    sentences = _real_sentences()
+    assert max(sum(len(tokenizer.wordpiece_ids(w)) for w in s) for s in sentences) > 3 * 30
+    got = served.predict(sentences + [[]])
+    assert got == in_memory.predict(sentences + [[]])
+    assert [r["words"] for r in got] == sentences + [[]] and got[-1]["tags"] == []
+    assert all(len(r["tags"]) == len(r["words"]) and set(r["tags"]) <= set(tags) for r in got)
+    assert len({t for r in got for t in r["tags"]}) > 2
+    assert served.predict([" ".join(sentences[1])]) == [got[1]]
+
+    question = sentences[0]                     # one window: [CLS] sub-tokens [SEP]
+    pieces = [tokenizer.wordpiece_ids(w) for w in question]
+    ids = [tokenizer.cls_id] + [i for p in pieces for i in p] + [tokenizer.sep_id]
+    first = np.cumsum([1] + [len(p) for p in pieces[:-1]])
+    inputs = {"input_ids": np.array([ids + [0] * (32 - len(ids))], np.int32),
+              "input_mask": np.array([[1] * len(ids) + [0] * (32 - len(ids))], np.int32),
+              "segment_ids": np.zeros((1, 32), np.int32)}
+    logits = model(inputs, training=False)["logits"].numpy()[0]
+    assert got[0]["tags"] == [tags[k] for k in np.argmax(logits[first], axis=-1)]
+    with pytest.raises(ValueError, match="item 0: a sentence is a string or a list of non-empty words"):
+        served.predict([["fine", ""]])
+    from electra.serving import ClassifierPredictor
+    with pytest.raises(ValueError, match="ClassifierPredictor serves classification / regression exports, not "
+                                         "task='tagging'"):
+        ClassifierPredictor.from_export(export_dir)
