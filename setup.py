@@ -18,6 +18,7 @@ COMMANDS = {  # console command -> function; run_scripts/*.py launch the same fu
     "electra-pretrain": "electra.commands.pretrain:main",
     "electra-extract": "electra.commands.extract:main",
     "electra-squad": "electra.commands.squad:main",
+    "electra-finetune": "electra.commands.finetune:main",
     "electra-evaluate-squad": "electra.commands.evaluate_squad:main",
     "electra-export": "electra.commands.export:main",
     "electra-predict": "electra.commands.predict:main",

@@ -427,9 +427,10 @@ class FinetuneTrainer(TrainerConfig):
                             "num_train_steps", "max_steps", valid=">= 0")
     epochs: float = knob(2.0, "Passes over the training features (when total_steps is 0).", "num_train_epochs",
                          valid=">= 0")
-    eval_at_epoch_end: bool = knob(False, "Also evaluate (EM/F1) at the end of every epoch.")
+    eval_at_epoch_end: bool = knob(False, "Also evaluate at the end of every epoch.")
     keep_best: str = knob("", "Keep the model of the best evaluation as <output_dir>/best (a model directory) by this "
-                              "metric ('f1', 'exact'); '' keeps none.")
+                              "metric (SQuAD: 'f1', 'exact'; electra-finetune: 'score' or any metric it logs); "
+                              "'' keeps none.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -529,6 +530,115 @@ class SquadConfig:
                            ("data.vocab_file", d.vocab_file), ("model.config_file", self.model.config_file)):
             checks.append((not path or os.path.exists(path), flag, path, "does not exist"))
         _problems(checks + _trainer_checks(t, o))
+
+    @property
+    def dtype_policy(self) -> str:
+        return PRECISIONS[self.trainer.precision]
+
+
+GLUE_NAMES = ("cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "mnli-mm", "qnli", "rte", "wnli")
+FINETUNE_TASKS = ("classification", "regression", "tagging") + tuple(f"glue/{name}" for name in GLUE_NAMES)
+FINETUNE_MODES = ("train", "eval", "predict", "train_eval")
+DATA_FORMATS = ("auto", "csv", "tsv", "jsonl", "conll", "conllu")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneData:
+    """Labelled text for sentence classification/regression and token tagging, and how it becomes windows."""
+
+    train_file: str | None = knob(None, "Training file: a GLUE task's train.tsv, your CSV/TSV/JSON Lines, or a "
+                                        "CoNLL / .conllu file for tagging.", "train_file")
+    eval_file: str | None = knob(None, "Held-out labelled file in the training file's layout (GLUE: dev.tsv), "
+                                       "scored during and after training.", "eval_file", "dev_file")
+    test_file: str | None = knob(None, "File to predict (labels not needed): predictions.jsonl, and for a GLUE "
+                                       "task the submission .tsv.", "test_file", "predict_file")
+    format: str = knob("auto", "File layout: auto (GLUE's own for glue/*; else by extension), csv, tsv, jsonl, "
+                               "conll, conllu.", choices=DATA_FORMATS, resume=False)
+    text_column: str = knob("text", "Own CSV/TSV/JSONL data: the column holding the text.", resume=False)
+    text_pair_column: str | None = knob(None, "Own data: the column holding the second text of a pair.",
+                                        resume=False)
+    label_column: str = knob("label", "Own data: the column holding the label (a class name, or a number for "
+                                      "regression).", resume=False)
+    tag_column: int = knob(-1, "CoNLL files: the column of the tag (-1: the last; CoNLL-2003 NER).", resume=False)
+    conllu_field: str = knob("upos", "CoNLL-U files: the tag field (upos or xpos).", choices=("upos", "xpos"),
+                             resume=False)
+    vocab_file: str | None = knob(None, "vocab.txt or SentencePiece .model (default: the --init source's).",
+                                  "vocab_file", resume=False)
+    do_lower_case: bool | None = knob(None, "Lower-case the text (default: the --init source's, else true).",
+                                      "do_lower_case", resume=False)
+    max_seq_length: int = knob(128, "Tokens per window ([CLS] and [SEP] included).", "max_seq_length",
+                               valid=">= 4", resume=False)
+    stride: int = knob(64, "Tagging: sub-tokens from the start of one window of a long sentence to the next.",
+                       valid=">= 1", resume=False)
+    train_batch_size: int = knob(32, "Examples per worker per micro-batch.", "train_batch_size", valid=">= 1")
+    predict_batch_size: int = knob(64, "Examples per prediction batch.", "predict_batch_size", valid=">= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneHead:
+    """The classifier on top of the encoder."""
+
+    pooler_activation: str = knob("gelu", "Sentence head: activation of its dense layer on [CLS] (gelu: Hugging "
+                                          "Face's ElectraClassificationHead; tanh: TF Model Garden's).",
+                                  choices=("gelu", "tanh"), resume=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything ``electra-finetune`` does: fine-tune a sentence classifier/regressor or a token tagger, score
+    it, predict, export."""
+
+    task: str = knob("", f"What to learn: {', '.join(FINETUNE_TASKS)}.", choices=FINETUNE_TASKS, required=True,
+                     resume=False)
+    output_dir: str = knob("", "Run directory: checkpoints, logs, model/, eval_results.json, predictions.")
+    mode: str = knob("train_eval", "train, eval (score --data.eval_file), predict (--data.test_file) or "
+                                   "train_eval.", choices=FINETUNE_MODES)
+    init: str | None = knob(None, "Starting weights: a model directory (extracted discriminator, fine-tuned run), "
+                                  "a pretraining run or checkpoint, google:<TF1 checkpoint>, hf:<dir>. Unset: random "
+                                  "initialization to train, the run's own model to evaluate or predict.",
+                            "init_checkpoint", resume=False)
+    export_dir: str | None = knob(None, "Also write a SavedModel (serving_default: logits) here.")
+    model: ModelChoice = section(lambda: ModelChoice(size="base"), "the network")
+    head: FinetuneHead = section(FinetuneHead, "the classifier head")
+    data: FinetuneData = section(FinetuneData, "files and windows")
+    optimizer: FinetuneOptimizer = section(lambda: FinetuneOptimizer(
+        learning_rate=1e-4, warmup_proportion=0.1, poly_power=1.0, beta_1=0.9, beta_2=0.999), "optimizer and schedule")
+    trainer: FinetuneTrainer = section(lambda: FinetuneTrainer(
+        xla=False, epochs=3.0, log_every=50, eval_every=0, eval_at_epoch_end=True, checkpoint_every=1000,
+        keep_checkpoints=3, keep_best="score"), "loop length, cadence and precision")
+    runtime: RuntimeConfig = section(RuntimeConfig, "launch")
+
+    def __post_init__(self) -> None:
+        t, d = self.trainer, self.data
+        training = self.mode in ("train", "train_eval")
+        checks = [
+            (bool(self.output_dir), "output_dir", self.output_dir, "is required"),
+            (not training or bool(d.train_file), "data.train_file", d.train_file,
+             f"is required to train (--mode={self.mode})"),
+            (self.mode not in ("eval", "train_eval") or bool(d.eval_file), "data.eval_file", d.eval_file,
+             f"is required to evaluate (--mode={self.mode})"),
+            (self.mode != "predict" or bool(d.test_file), "data.test_file", d.test_file,
+             "is required to predict (--mode=predict)"),
+            (t.total_steps > 0 or t.epochs > 0, "trainer.epochs", t.epochs, "must be > 0 when total_steps is 0"),
+            (d.stride <= d.max_seq_length - 2, "data.stride", d.stride, "must be <= data.max_seq_length - 2"),
+        ]
+        for flag, path in (("data.train_file", d.train_file), ("data.eval_file", d.eval_file),
+                           ("data.test_file", d.test_file), ("data.vocab_file", d.vocab_file),
+                           ("model.config_file", self.model.config_file)):
+            checks.append((not path or os.path.exists(path), flag, path, "does not exist"))
+        _problems(checks + _trainer_checks(t, self.optimizer))
+
+    @property
+    def kind(self) -> str:
+        """``classification``, ``regression`` or ``tagging`` (a GLUE task is STS-B's regression or a
+        classification)."""
+        if self.task.startswith("glue/"):
+            return "regression" if self.task == "glue/sts-b" else "classification"
+        return self.task
+
+    @property
+    def glue_task(self) -> str | None:
+        return self.task[len("glue/"):] if self.task.startswith("glue/") else None
 
     @property
     def dtype_policy(self) -> str:

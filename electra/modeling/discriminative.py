@@ -157,7 +157,7 @@ class _ElectraWithClassifier(keras.Model):
 class ElectraForSequenceClassification(_ElectraWithClassifier):
     """Sentence (pair) classification, or regression with ``num_labels=1``: ``features`` (``input_ids``,
     ``input_mask``, ``segment_ids`` int32 ``[B, S]``) → ``{"logits": float32 [B, num_labels]}``.
-    ``pooler_activation``: ``gelu`` (Hugging Face) or ``tanh`` (google-research/electra)."""
+    ``pooler_activation``: ``gelu`` (Hugging Face) or ``tanh`` (TF Model Garden)."""
 
     def __init__(self, config: ModelConfig, num_labels: int, pooler_activation: str = "gelu", **kwargs):
         kwargs.setdefault("name", "electra_sequence_classification")

@@ -98,8 +98,9 @@ class SequenceClassifierHead(keras.layers.Layer):
     float32 logits ``[B, num_labels]`` (one column for regression).
 
     Hugging Face's ``ElectraClassificationHead`` (``classifier.dense``, ``classifier.out_proj``; GELU), so
-    ``ElectraForSequenceClassification`` weights load and export one-to-one. ``activation="tanh"`` gives the pooler
-    of google-research/electra's classification head (a tanh dense on ``[CLS]``) with the same two layers.
+    ``ElectraForSequenceClassification`` weights load and export one-to-one. ``activation_name="tanh"`` gives TF
+    Model Garden's ``ClassificationHead`` (a tanh dense on ``[CLS]``) with the same two layers. (google-research/
+    electra puts one dense layer on the dropped-out ``[CLS]`` vector, without the inner dense.)
     """
 
     def __init__(self, config: ModelConfig, num_labels: int, activation_name: str = "gelu", **kwargs):
