@@ -458,6 +458,8 @@ def classifier_head(source) -> dict | None:
         id2label = hf.get("id2label") or {}
         count = len(id2label) or int(hf.get("num_labels", 2))
         regression = kind == "sequence" and (hf.get("problem_type") == "regression" or count == 1)
+        if regression and count != 1:
+            raise ValueError(f"{source.path}: a regression head of {count} targets; one target is served")
         task = "tagging" if kind == "token" else "regression" if regression else "classification"
         labels = None if regression else [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}")))
                                           for i in range(count)]

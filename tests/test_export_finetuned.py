@@ -298,15 +298,21 @@ def _real_sentences() -> list[list[str]]:
     return [words for question, context in _real_texts() for words in (question.split(), context.split()[:60])]
 
 
-def test_classifier_predictor_answers_from_the_export_alone(exported, tmp_path):
-    from electra.serving import ClassifierPredictor, load_predictor
+def test_predictor_answers_from_the_export_alone(exported):
+    """``load_predictor`` picks the predictor by the export's task and answers as the model in memory does."""
+    from electra.serving import ClassifierPredictor, TaggerPredictor, load_predictor
 
     kind, model, export_dir, _, _ = exported
-    if kind != "classification":
-        pytest.skip("the tagging export is served by TaggerPredictor (test_tagger_predictor_...)")
     served = load_predictor(export_dir)
+    tokenizer = load_tokenizer(VOCAB_FILE)
+    if kind == "tagging":
+        assert isinstance(served, TaggerPredictor) and (served.labels, served.stride) == (NER_LABELS, 40)
+        sentences = _real_sentences()
+        in_memory = TaggerPredictor.from_model(model, tokenizer, labels=NER_LABELS, stride=40)
+        assert served.predict(sentences) == in_memory.predict(sentences)
+        return
     assert isinstance(served, ClassifierPredictor) and served.labels == NLI_LABELS
-    in_memory = ClassifierPredictor.from_model(model, load_tokenizer(VOCAB_FILE), labels=NLI_LABELS)
+    in_memory = ClassifierPredictor.from_model(model, tokenizer, labels=NLI_LABELS)
     questions, contexts = zip(*_real_texts())
     got = served.predict(questions, contexts)
     want = in_memory.predict(questions, contexts)
@@ -315,9 +321,10 @@ def test_classifier_predictor_answers_from_the_export_alone(exported, tmp_path):
         assert list(g["probabilities"]) == NLI_LABELS and abs(sum(g["probabilities"].values()) - 1) < 1e-6
         assert g["label"] == max(g["probabilities"], key=g["probabilities"].get)
         np.testing.assert_allclose(list(g["probabilities"].values()), list(w["probabilities"].values()), atol=1e-5)
-    assert len({r["label"] for r in got} | {r["label"] for r in served.predict(contexts)}) > 1
+    spread = np.ptp([list(r["probabilities"].values()) for r in got], axis=0)
+    assert spread.max() > 1e-3                          # each text is read: the answers differ
     single = served.predict(questions[:1])[0]["probabilities"]
-    assert single != got[0]["probabilities"]           # the pair's second sentence is read
+    assert abs(single[NLI_LABELS[0]] - got[0]["probabilities"][NLI_LABELS[0]]) > 1e-4   # the pair's second text too
     for texts, pairs, message in [(["fine", " "], None, "item 1: 'text' is empty"),
                                   (["fine"], [3], "item 0: 'text_pair' must be a string"),
                                   (["a", "b"], ["c"], "2 texts but 1 text pairs")]:
@@ -351,7 +358,7 @@ def test_tagger_predictor_merges_windows_back_to_words(tmp_path):
     tokenizer = load_tokenizer(VOCAB_FILE)
     in_memory = TaggerPredictor.from_model(model, tokenizer, labels=tags, max_seq_length=32, stride=10)
     sentences = _real_sentences()
-    assert max(sum(len(tokenizer.wordpiece_ids(w)) for w in s) for s in sentences) > 3 * 30
+    assert max(sum(len(tokenizer.encode(w)) for w in s) for s in sentences) > 3 * 30
     got = served.predict(sentences + [[]])
     assert got == in_memory.predict(sentences + [[]])
     assert [r["words"] for r in got] == sentences + [[]] and got[-1]["tags"] == []
@@ -360,7 +367,7 @@ def test_tagger_predictor_merges_windows_back_to_words(tmp_path):
     assert served.predict([" ".join(sentences[1])]) == [got[1]]
 
     question = sentences[0]                     # one window: [CLS] sub-tokens [SEP]
-    pieces = [tokenizer.wordpiece_ids(w) for w in question]
+    pieces = [tokenizer.encode(w) for w in question]
     ids = [tokenizer.cls_id] + [i for p in pieces for i in p] + [tokenizer.sep_id]
     first = np.cumsum([1] + [len(p) for p in pieces[:-1]])
     inputs = {"input_ids": np.array([ids + [0] * (32 - len(ids))], np.int32),
@@ -374,3 +381,42 @@ def test_tagger_predictor_merges_windows_back_to_words(tmp_path):
     with pytest.raises(ValueError, match="ClassifierPredictor serves classification / regression exports, not "
                                          "task='tagging'"):
         ClassifierPredictor.from_export(export_dir)
+
+
+def _hf_directory(path, head: dict[str, tuple[int, ...]], **config) -> str:
+    """A Hugging Face directory: an encoder's safetensors plus ``head`` tensors (name → shape), config extras."""
+    from electra.interop.hf import read_safetensors, save_hf_electra, write_safetensors
+
+    save_hf_electra(ElectraForSequenceClassification(_config(), 2), str(path))
+    tensors = read_safetensors(str(path / "model.safetensors"))
+    tensors.update({name: np.zeros(shape, np.float32) for name, shape in head.items()})
+    write_safetensors(tensors, str(path / "model.safetensors"), {"format": "pt"})
+    hf = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**hf, **config}))
+    return str(path)
+
+
+def test_hugging_face_classifier_heads_are_recognised(tmp_path):
+    """The head's kind from the tensors, labels and regression from config.json as transformers reads them."""
+    from electra.export import classifier_head
+    from electra.interop.store import resolve_source
+
+    sequence = {"classifier.dense.weight": (32, 32), "classifier.dense.bias": (32,),
+                "classifier.out_proj.weight": (3, 32), "classifier.out_proj.bias": (3,)}
+    cases = [
+        (sequence, {"id2label": {"0": "contradiction", "1": "entailment", "2": "neutral"}},
+         {"task": "classification", "num_labels": 3, "labels": NLI_LABELS}),
+        ({**sequence, "classifier.out_proj.weight": (1, 32), "classifier.out_proj.bias": (1,)},
+         {"id2label": {"0": "LABEL_0"}}, {"task": "regression", "num_labels": 1, "labels": None}),
+        ({**sequence, "classifier.out_proj.weight": (1, 32), "classifier.out_proj.bias": (1,)},
+         {"num_labels": 1, "problem_type": "regression"}, {"task": "regression", "num_labels": 1, "labels": None}),
+        ({"classifier.weight": (2, 32), "classifier.bias": (2,)}, {"id2label": {"1": "O", "0": "B-PER"}},
+         {"task": "tagging", "num_labels": 2, "labels": ["B-PER", "O"]}),
+        ({}, {}, None),
+    ]
+    for i, (head, config, expected) in enumerate(cases):
+        found = classifier_head(resolve_source(f"hf:{_hf_directory(tmp_path / str(i), head, **config)}"))
+        assert (found if found is None else {k: found[k] for k in ("task", "num_labels", "labels")}) == expected, i
+    multi = _hf_directory(tmp_path / "multi", sequence, num_labels=3, problem_type="regression")
+    with pytest.raises(ValueError, match="a regression head of 3 targets; one target is served"):
+        classifier_head(resolve_source(multi))
