@@ -162,18 +162,6 @@ def test_onnx_runtime(exported, tmp_path):
                 _assert_parity({"logits": logits}, expected, 1e-4, LOGITS_NAMES))
 
 
-def test_regression_export_has_no_labels(tmp_path):
-    model = ElectraForSequenceClassification(_config(), 1, pooler_activation="tanh")
-    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(VOCAB_FILE), max_seq_length=64,
-                                    glue_task="sts-b")
-    settings = load_settings(export_dir)
-    assert settings["task"] == "regression" and settings["labels"] is None and settings["glue_task"] == "sts-b"
-    assert not os.path.exists(os.path.join(export_dir, "assets", "labels.json"))
-    inputs = _real_batch(64)
-    _assert_parity(_serve(export_dir, inputs), {"logits": model(inputs, training=False)["logits"].numpy()}, 1e-5,
-                   LOGITS_NAMES)
-
-
 def test_export_refuses_settings_that_do_not_fit_the_model(tmp_path):
     classifier, labels = _build("classification")
     tagger, tags = _build("tagging")
@@ -206,6 +194,7 @@ def _model_directory(path, model, task: str, labels, **finetune) -> str:
                                 extra={"labels": labels, "finetune": record})
 
 
+@pytest.mark.slow
 def test_cli_exports_a_classifier_model_directory(tmp_path, capsys):
     """Window, GLUE task and pooler activation come from the fine-tuning record; the run directory's ``model/``
     is found as for SQuAD."""
@@ -332,13 +321,20 @@ def test_predictor_answers_from_the_export_alone(exported):
             served.predict(texts, pairs)
 
 
-def test_regression_predictor_scores(tmp_path):
-    from electra.serving import ClassifierPredictor
+def test_regression_export_has_no_labels_and_serves_scores(tmp_path):
+    from electra.serving import ClassifierPredictor, load_predictor
 
-    model = ElectraForSequenceClassification(_config(), 1)
-    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(VOCAB_FILE), max_seq_length=64)
+    model = ElectraForSequenceClassification(_config(), 1, pooler_activation="tanh")
+    export_dir = export_saved_model(model, str(tmp_path / "sm"), str(VOCAB_FILE), max_seq_length=64,
+                                    glue_task="sts-b")
+    settings = load_settings(export_dir)
+    assert settings["task"] == "regression" and settings["labels"] is None and settings["glue_task"] == "sts-b"
+    assert not os.path.exists(os.path.join(export_dir, "assets", "labels.json"))
+    inputs = _real_batch(64)
+    _assert_parity(_serve(export_dir, inputs), {"logits": model(inputs, training=False)["logits"].numpy()}, 1e-5,
+                   LOGITS_NAMES)
     questions, contexts = zip(*_real_texts())
-    got = ClassifierPredictor.from_export(export_dir).predict(questions, contexts)
+    got = load_predictor(export_dir).predict(questions, contexts)
     want = ClassifierPredictor.from_model(model, load_tokenizer(VOCAB_FILE), max_seq_length=64).predict(
         questions, contexts)
     assert all(set(r) == {"score"} for r in got)
