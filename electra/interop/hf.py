@@ -8,6 +8,7 @@ them to safetensors first.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from typing import Iterable
@@ -20,6 +21,7 @@ from electra.io import atomic_write, write_json
 from electra.configs import ModelConfig
 from electra.interop.weights import LoadReport, WeightLoadError, assign, export_arrays
 
+log = logging.getLogger("electra.interop")
 DENSE, NORM, TABLE, VECTOR = "dense", "norm", "table", "vector"
 
 # (our scope, Hugging Face scope, kind): the embedding part of an encoder.
@@ -52,7 +54,13 @@ HEAD_ROWS = {
         ("generator_predictions/output_bias", "generator_lm_head.bias", VECTOR),
     ],
     "question_answering": [("qa_outputs", "qa_outputs", DENSE)],
+    "sequence_classification": [("classifier/dense", "classifier.dense", DENSE),
+                                ("classifier/out_proj", "classifier.out_proj", DENSE)],
+    "token_classification": [("classifier", "classifier", DENSE)],
 }
+SEQUENCE_CLASSIFICATION, TOKEN_CLASSIFICATION = "sequence_classification", "token_classification"
+CLASSIFIERS = {SEQUENCE_CLASSIFICATION: "ElectraForSequenceClassification",
+               TOKEN_CLASSIFICATION: "ElectraForTokenClassification"}
 LEAVES = {DENSE: [("kernel", "weight", True), ("bias", "bias", False)],
           NORM: [("gamma", "weight", False), ("beta", "bias", False)],
           TABLE: [("", "weight", False)],
@@ -78,7 +86,10 @@ def pairs_for(architecture: str, num_layers: int, hf_prefix: str) -> list[Pair]:
     """The full name table for one Hugging Face file layout.
 
     ``architecture``: ``discriminator`` / ``generator`` (ELECTRA pretraining halves), ``question_answering``
-    (ElectraForQuestionAnswering / BertForQuestionAnswering) or ``encoder`` (ElectraModel / BertModel).
+    (ElectraForQuestionAnswering / BertForQuestionAnswering), ``sequence_classification``
+    (ElectraForSequenceClassification: ``classifier.dense``, ``classifier.out_proj``), ``token_classification``
+    (ElectraForTokenClassification / BertForTokenClassification: ``classifier``) or ``encoder`` (ElectraModel /
+    BertModel).
     The generator's encoder is ours ``generator/…`` but its embeddings are the shared ``electra/embeddings``.
     """
     encoder_scope = "generator" if architecture == "generator" else "electra"
@@ -173,20 +184,64 @@ def to_our_names(tensors: dict[str, np.ndarray], architecture: str, prefix: str,
     return ours, ignored
 
 
-def _architecture_of(tensors: dict[str, np.ndarray]) -> str:
+def _architecture_of(tensors: Iterable[str], model_type: str = "electra") -> str:
+    """The Hugging Face layout of a file, by its tensor names (see ``pairs_for``). A BERT ``classifier`` next to a
+    pooler (BertForSequenceClassification, BertForMultipleChoice) sits on the tanh pooler, not on ``[CLS]``: no head
+    of ours, so the file counts as an encoder (``pooled_classifier`` names those tensors)."""
+    names = list(tensors)
+    if model_type == "bert" and pooled_classifier(names):
+        return "encoder"
     for head, arch in (("discriminator_predictions.", "discriminator"), ("generator_predictions.", "generator"),
-                       ("qa_outputs.", "question_answering")):
-        if any(k.startswith(head) for k in tensors):
+                       ("qa_outputs.", "question_answering"), ("classifier.out_proj.", SEQUENCE_CLASSIFICATION),
+                       ("classifier.weight", TOKEN_CLASSIFICATION)):
+        if any(k.startswith(head) for k in names):
             return arch
     return "encoder"
+
+
+def pooled_classifier(names: Iterable[str]) -> list[str]:
+    """The ``classifier.*`` tensors of a BERT file whose classifier reads the pooler (``bert.pooler`` →
+    tanh → ``classifier``, BertForSequenceClassification): [] for any other file."""
+    names = list(names)
+    if not any(re.match(r"(bert\.)?pooler\.", n) for n in names):
+        return []
+    return sorted(n for n in names if n.startswith("classifier."))
+
+
+def classifier_architecture(names: Iterable[str]) -> str | None:
+    """``sequence_classification`` / ``token_classification`` for a model (or our weight names) with that head
+    (``classifier/out_proj/*`` / ``classifier/kernel``), else None."""
+    names = set(names)
+    if "classifier/out_proj/kernel" in names:
+        return SEQUENCE_CLASSIFICATION
+    if "classifier/kernel" in names:
+        return TOKEN_CLASSIFICATION
+    return None
+
+
+def _other_classifier(model, ours: dict[str, np.ndarray], architecture: str, path: str) -> list[str]:
+    """Our names of a file's classifier that is not the kind ``model`` has (a sentence classifier's head for a
+    tagger): dropped from ``ours`` and returned, so the encoder loads and the model keeps its fresh head."""
+    mine = classifier_architecture(model.named_variables())
+    if architecture not in CLASSIFIERS or mine in (None, architecture):
+        return []
+    dropped = sorted(n for n in ours if n.startswith("classifier/"))
+    for name in dropped:
+        del ours[name]
+    log.warning("%s: holds an %s head; the model is an %s, so the encoder loads and its classifier stays as it "
+                "was (ignored: %s)", path, CLASSIFIERS[architecture], CLASSIFIERS[mine], dropped)
+    return dropped
 
 
 def load_hf_electra(model, path: str, part: str = "discriminator") -> LoadReport:
     """Load a Hugging Face ELECTRA file into ``model``.
 
-    ``part="discriminator"``: ElectraForPreTraining / ElectraModel / ElectraForQuestionAnswering weights into the
-    discriminator (and whichever of its heads both sides have). ``part="generator"``: ElectraForMaskedLM into the
-    generator of an ``ElectraPretrainingModel``; the file's embeddings become the shared embeddings.
+    ``part="discriminator"``: ElectraForPreTraining / ElectraModel / ElectraForQuestionAnswering /
+    ElectraForSequenceClassification / ElectraForTokenClassification weights into the discriminator (and whichever
+    of its heads both sides have: a head the model lacks is ignored, a head the file lacks is left as it was; a
+    sentence classifier's head is not loaded into a tagger nor the reverse). ``part="generator"``:
+    ElectraForMaskedLM into the generator of an ``ElectraPretrainingModel``; the file's embeddings become the
+    shared embeddings. A classifier with another number of labels is a ``WeightLoadError`` naming the tensor.
     """
     tensors = read_safetensors(path)
     if part == "discriminator":
@@ -202,14 +257,26 @@ def load_hf_electra(model, path: str, part: str = "discriminator") -> LoadReport
     else:
         raise ValueError(f"part must be 'discriminator' or 'generator', got {part!r}")
     ours, ignored = to_our_names(tensors, architecture, "electra", path)
+    ignored += _other_classifier(model, ours, architecture, path)
     return assign(model, ours, path, ignorable=ignored, select=select)
 
 
 def load_hf_bert(model, path: str) -> LoadReport:
-    """Load Hugging Face BERT weights (BertModel, BertForQuestionAnswering, BertForPreTraining) into the encoder."""
+    """Load Hugging Face BERT weights (BertModel, BertForQuestionAnswering, BertForTokenClassification,
+    BertForPreTraining) into the encoder, and the QA / token classifier head into a model that has it.
+
+    BertForSequenceClassification's head (``bert.pooler`` → tanh → ``classifier``) is not ELECTRA's
+    classification head: its ``classifier.*`` (and the pooler) are ignored with a logged warning, the encoder
+    loads and a sequence classifier keeps its fresh head."""
     tensors = read_safetensors(path)
-    architecture = "question_answering" if any(k.startswith("qa_outputs.") for k in tensors) else "encoder"
+    pooled = pooled_classifier(tensors)
+    if pooled:
+        log.warning("%s: a BertForSequenceClassification-style head (pooler → tanh → classifier) is not ELECTRA's "
+                    "classification head; only the encoder loads (ignored: %s)", path, pooled)
+        tensors = {k: v for k, v in tensors.items() if k not in pooled}
+    architecture = _architecture_of(tensors, "bert")
     ours, ignored = to_our_names(tensors, architecture, "bert", path)
+    ignored += pooled + _other_classifier(model, ours, architecture, path)
     select = lambda n: not n.startswith(("generator/", "generator_predictions/", "discriminator_predictions/"))  # noqa: E731
     return assign(model, ours, path, ignorable=ignored, select=select)
 
@@ -263,11 +330,31 @@ def config_from_hf(discriminator: dict, generator: dict | None = None, **overrid
     return ModelConfig(**values)
 
 
-def save_hf_electra(model, directory: str, part: str = "discriminator", vocab_rows: int | None = None) -> str:
+def classifier_config(architecture: str, num_labels: int, labels=None, regression: bool = False) -> dict:
+    """The ``config.json`` keys of a classifier: ``id2label`` / ``label2id`` (from ``labels``, else transformers'
+    ``LABEL_<i>``; transformers derives ``num_labels`` from them) and, for a sentence head, ``problem_type``
+    (``regression`` for one real-valued output, else ``single_label_classification``)."""
+    names = [f"LABEL_{i}" for i in range(num_labels)] if labels is None else [str(n) for n in labels]
+    if len(names) != num_labels or len(set(names)) != num_labels:
+        raise ValueError(f"labels must be {num_labels} distinct names (the model's num_labels), got {list(labels)}")
+    if regression and (architecture != SEQUENCE_CLASSIFICATION or num_labels != 1):
+        raise ValueError(f"regression needs a sentence classifier with num_labels=1, not a {architecture} with "
+                         f"{num_labels}")
+    out = {"id2label": {str(i): n for i, n in enumerate(names)}, "label2id": {n: i for i, n in enumerate(names)}}
+    if architecture == SEQUENCE_CLASSIFICATION:
+        out["problem_type"] = "regression" if regression else "single_label_classification"
+    return out
+
+
+def save_hf_electra(model, directory: str, part: str = "discriminator", vocab_rows: int | None = None,
+                    labels=None, regression: bool = False) -> str:
     """Write ``model.safetensors`` + ``config.json`` that transformers' ``from_pretrained`` reads.
 
-    ``part="discriminator"`` gives ElectraForPreTraining (or ElectraForQuestionAnswering for a QA model),
-    ``part="generator"`` ElectraForMaskedLM. ``vocab_rows`` pads (or trims) the vocabulary, e.g. 30528.
+    ``part="discriminator"`` gives ElectraForPreTraining (or ElectraForQuestionAnswering for a QA model,
+    ElectraForSequenceClassification / ElectraForTokenClassification for our classifiers), ``part="generator"``
+    ElectraForMaskedLM. ``vocab_rows`` pads (or trims) the vocabulary, e.g. 30528. Classifiers only: ``labels``,
+    the label names in index order (``config.json``'s ``id2label``; default ``LABEL_<i>``), ``regression``: the
+    one output is a real value (``problem_type`` ``regression``, else ``single_label_classification``).
     Files are written to temporary names and renamed, so an interrupted export leaves no half file.
     """
     arrays = export_arrays(model, vocab_rows)
@@ -278,7 +365,10 @@ def save_hf_electra(model, directory: str, part: str = "discriminator", vocab_ro
         architecture, hf_arch = "generator", "ElectraForMaskedLM"
     elif part == "discriminator":
         names = model.named_variables()
-        if any(n.startswith("qa_outputs/") for n in names):
+        if classifier_architecture(names):
+            architecture = classifier_architecture(names)
+            hf_arch = CLASSIFIERS[architecture]
+        elif any(n.startswith("qa_outputs/") for n in names):
             architecture, hf_arch = "question_answering", "ElectraForQuestionAnswering"
         elif any(n.startswith("discriminator_predictions/") for n in names):
             architecture, hf_arch = "discriminator", "ElectraForPreTraining"
@@ -286,13 +376,18 @@ def save_hf_electra(model, directory: str, part: str = "discriminator", vocab_ro
             architecture, hf_arch = "encoder", "ElectraModel"
     else:
         raise ValueError(f"part must be 'discriminator' or 'generator', got {part!r}")
+    config = hf_config(model.config, part, hf_arch, rows)
+    if architecture in CLASSIFIERS:
+        config.update(classifier_config(architecture, model.num_labels, labels, regression))
+    elif labels is not None or regression:
+        raise ValueError(f"labels / regression describe a classifier; this model is an {hf_arch}")
     layers = (model.config.generator if part == "generator" else model.config.discriminator).num_hidden_layers
     out = {}
     for our, their, transpose in pairs_for(architecture, layers, "electra"):
         if our in arrays:
             out[their] = np.ascontiguousarray(arrays[our].T if transpose else arrays[our])
     write_safetensors(out, os.path.join(directory, "model.safetensors"), {"format": "pt"})
-    write_json(os.path.join(directory, "config.json"), hf_config(model.config, part, hf_arch, rows))
+    write_json(os.path.join(directory, "config.json"), config)
     return directory
 
 

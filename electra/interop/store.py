@@ -22,7 +22,9 @@ an error) and returns a ``ModelSource`` whose ``load_into(model)`` loads any of 
   index); ``hf:<discriminator dir>,<generator dir>`` is a released ELECTRA's two halves (continued pretraining).
   Config: ``config_from_hf(config.json)``; tokenizer: ``vocab.txt`` / ``spm.model`` in the directory,
   ``do_lower_case`` from its ``tokenizer_config.json``. A BERT ``model_type`` loads with ``load_hf_bert``, an
-  ElectraForMaskedLM file into the generator.
+  ElectraForMaskedLM file into the generator. A classifier's directory (ElectraForSequenceClassification /
+  ElectraForTokenClassification) also gives ``num_labels``, ``labels`` (``id2label`` in index order) and
+  ``problem_type`` in the metadata.
 * ``google``: ``google:<ckpt>``, or a TF checkpoint whose variables carry Google's TF1 ELECTRA names
   (``electra/embeddings/word_embeddings``, no ``model/`` prefix). Config inferred from the variable shapes
   (``electra.interop.google.config_from_google``: heads ``max(1, hidden // 64)`` as google-research does);
@@ -57,8 +59,9 @@ import tensorflow as tf
 import electra
 from electra.configs import ModelConfig
 from electra.interop.google import checkpoint_prefix, checkpoint_shapes, config_from_google, load_google_checkpoint
-from electra.interop.hf import (_architecture_of, config_from_hf, load_hf_bert, load_hf_electra, load_hf_pretraining,
-                                read_safetensors, safetensors_names, write_safetensors)
+from electra.interop.hf import (CLASSIFIERS, _architecture_of, classifier_architecture, config_from_hf, load_hf_bert,
+                                load_hf_electra, load_hf_pretraining, read_safetensors, safetensors_names,
+                                write_safetensors)
 from electra.interop.weights import LoadReport, WeightLoadError, assign
 from electra.io import atomic_directory, write_json
 from electra.modeling.heads import ANSWER_SCOPE, JOINT_SCOPES, SPAN_SCOPE, QAHead
@@ -69,7 +72,7 @@ METADATA_NAME, CONFIG_NAME, WEIGHTS_NAME = "metadata.json", "model_config.json",
 RUN_INFO_NAME = "run_info.json"
 MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING = "model_directory", "hf", "google", "training_checkpoint"
 KINDS = (MODEL_DIRECTORY, HUGGING_FACE, GOOGLE, TRAINING)
-HEADS = ("discriminator_predictions", "generator_predictions", SPAN_SCOPE, ANSWER_SCOPE, *JOINT_SCOPES)
+HEADS = ("discriminator_predictions", "generator_predictions", SPAN_SCOPE, ANSWER_SCOPE, *JOINT_SCOPES, "classifier")
 GOOGLE_MARKER = "electra/embeddings/word_embeddings"        # Google's TF1 name of the word embeddings
 # our training checkpoints (electra.training.checkpointing) hold the weights as model/<name> keys, "/" escaped
 TRAINING_PREFIX, TRAINING_SUFFIX, ESCAPED_SLASH = "model/", "/.ATTRIBUTES/VARIABLE_VALUE", ".S"
@@ -82,13 +85,17 @@ LOOKED_FOR = ("metadata.json with format 'electra-model' (a model directory)",
 # --- describing weights ----------------------------------------------------------------------------
 def describe_weights(names: Iterable[str]) -> tuple[str, list[str]]:
     """``(architecture, heads)`` of a set of our (Google) weight names: ``pretraining`` when there is a generator,
-    else ``question_answering`` / ``discriminator`` / ``encoder`` by head."""
+    else ``question_answering`` / ``sequence_classification`` / ``token_classification`` / ``discriminator`` /
+    ``encoder`` by head."""
+    names = list(names)
     scopes = {n.split("/", 1)[0] for n in names}
     heads = [h for h in HEADS if h in scopes]
     if "generator" in scopes or "generator_predictions" in scopes:
         return "pretraining", heads
     if QAHead.of_weights(scopes) is not None:
         return "question_answering", heads
+    if classifier_architecture(names):
+        return classifier_architecture(names), heads
     return ("discriminator" if "discriminator_predictions" in scopes else "encoder"), heads
 
 
@@ -148,13 +155,13 @@ class ModelSource:
 
     @property
     def architecture(self) -> str | None:
-        """``pretraining``, ``discriminator``, ``question_answering``, ``encoder`` (or ``generator`` for a
-        Hugging Face ElectraForMaskedLM)."""
+        """``pretraining``, ``discriminator``, ``question_answering``, ``sequence_classification``,
+        ``token_classification``, ``encoder`` (or ``generator`` for a Hugging Face ElectraForMaskedLM)."""
         return self.metadata.get("architecture")
 
     @property
     def heads(self) -> tuple[str, ...]:
-        """The heads the weights hold, by our scope names (``qa_outputs``, ``answer_class``, ...)."""
+        """The heads the weights hold, by our scope names (``qa_outputs``, ``answer_class``, ``classifier``, ...)."""
         return tuple(self.metadata.get("heads") or ())
 
     @property
@@ -274,7 +281,7 @@ def _is_hugging_face(path: str) -> bool:
 
 
 HF_HEADS = {"discriminator_predictions": "discriminator_predictions", "generator_predictions": "generator_predictions",
-            "generator_lm_head": "generator_predictions", "qa_outputs": "qa_outputs"}
+            "generator_lm_head": "generator_predictions", "qa_outputs": "qa_outputs", "classifier": "classifier"}
 
 
 def _hugging_face(path: str, override: ModelConfig | None, explicit: bool = False) -> ModelSource:
@@ -285,11 +292,21 @@ def _hugging_face(path: str, override: ModelConfig | None, explicit: bool = Fals
     with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
         hf = json.load(f)
     names = safetensors_names(path)
+    model_type = hf.get("model_type", "electra")
+    architecture = _architecture_of(names, model_type)
     tops = {n.split(".", 1)[0] for n in names}
-    metadata = {"architecture": _architecture_of(dict.fromkeys(names)),
+    if architecture not in CLASSIFIERS:
+        tops.discard("classifier")          # BertForSequenceClassification's pooler head: not loaded
+    metadata = {"architecture": architecture,
                 "heads": sorted({HF_HEADS[t] for t in tops if t in HF_HEADS}, key=HEADS.index),
-                "model_type": hf.get("model_type", "electra"), "hf_architectures": hf.get("architectures"),
+                "model_type": model_type, "hf_architectures": hf.get("architectures"),
                 "model_config_file": os.path.join(path, "config.json")}
+    if architecture in CLASSIFIERS and isinstance(hf.get("id2label"), dict):
+        # the classifier's label names in index order, and (sentence heads) whether it is a regression
+        id2label = hf["id2label"]
+        metadata.update(num_labels=len(id2label), labels=[str(id2label[k]) for k in
+                                                          sorted(id2label, key=lambda k: int(k))],
+                        problem_type=hf.get("problem_type"))
     config = override
     if config is None:
         try:

@@ -201,3 +201,197 @@ def test_bert_checkpoint_with_old_layernorm_names_and_prefix(parity_dir, tmp_pat
 def test_export_is_atomic_and_leaves_no_temp_files(loaded, tmp_path):
     save_hf_electra(loaded, str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+
+
+# --- sentence and token classifiers (tests/fixtures/make_finetuning_fixtures.py) -------------------------
+FINETUNING = {"sequence": ("hf_sequence_classification", "sequence_logits", 3),
+              "token": ("hf_token_classification", "token_logits", 5)}
+# TF's and PyTorch's float32 kernels sum in different orders: the logits agree to a few ulps, not bit for bit
+LOGIT_ATOL = 1e-6
+
+
+def _classifier(kind, config, num_labels):
+    from electra.modeling import ElectraForSequenceClassification, ElectraForTokenClassification
+    cls = ElectraForSequenceClassification if kind == "sequence" else ElectraForTokenClassification
+    return cls(config, num_labels)
+
+
+@pytest.fixture(scope="module")
+def finetuning_dir(parity_dir):
+    return parity_dir / "finetuning"
+
+
+def _hf_config(directory):
+    return json.loads((directory / "config.json").read_text())
+
+
+def _finetuning_model(finetuning_dir, kind, num_labels=None):
+    from electra.interop import config_from_hf
+    folder, _, labels = FINETUNING[kind]
+    return _classifier(kind, config_from_hf(_hf_config(finetuning_dir / folder)), num_labels or labels)
+
+
+def _logits(model, arrays):
+    import tensorflow as tf
+    features = {k: tf.constant(arrays[k]) for k in ("input_ids", "input_mask", "segment_ids")}
+    return model(features, training=False)["logits"].numpy()
+
+
+@pytest.mark.parametrize("kind", sorted(FINETUNING))
+def test_hf_classifier_loads_and_gives_transformers_logits(finetuning_dir, kind):
+    folder, key, num_labels = FINETUNING[kind]
+    arrays = dict(np.load(finetuning_dir / "logits.npz"))
+    assert arrays["input_mask"].sum(1).tolist() == [12, 9, 5] and arrays["segment_ids"].any()
+    model = _finetuning_model(finetuning_dir, kind)
+    report = load_hf_electra(model, str(finetuning_dir / folder))
+    assert report.untouched == [] and report.ignored == []
+    theirs = load_file(finetuning_dir / folder / "model.safetensors")
+    head = "classifier.out_proj.weight" if kind == "sequence" else "classifier.weight"
+    ours = "classifier/out_proj/kernel" if kind == "sequence" else "classifier/kernel"
+    np.testing.assert_array_equal(model.named_variables()[ours].numpy(), theirs[head].T)
+    logits = _logits(model, arrays)
+    assert logits.shape == arrays[key].shape == ((3, num_labels) if kind == "sequence" else (3, 12, num_labels))
+    np.testing.assert_allclose(logits, arrays[key], atol=LOGIT_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("kind", sorted(FINETUNING))
+def test_classifier_export_reproduces_the_hf_files(finetuning_dir, tmp_path, kind):
+    folder = FINETUNING[kind][0]
+    model = _finetuning_model(finetuning_dir, kind)
+    load_hf_electra(model, str(finetuning_dir / folder))
+    theirs = _hf_config(finetuning_dir / folder)
+    labels = [theirs["id2label"][str(i)] for i in range(len(theirs["id2label"]))]
+    save_hf_electra(model, str(tmp_path), labels=labels)
+    _assert_same(load_file(tmp_path / "model.safetensors"), load_file(finetuning_dir / folder / "model.safetensors"))
+    ours = json.loads((tmp_path / "config.json").read_text())
+    for key in ("architectures", "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers",
+                "num_attention_heads", "intermediate_size", "hidden_act", "max_position_embeddings",
+                "type_vocab_size", "layer_norm_eps", "model_type", "id2label", "label2id"):
+        assert ours[key] == theirs[key], key
+    assert ours.get("problem_type") == theirs.get("problem_type")
+    again = _finetuning_model(finetuning_dir, kind)
+    assert load_hf_electra(again, str(tmp_path)).untouched == []
+    _assert_same(_weights(again), _weights(model))
+
+
+def test_regression_and_label_settings_of_the_export(parity_config, tmp_path):
+    from electra.modeling import ElectraForSequenceClassification
+    regression = ElectraForSequenceClassification(parity_config, 1)
+    save_hf_electra(regression, str(tmp_path / "r"), regression=True)
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["architectures"] == ["ElectraForSequenceClassification"]
+    assert config["problem_type"] == "regression" and config["id2label"] == {"0": "LABEL_0"}
+    tagger = _classifier("token", parity_config, 3)
+    save_hf_electra(tagger, str(tmp_path / "t"))
+    config = json.loads((tmp_path / "t" / "config.json").read_text())
+    assert config["label2id"] == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2} and "problem_type" not in config
+    with pytest.raises(ValueError, match="regression needs a sentence classifier with num_labels=1"):
+        save_hf_electra(ElectraForSequenceClassification(parity_config, 3), str(tmp_path / "x"), regression=True)
+    with pytest.raises(ValueError, match="3 distinct names"):
+        save_hf_electra(tagger, str(tmp_path / "x"), labels=["O", "B-PER"])
+    with pytest.raises(ValueError, match="describe a classifier"):
+        save_hf_electra(ElectraDiscriminator(parity_config), str(tmp_path / "x"), labels=["a"])
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(FINETUNING))
+def test_pretrained_discriminator_into_classifier_keeps_fresh_head(parity_dir, parity_config, kind):
+    model = _classifier(kind, parity_config, 4)
+    head = {n: v.numpy().copy() for n, v in model.named_variables().items() if n.startswith("classifier/")}
+    report = load_hf_electra(model, str(parity_dir / "hf_discriminator"))
+    assert report.untouched == sorted(head)
+    assert "discriminator_predictions/dense/kernel" in report.ignored
+    for name, value in head.items():
+        np.testing.assert_array_equal(model.named_variables()[name].numpy(), value)
+
+
+@pytest.mark.parametrize("kind", sorted(FINETUNING))
+def test_classifier_with_other_num_labels_names_the_tensor(finetuning_dir, kind):
+    model = _finetuning_model(finetuning_dir, kind, num_labels=2)
+    tensor, shapes = ("classifier/out_proj/kernel", r"\(32, 3\) in the file but \(32, 2\)") if kind == "sequence" \
+        else ("classifier/kernel", r"\(32, 5\) in the file but \(32, 2\)")
+    _load_fails(model, str(finetuning_dir / FINETUNING[kind][0]), f"{tensor}' has shape {shapes}")
+
+
+@pytest.mark.parametrize("kind,other", [("sequence", "token"), ("token", "sequence")])
+def test_other_kind_of_classifier_loads_the_encoder_only(finetuning_dir, kind, other, caplog):
+    model = _finetuning_model(finetuning_dir, other, num_labels=4)
+    head = {n: v.numpy().copy() for n, v in model.named_variables().items() if n.startswith("classifier/")}
+    folder = FINETUNING[kind][0]
+    report = load_hf_electra(model, str(finetuning_dir / folder))
+    assert report.untouched == sorted(head)
+    assert {n for n in report.ignored if n.startswith("classifier/")} == (
+        {"classifier/dense/kernel", "classifier/dense/bias", "classifier/out_proj/kernel", "classifier/out_proj/bias"}
+        if kind == "sequence" else {"classifier/kernel", "classifier/bias"})
+    assert "classifier stays as it was" in caplog.text
+    for name, value in head.items():
+        np.testing.assert_array_equal(model.named_variables()[name].numpy(), value)
+    theirs = load_file(finetuning_dir / folder / "model.safetensors")
+    np.testing.assert_array_equal(model.named_variables()["electra/encoder/layer_1/output/dense/kernel"].numpy(),
+                                  theirs["electra.encoder.layer.1.output.dense.weight"].T)
+    qa = ElectraForQuestionAnswering(model.config)
+    assert any(n.startswith("classifier") for n in load_hf_electra(qa, str(finetuning_dir / folder)).ignored)
+
+
+def _bert_with_classifier(parity_dir, directory, num_labels, pooler: bool):
+    """BertForTokenClassification (no pooler) or BertForSequenceClassification (pooler → classifier) weights:
+    the parity BertModel's, under ``bert.``, plus a random classifier."""
+    rng = np.random.default_rng(3)
+    tensors = {"bert." + k: v for k, v in load_file(parity_dir / "hf_bert" / "model.safetensors").items()
+               if pooler or ".pooler." not in "." + k}
+    assert any("pooler" in k for k in tensors) == pooler
+    tensors["classifier.weight"] = rng.normal(0, 0.1, (num_labels, 32)).astype(np.float32)
+    tensors["classifier.bias"] = rng.normal(0, 0.1, (num_labels,)).astype(np.float32)
+    directory.mkdir()
+    save_file(tensors, str(directory / "model.safetensors"))
+    config = json.loads((parity_dir / "hf_bert" / "config.json").read_text())
+    config["architectures"] = ["BertForSequenceClassification" if pooler else "BertForTokenClassification"]
+    (directory / "config.json").write_text(json.dumps(config))
+    return tensors
+
+
+def test_bert_token_classifier_loads_and_sequence_classifier_head_is_ignored(parity_dir, tmp_path, caplog):
+    from electra.interop import config_from_hf
+    from electra.interop.store import resolve_source
+    config = config_from_hf(json.loads((parity_dir / "hf_bert" / "config.json").read_text()))
+    tokens = _bert_with_classifier(parity_dir, tmp_path / "tok", 5, pooler=False)
+    tagger = _classifier("token", config, 5)
+    assert load_hf_bert(tagger, str(tmp_path / "tok")).untouched == []
+    np.testing.assert_array_equal(tagger.named_variables()["classifier/kernel"].numpy(),
+                                  tokens["classifier.weight"].T)
+    source = resolve_source(str(tmp_path / "tok"))
+    assert (source.architecture, source.heads) == ("token_classification", ("classifier",))
+
+    _bert_with_classifier(parity_dir, tmp_path / "seq", 3, pooler=True)
+    for model in (_classifier("sequence", config, 3), _classifier("token", config, 3)):
+        head = {n: v.numpy().copy() for n, v in model.named_variables().items() if n.startswith("classifier/")}
+        report = load_hf_bert(model, str(tmp_path / "seq"))
+        assert report.untouched == sorted(head)
+        assert {"classifier.weight", "classifier.bias"} <= set(report.ignored)
+        for name, value in head.items():
+            np.testing.assert_array_equal(model.named_variables()[name].numpy(), value)
+    assert "BertForSequenceClassification-style head" in caplog.text
+    source = resolve_source(str(tmp_path / "seq"))
+    assert (source.architecture, source.heads) == ("encoder", ())
+
+
+@pytest.mark.parametrize("kind", sorted(FINETUNING))
+def test_resolve_source_reads_classifier_directories(finetuning_dir, tmp_path, kind):
+    from electra.interop.store import HUGGING_FACE, MODEL_DIRECTORY, resolve_source, save_model_directory
+    folder, _, num_labels = FINETUNING[kind]
+    architecture = f"{kind}_classification"
+    source = resolve_source(str(finetuning_dir / folder))
+    theirs = _hf_config(finetuning_dir / folder)
+    assert source.kind == HUGGING_FACE and (source.architecture, source.heads) == (architecture, ("classifier",))
+    assert source.metadata["num_labels"] == num_labels
+    assert source.metadata["labels"] == [theirs["id2label"][str(i)] for i in range(num_labels)]
+    assert source.metadata["problem_type"] == theirs.get("problem_type")
+    model = _classifier(kind, source.model_config, num_labels)
+    assert source.load_into(model).untouched == []
+
+    save_model_directory(model, str(tmp_path / "ours"), vocab_file=None, task="classification", source="test")
+    ours = resolve_source(str(tmp_path / "ours"))
+    assert ours.kind == MODEL_DIRECTORY and (ours.architecture, ours.heads) == (architecture, ("classifier",))
+    again = _classifier(kind, ours.model_config, num_labels)
+    assert ours.load_into(again).untouched == []
+    _assert_same(_weights(again), _weights(model))

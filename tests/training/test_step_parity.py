@@ -1,8 +1,10 @@
 """One training step of ours against an independent reference: transformers (PyTorch, float64) ELECTRA and
 XLNet's SQuAD head, ``torch.optim.AdamW`` and a numpy LAMB (``tests/fixtures/make_step_parity_fixtures.py``, which
-documents every convention). Our side runs the real path: ``ElectraPretrainingModel`` + ``rtd_objective`` /
-``ElectraForQuestionAnswering`` + ``span_loss``, gradients from ``Trainer``'s tape, and ``Trainer.train_step`` with
-``make_optimizer`` (global-norm clipping included).
+documents every convention; ``make_finetuning_fixtures.py`` adds transformers' ``ElectraForSequenceClassification``
+/ ``ElectraForTokenClassification`` with their own losses). Our side runs the real path: ``ElectraPretrainingModel``
++ ``rtd_objective`` / ``ElectraForQuestionAnswering`` + ``span_loss`` / ``ElectraForSequenceClassification`` +
+``sequence_loss`` (classification and regression) / ``ElectraForTokenClassification`` + ``token_loss``, gradients
+from ``Trainer``'s tape, and ``Trainer.train_step`` with ``make_optimizer`` (global-norm clipping included).
 
 Tolerances (elementwise, ``|ours − ref| ≤ atol + RTOL·|ref|``, RTOL = 1e-5):
 
@@ -473,3 +475,111 @@ def test_squad_joint_head_matches_xlnet_squad_head(squad_config, squad_batch, hp
     grads, metrics = tape_gradients(trainer, model, features)
     assert_close("joint loss (trainer)", float(metrics["loss"]), float(squad_batch["joint_loss"]), 0.0)
     assert_gradients_close(grads, joint_tensors(SQUAD / "joint_gradients.safetensors"), "SQuAD joint")
+
+
+# --- sentence classification, regression and token tagging ----------------------------------------------------
+# tests/fixtures/make_finetuning_fixtures.py: transformers' ElectraForSequenceClassification (3 labels; and
+# num_labels=1, problem_type regression) and ElectraForTokenClassification (5 tags), their own losses (labels=),
+# float64; one clipped AdamW step with the layer-wise decay of the SQuAD step above (step.json's squad_* settings).
+FINETUNING = FIXTURES / "finetuning"
+FINETUNING_FEATURES = ("input_ids", "input_mask", "segment_ids")
+HF_IGNORED = -100      # transformers' ignore_index; ours is electra.tasks.finetuning.IGNORED
+FINETUNING_MODELS = {  # fixture name: (architecture, labels key)
+    "sequence": ("sequence_classification", "sequence_labels"),
+    "regression": ("sequence_classification", "regression_labels"),
+    "token": ("token_classification", "token_labels"),
+}
+
+
+@pytest.fixture(scope="module")
+def finetuning_batch():
+    return _npz(FINETUNING / "batch.npz")
+
+
+def _finetuning_model(name):
+    from electra.modeling import ElectraForSequenceClassification, ElectraForTokenClassification
+    hf = _json(FINETUNING / f"hf_{name}" / "config.json")
+    cls = ElectraForTokenClassification if name == "token" else ElectraForSequenceClassification
+    model = cls(config_from_hf(hf), len(hf["id2label"]))
+    assert load_hf_electra(model, str(FINETUNING / f"hf_{name}")).untouched == []
+    return model
+
+
+def _finetuning_features(name, batch):
+    """Our features: HF's -100 token labels are our IGNORED (-1)."""
+    from electra.tasks.finetuning import IGNORED
+    features = _features(batch, FINETUNING_FEATURES)
+    labels = batch[FINETUNING_MODELS[name][1]]
+    if name == "token":
+        labels = np.where(labels == HF_IGNORED, IGNORED, labels)
+    features["labels"] = tf.constant(labels)
+    return features
+
+
+def _finetuning_loss(name):
+    from electra.tasks.finetuning import sequence_loss, token_loss
+
+    def loss_fn(model, batch):
+        logits = model(batch, training=True)["logits"]
+        if name == "token":
+            return token_loss(logits, batch["labels"])
+        return sequence_loss(logits, batch["labels"], regression=name == "regression")
+    return loss_fn
+
+
+def _finetuning_reference(name, kind):
+    tensors = load_file(str(FINETUNING / f"{name}_{kind}.safetensors"))
+    ours, ignored = to_our_names(tensors, FINETUNING_MODELS[name][0], "electra", f"{name}_{kind}")
+    assert not ignored and len(ours) == len(tensors)
+    return ours
+
+
+def test_finetuning_fixture_exercises_ignored_labels_padding_and_clipping(finetuning_batch, hparams):
+    b = finetuning_batch
+    assert (b["input_mask"] == 0).any() and b["segment_ids"].any()
+    tags = b["token_labels"]
+    assert (tags[b["input_mask"] == 0] == HF_IGNORED).all() and (tags[:, 0] == HF_IGNORED).all()
+    inside = (b["input_mask"] == 1) & (b["input_ids"] > 2)         # word pieces (not [CLS]/[SEP]/[PAD])
+    assert (tags[inside] == HF_IGNORED).any() and (tags[inside] != HF_IGNORED).any()   # later sub-tokens
+    assert len(set(b["sequence_labels"].tolist())) == 3 and b["regression_labels"].dtype == np.float32
+    norms = {n: float(b[f"{n}_grad_norm"]) for n in FINETUNING_MODELS}
+    assert max(norms.values()) > hparams["clip_norm"] > min(norms.values()), norms
+
+
+@pytest.mark.parametrize("name", sorted(FINETUNING_MODELS))
+def test_finetuning_loss_gradients_and_layerwise_step(name, finetuning_batch, hparams):
+    """Ours through ``sequence_loss`` / ``token_loss`` against transformers' own loss: logits, loss, the gradient
+    of every weight, and the whole ``Trainer`` step (clipping and layer-wise AdamW)."""
+    batch = finetuning_batch
+    model = _finetuning_model(name)
+    features = _finetuning_features(name, batch)
+    logits = model(features, training=True)["logits"].numpy()
+    ref_logits = batch[f"{name}_logits"]
+    assert_close(f"{name} logits", logits, ref_logits, 1e-5 * float(np.max(np.abs(ref_logits))))
+    trainer = Trainer(model, _layerwise_optimizer(model, hparams), _finetuning_loss(name),
+                      ("accuracy",) if name == "token" else ("accuracy", "mse"))
+    grads, metrics = tape_gradients(trainer, model, features)
+    assert_close(f"{name} loss", float(metrics["loss"]), float(batch[f"{name}_loss"]), 0.0)
+    reference = _finetuning_reference(name, "gradients")
+    assert_gradients_close(grads, reference, name)
+
+    before = snapshot(model)
+    out = trainer.train_step([features])
+    assert_close(f"{name} grad_norm", float(out["grad_norm"]), float(batch[f"{name}_grad_norm"]), 0.0)
+    factors = layerwise_lr_factors(model.named_variables(), model.config.num_hidden_layers,
+                                   hparams["squad_layerwise_lr_decay"])
+    assert {factors[n] for n in model.named_variables() if n.startswith("classifier/")} == {1.0}
+    coef = float(batch[f"{name}_clip_coef"])
+    sizes = step_sizes("adamw", before, reference, coef, hparams,
+                       {n: hparams["squad_learning_rate"] * f for n, f in factors.items()})
+    assert_full_step_close(f"{name} layerwise AdamW", before, snapshot(model),
+                           _finetuning_reference(name, "layerwise_adamw"), reference, coef, hparams["epsilon"], sizes)
+
+
+@pytest.mark.parametrize("name", sorted(FINETUNING_MODELS))
+def test_finetuning_layerwise_step_from_reference_gradients(name, hparams):
+    model = _finetuning_model(name)
+    before = snapshot(model)
+    apply_reference_gradients(_layerwise_optimizer(model, hparams), model, _finetuning_reference(name, "gradients"))
+    assert_step_close(f"{name} layerwise AdamW", before, snapshot(model),
+                      _finetuning_reference(name, "layerwise_adamw"))
