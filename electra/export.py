@@ -6,12 +6,14 @@ it. One path serves every task; what differs is the outputs and the settings ass
 
 * SQuAD (``ElectraForQuestionAnswering``; the OpenVINO BERT-SQuAD contract, 384 by default): ``start_logits``,
   ``end_logits`` ``[batch, max_seq_length]``; settings in ``assets/squad_settings.json``;
-* sentence classification / regression (``ElectraForSequenceClassification``; 128 by default): ``logits``
-  ``[batch, num_labels]`` (one column for regression); token tagging (``ElectraForTokenClassification``):
-  ``logits`` ``[batch, max_seq_length, num_labels]``. Settings in ``assets/task_settings.json`` (``task``:
-  ``classification`` | ``regression`` | ``tagging``, ``max_seq_length``, ``do_lower_case``, ``labels``,
-  ``stride``, ``glue_task``, ``tag_scheme``, ``model_config``, ``vocab_file``) and the label names, in logit
-  order, in ``assets/labels.json`` (a JSON list; absent for regression).
+* sentence classification / regression (``ElectraForSequenceClassification``; electra-finetune's window, 128,
+  by default): ``logits`` ``[batch, num_labels]`` (one column for regression); token tagging
+  (``ElectraForTokenClassification``): ``logits`` ``[batch, max_seq_length, num_labels]``. Settings in
+  ``assets/task_settings.json`` (``task``: ``classification`` | ``regression`` | ``tagging``,
+  ``max_seq_length``, ``do_lower_case``, ``labels``, ``stride``, ``tag_scheme`` (tagging), ``glue_task``,
+  ``pooler_activation``, ``text_column``, ``text_pair_column`` (sentences; null when not known),
+  ``model_config``, ``vocab_file``) and the label names, in logit order, in ``assets/labels.json`` (a JSON list;
+  absent for regression).
 
 The vocabulary travels as an asset too, so ``electra.squad.inference.SavedModelPredictor`` and
 ``electra.serving`` answer from the SavedModel alone.
@@ -52,7 +54,7 @@ import shutil
 
 import tensorflow as tf
 
-from electra.configs import Decoding, SquadData
+from electra.configs import Decoding, FinetuneData, SquadData
 from electra.io import atomic_directory, atomic_path, storing, temporary_path, write_json
 from electra.modeling.heads import QAHead
 
@@ -65,8 +67,10 @@ OUTPUT_NAMES = ("start_logits", "end_logits")
 LOGITS_NAMES = ("logits",)
 CLASSIFIER_TASKS = ("classification", "regression", "tagging")
 TAG_SCHEMES = ("BIO", "BIOES", "none")
-TASK_SETTINGS = ("max_seq_length", "do_lower_case", "labels", "stride", "glue_task", "tag_scheme")
-CLASSIFIER_MAX_SEQ_LENGTH = 128      # google-research/electra's GLUE and tagging window
+TASK_SETTINGS = ("max_seq_length", "do_lower_case", "labels", "stride", "glue_task", "tag_scheme",
+                 "pooler_activation", "text_column", "text_pair_column")
+SENTENCE_SETTINGS = ("glue_task", "pooler_activation", "text_column", "text_pair_column")
+CLASSIFIER_MAX_SEQ_LENGTH = FinetuneData().max_seq_length      # electra-finetune's window
 SIGNATURE = "serving_default"
 BEAM_SIGNATURE, ANSWERABILITY_SIGNATURE = "beam", "answerability"
 BEAM_OUTPUT_NAMES = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
@@ -218,10 +222,16 @@ def _task_settings(model, vocab_file: str, settings: dict) -> dict:
             raise ValueError(f"stride={values['stride']!r}: must be an int in [1, max_seq_length - 2 = {length - 2}]")
         if values["tag_scheme"] not in TAG_SCHEMES + (None,):
             raise ValueError(f"tag_scheme={values['tag_scheme']!r}: one of {list(TAG_SCHEMES)} or None")
-        if values["glue_task"] is not None:
-            raise ValueError(f"glue_task={values['glue_task']!r}: a tagging model serves no GLUE task")
+        given = [name for name in SENTENCE_SETTINGS if values[name] is not None]
+        if given:
+            raise ValueError(f"{given}: settings of sentence classification, not of a tagging model")
     elif values["stride"] is not None or values["tag_scheme"] is not None:
         raise ValueError(f"stride and tag_scheme describe tagging exports, not a {task} model")
+    else:
+        if values["pooler_activation"] not in (None, model.pooler_activation):
+            raise ValueError(f"pooler_activation={values['pooler_activation']!r}: the model's is "
+                             f"{model.pooler_activation!r}")
+        values["pooler_activation"] = model.pooler_activation
     return {"task": task, **values}
 
 
@@ -232,9 +242,11 @@ def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> s
     A SQuAD model (``ElectraForQuestionAnswering``): ``settings`` override ``default_settings()``; the head (joint
     or plain, ``beam_size``, answerability) is the model's own, recorded under ``"head"``; a joint model exported
     for v2 must have the answer class. A classifier or tagger: ``settings`` are ``TASK_SETTINGS``: ``labels`` (its
-    ``num_labels`` names in logit order; None for regression), ``max_seq_length`` (default 128), ``stride``
-    (tagging; default ``default_stride``), ``glue_task``, ``tag_scheme``, ``do_lower_case``. The task comes from
-    the model's class. Unknown keys are an error."""
+    ``num_labels`` names in logit order; None for regression), ``max_seq_length`` (default: electra-finetune's),
+    ``do_lower_case``; for tagging ``stride`` (default ``default_stride``) and ``tag_scheme``; for sentences
+    ``glue_task``, ``pooler_activation`` (the model's own), ``text_column``, ``text_pair_column`` (what a predict
+    path reads from a table). All are recorded in ``task_settings.json``; the task comes from the model's class.
+    Unknown keys are an error."""
     import keras
 
     squad = hasattr(model, "qa_head")
@@ -496,17 +508,18 @@ def _classifier_model(config, head: dict, given: dict, named: str):
                              f"takes --max_seq_length, --do_lower_case" + (", --stride" if tagging else ""))
     length = given.get("max_seq_length") or finetune.get("max_seq_length") or CLASSIFIER_MAX_SEQ_LENGTH
     _check_length(length, config)
-    values = {"max_seq_length": length, "do_lower_case": given.get("do_lower_case"), "labels": head["labels"],
-              "stride": None, "glue_task": None if tagging else finetune.get("glue_task"),
-              "tag_scheme": finetune.get("tag_scheme") if tagging else None}
+    values = {"max_seq_length": length, "do_lower_case": given.get("do_lower_case"), "labels": head["labels"]}
     if tagging:
         values["stride"] = given.get("stride") or finetune.get("stride") or default_stride(length)
+        values["tag_scheme"] = finetune.get("tag_scheme")
         if not 1 <= values["stride"] <= max(1, length - 2):
             raise ValueError(f"--stride={values['stride']}: must be in [1, --max_seq_length - 2 = {length - 2}]")
         model = ElectraForTokenClassification(config, head["num_labels"])
     else:
+        values.update({name: finetune.get(name) for name in SENTENCE_SETTINGS})
         model = ElectraForSequenceClassification(config, head["num_labels"],
                                                  pooler_activation=finetune.get("pooler_activation") or "gelu")
+        values["pooler_activation"] = model.pooler_activation
     return model, values
 
 

@@ -94,10 +94,12 @@ def test_assets_signature_and_length_check(exported):
     kind, model, export_dir, inputs, expected = exported
     settings = load_settings(export_dir)
     labels = KINDS[kind][1]
+    sentence = kind == "classification"
     assert settings == {
         "task": kind, "max_seq_length": LENGTH, "do_lower_case": True, "labels": labels,
-        "stride": 40 if kind == "tagging" else None, "glue_task": None if kind == "tagging" else "mnli",
-        "tag_scheme": "BIO" if kind == "tagging" else None, "model_config": model.config.to_dict(),
+        "stride": None if sentence else 40, "tag_scheme": None if sentence else "BIO",
+        "glue_task": "mnli" if sentence else None, "pooler_activation": "gelu" if sentence else None,
+        "text_column": None, "text_pair_column": None, "model_config": model.config.to_dict(),
         "vocab_file": "bert-uncased-vocab.txt"}
     assets = pathlib.Path(export_dir) / "assets"
     assert json.loads((assets / "labels.json").read_text()) == labels
@@ -172,6 +174,8 @@ def test_export_refuses_settings_that_do_not_fit_the_model(tmp_path):
         (classifier, {"labels": ["a", "a", "b"]}, "distinct label names"),
         (classifier, {"labels": labels, "doc_stride": 128}, r"unknown export setting\(s\) for a classification"),
         (classifier, {"labels": labels, "stride": 10}, "stride and tag_scheme describe tagging exports"),
+        (classifier, {"labels": labels, "pooler_activation": "tanh"}, "the model's is 'gelu'"),
+        (tagger, {"labels": tags, "text_column": "text"}, r"\['text_column'\]: settings of sentence classif"),
         (classifier, {"labels": labels, "max_seq_length": 512}, "max_position_embeddings=128"),
         (tagger, {"labels": tags, "stride": 127}, r"stride=127: must be an int in \[1, max_seq_length - 2 = 126\]"),
         (tagger, {"labels": tags, "tag_scheme": "IOB9"}, "tag_scheme='IOB9'"),
@@ -207,9 +211,11 @@ def test_cli_exports_a_classifier_model_directory(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["head"] == {"task": "classification", "num_labels": 3}
     assert result["settings"] == {"max_seq_length": 64, "do_lower_case": True, "labels": NLI_LABELS,
-                                  "stride": None, "glue_task": "mnli", "tag_scheme": None}
+                                  "glue_task": "mnli", "pooler_activation": "tanh", "text_column": "sentence",
+                                  "text_pair_column": None}
     settings = load_settings(result["saved_model"])
     assert settings["task"] == "classification" and settings["max_seq_length"] == 64
+    assert (settings["stride"], settings["tag_scheme"], settings["pooler_activation"]) == (None, None, "tanh")
     inputs = _real_batch(64)
     _assert_parity(_serve(result["saved_model"], inputs), {"logits": model(inputs, training=False)["logits"].numpy()},
                    1e-5, LOGITS_NAMES)
@@ -416,3 +422,27 @@ def test_hugging_face_classifier_heads_are_recognised(tmp_path):
     multi = _hf_directory(tmp_path / "multi", sequence, num_labels=3, problem_type="regression")
     with pytest.raises(ValueError, match="a regression head of 3 targets; one target is served"):
         classifier_head(resolve_source(multi))
+
+
+@pytest.mark.parametrize("folder, kind, output", [("hf_sequence_classification", "classification", "sequence_logits"),
+                                                  ("hf_token_classification", "tagging", "token_logits")])
+def test_cli_exports_transformers_classifiers_with_their_logits(folder, kind, output, parity_dir, tmp_path, capsys):
+    """Files written by transformers (tests/fixtures/make_finetuning_fixtures.py): the export serves the logits
+    transformers computed, with the config's id2label as labels."""
+    from electra.commands.export import main
+
+    finetuning = parity_dir / "finetuning"
+    expected = dict(np.load(finetuning / "logits.npz"))
+    labels = json.loads((finetuning / "provenance.json").read_text())["labels"][output.split("_")[0]]
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(t + "\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                             + [f"w{i}" for i in range(95)]))
+    length = expected["input_ids"].shape[1]
+    assert main(["--init", f"hf:{finetuning / folder}", "--output_dir", str(tmp_path / "out"), "--vocab_file",
+                 str(vocab), "--max_seq_length", str(length)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["source_kind"] == "hf" and result["head"] == {"task": kind, "num_labels": len(labels)}
+    settings = load_settings(result["saved_model"])
+    assert settings["task"] == kind and settings["labels"] == labels and settings["max_seq_length"] == length
+    inputs = {k: expected[k] for k in INPUT_NAMES}
+    _assert_parity(_serve(result["saved_model"], inputs), {"logits": expected[output]}, 1e-5, LOGITS_NAMES)
