@@ -430,62 +430,43 @@ def run_settings(source) -> dict:
 
 def classifier_head(source) -> dict | None:
     """The sentence classifier or tagger ``source`` (an ``electra.interop.store.ModelSource``) holds, with what an
-    export needs: ``{"task", "num_labels", "labels", "finetune"}``; None when its weights hold no ``classifier``.
+    export needs: ``{"task", "num_labels", "labels", "finetune"}``; None when its weights hold no classifier.
 
-    The head's kind comes from the weights (``classifier/out_proj/*``: sequence head, ``classifier/kernel``: token
-    head; Hugging Face's ``classifier.out_proj.*`` / ``classifier.*``); the label names and fine-tuning settings
-    from a model directory's metadata (``task``, ``labels``, ``finetune``) or a Hugging Face ``config.json``
-    (``id2label``; regression when ``problem_type`` says so or with one label, as transformers decides). A
-    ``ValueError`` when the record contradicts the weights or lacks the names, or for a kind of source that records
-    no labels (a training checkpoint: its run's model directory does)."""
-    from electra.interop.google import checkpoint_shapes
-    from electra.interop.hf import safetensors_names
-    from electra.interop.store import (ESCAPED_SLASH, HUGGING_FACE, MODEL_DIRECTORY, TRAINING, TRAINING_PREFIX,
-                                       WEIGHTS_NAME)
-    if source.kind == MODEL_DIRECTORY:
-        names = safetensors_names(os.path.join(source.path, WEIGHTS_NAME))
-    elif source.kind == HUGGING_FACE:
-        names = [n.replace(".", "/") for n in safetensors_names(source.path)]
-    elif source.kind == TRAINING:
-        names = [n[len(TRAINING_PREFIX):].replace(ESCAPED_SLASH, "/") for n in checkpoint_shapes(source.path)
-                 if n.startswith(TRAINING_PREFIX)]
-    else:
+    The head's kind is the weights' (``source.architecture``: ``sequence_classification`` /
+    ``token_classification``); the label names and fine-tuning settings come from a model directory's metadata
+    (``task``, ``labels``, ``finetune``) or a Hugging Face ``config.json`` (``id2label``; regression when
+    ``problem_type`` says so or with one label, as transformers decides). A ``ValueError`` when the record
+    contradicts the weights or lacks the names, or for a kind of source that records no labels (a training
+    checkpoint: its run's model directory does)."""
+    from electra.interop.hf import CLASSIFIERS, TOKEN_CLASSIFICATION
+    from electra.interop.store import HUGGING_FACE, MODEL_DIRECTORY
+
+    if source.architecture not in CLASSIFIERS:
         return None
-    if any(n.startswith("classifier/out_proj/") for n in names):
-        kind = "sequence"
-    elif any(n.startswith(("classifier/kernel", "classifier/weight")) for n in names):
-        kind = "token"
-    else:
-        return None
-    expected = "tagging" if kind == "token" else "classification or regression"
+    kind = "token" if source.architecture == TOKEN_CLASSIFICATION else "sequence"
+    metadata, finetune = source.metadata, {}
+    labels = metadata.get("labels")
     if source.kind == MODEL_DIRECTORY:
-        task, labels = source.metadata.get("task"), source.metadata.get("labels")
-        finetune = source.metadata.get("finetune") or {}
+        task, finetune = metadata.get("task"), metadata.get("finetune") or {}
         if task not in CLASSIFIER_TASKS or (task == "tagging") != (kind == "token"):
+            expected = "tagging" if kind == "token" else "classification or regression"
             raise ValueError(f"{source.path}: its weights hold a {kind} classifier head, but metadata.json says "
                              f"task={task!r} (expected {expected})")
     elif source.kind == HUGGING_FACE:
-        with open(os.path.join(source.path, "config.json"), encoding="utf-8") as f:
-            hf = json.load(f)
-        id2label = hf.get("id2label") or {}
-        count = len(id2label) or int(hf.get("num_labels", 2))
-        regression = kind == "sequence" and (hf.get("problem_type") == "regression" or count == 1)
+        count = len(labels or ())
+        regression = kind == "sequence" and (metadata.get("problem_type") == "regression" or count == 1)
         if regression and count != 1:
             raise ValueError(f"{source.path}: a regression head of {count} targets; one target is served")
         task = "tagging" if kind == "token" else "regression" if regression else "classification"
-        labels = None if regression else [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}")))
-                                          for i in range(count)]
-        finetune = {}
     else:
-        raise ValueError(f"{source.path}: a training checkpoint with a {kind} classifier head, which records no "
-                         f"label names; export the model directory its run wrote (<run>/model or <run>/best)")
+        raise ValueError(f"{source.path}: a checkpoint with a {kind} classifier head but no record of its label "
+                         f"names; export the model directory its run wrote (<run>/model or <run>/best)")
     if task == "regression":
-        labels, num_labels = None, 1
-    elif not isinstance(labels, list) or not labels:
-        raise ValueError(f"{source.path}: a {task} model whose metadata.json has no label names ('labels')")
-    else:
-        num_labels = len(labels)
-    return {"task": task, "num_labels": num_labels, "labels": labels, "finetune": finetune}
+        return {"task": task, "num_labels": 1, "labels": None, "finetune": finetune}
+    if not isinstance(labels, list) or not labels:
+        where = "metadata.json" if source.kind == MODEL_DIRECTORY else "config.json (id2label)"
+        raise ValueError(f"{source.path}: a {task} model whose {where} has no label names")
+    return {"task": task, "num_labels": len(labels), "labels": labels, "finetune": finetune}
 
 
 def _check_length(length: int, config) -> None:

@@ -277,7 +277,7 @@ def test_cli_refuses_what_a_classifier_export_cannot_take(tmp_path, capsys):
         ([tagger, "--stride", "63"], "--stride=63: must be in [1, --max_seq_length - 2 = 62]"),
         ([mismatch], "its weights hold a sequence classifier head, but metadata.json says task='tagging'"),
         ([unnamed], "a classification model whose metadata.json has no label names"),
-        ([str(run), "--vocab_file", str(VOCAB_FILE)], "a training checkpoint with a sequence classifier head"),
+        ([str(run), "--vocab_file", str(VOCAB_FILE)], "a checkpoint with a sequence classifier head but no record"),
         ([squad, "--stride", "10"], "--stride: the windows of a tagging export"),
     ]
     for (init, *flags), message in cases:
@@ -390,10 +390,12 @@ def _hf_directory(path, head: dict[str, tuple[int, ...]], **config) -> str:
     from electra.interop.hf import read_safetensors, save_hf_electra, write_safetensors
 
     save_hf_electra(ElectraForSequenceClassification(_config(), 2), str(path))
-    tensors = read_safetensors(str(path / "model.safetensors"))
+    tensors = {k: v for k, v in read_safetensors(str(path / "model.safetensors")).items()
+               if not k.startswith("classifier.")}
     tensors.update({name: np.zeros(shape, np.float32) for name, shape in head.items()})
     write_safetensors(tensors, str(path / "model.safetensors"), {"format": "pt"})
-    hf = json.loads((path / "config.json").read_text())
+    hf = {k: v for k, v in json.loads((path / "config.json").read_text()).items()
+          if k not in ("id2label", "label2id", "problem_type", "architectures")}
     (path / "config.json").write_text(json.dumps({**hf, **config}))
     return str(path)
 
@@ -410,8 +412,6 @@ def test_hugging_face_classifier_heads_are_recognised(tmp_path):
          {"task": "classification", "num_labels": 3, "labels": NLI_LABELS}),
         ({**sequence, "classifier.out_proj.weight": (1, 32), "classifier.out_proj.bias": (1,)},
          {"id2label": {"0": "LABEL_0"}}, {"task": "regression", "num_labels": 1, "labels": None}),
-        ({**sequence, "classifier.out_proj.weight": (1, 32), "classifier.out_proj.bias": (1,)},
-         {"num_labels": 1, "problem_type": "regression"}, {"task": "regression", "num_labels": 1, "labels": None}),
         ({"classifier.weight": (2, 32), "classifier.bias": (2,)}, {"id2label": {"1": "O", "0": "B-PER"}},
          {"task": "tagging", "num_labels": 2, "labels": ["B-PER", "O"]}),
         ({}, {}, None),
@@ -419,7 +419,8 @@ def test_hugging_face_classifier_heads_are_recognised(tmp_path):
     for i, (head, config, expected) in enumerate(cases):
         found = classifier_head(resolve_source(f"hf:{_hf_directory(tmp_path / str(i), head, **config)}"))
         assert (found if found is None else {k: found[k] for k in ("task", "num_labels", "labels")}) == expected, i
-    multi = _hf_directory(tmp_path / "multi", sequence, num_labels=3, problem_type="regression")
+    multi = _hf_directory(tmp_path / "multi", sequence, id2label={str(i): f"t{i}" for i in range(3)},
+                          problem_type="regression")
     with pytest.raises(ValueError, match="a regression head of 3 targets; one target is served"):
         classifier_head(resolve_source(multi))
 
