@@ -1,12 +1,25 @@
-"""SavedModel export of a SQuAD model with the serving signature (the OpenVINO BERT-SQuAD contract), and
-OpenVINO IR / ONNX files converted from it.
+"""SavedModel export of a fine-tuned model with its serving signature, and OpenVINO IR / ONNX files converted from
+it. One path serves every task; what differs is the outputs and the settings asset.
 
 ``serving_default``: inputs ``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[batch, max_seq_length]``
-(384 by default; batch dynamic) → outputs ``start_logits``, ``end_logits`` float32 ``[batch, max_seq_length]``.
-The vocabulary travels as an asset and the pre/post-processing settings as ``assets/squad_settings.json``, so
-``electra.squad.inference.SavedModelPredictor`` (and ``run_scripts/predict.py``) answer from the SavedModel alone.
+(batch dynamic) → outputs float32:
 
-Every head serves that contract. A model whose decoder needs more adds a second signature, with the same inputs:
+* SQuAD (``ElectraForQuestionAnswering``; the OpenVINO BERT-SQuAD contract, 384 by default): ``start_logits``,
+  ``end_logits`` ``[batch, max_seq_length]``; settings in ``assets/squad_settings.json``;
+* sentence classification / regression (``ElectraForSequenceClassification``; electra-finetune's window, 128,
+  by default): ``logits`` ``[batch, num_labels]`` (one column for regression); token tagging
+  (``ElectraForTokenClassification``): ``logits`` ``[batch, max_seq_length, num_labels]``. Settings in
+  ``assets/task_settings.json`` (``task``: ``classification`` | ``regression`` | ``tagging``,
+  ``max_seq_length``, ``do_lower_case``, ``labels``, ``stride``, ``tag_scheme`` (tagging), ``glue_task``,
+  ``pooler_activation``, ``text_column``, ``text_pair_column`` (sentences; null when not known),
+  ``model_config``, ``vocab_file``) and the label names, in logit order, in ``assets/labels.json`` (a JSON list;
+  absent for regression).
+
+The vocabulary travels as an asset too, so ``electra.squad.inference.SavedModelPredictor`` and
+``electra.serving`` answer from the SavedModel alone.
+
+Every SQuAD head serves that contract. A model whose decoder needs more adds a second signature, with the same
+inputs:
 
 * joint head: ``beam`` → ``start_top_log_probs`` float32 ``[batch, K]``, ``start_top_index`` int32 ``[batch, K]``,
   ``end_top_log_probs`` float32 ``[batch, K, K]``, ``end_top_index`` int32 ``[batch, K, K]`` and, with the
@@ -28,8 +41,8 @@ never reads (``Could not find variable electra/layer_0/...``), and that OpenVINO
 
 Output order: a SavedModel signature maps names to tensors and has no order; consumers that number outputs
 (``saved_model_cli``, ``openvino.convert_model``, tf2onnx) list them sorted by name, i.e. ``end_logits``
-first. ``export_openvino`` and ``export_onnx`` write files whose output 0 is ``start_logits`` and output 1
-``end_logits``, the BERT-SQuAD contract.
+first. ``export_openvino`` and ``export_onnx`` write files whose outputs are in ``output_names`` order: output 0
+``start_logits`` and output 1 ``end_logits`` (the BERT-SQuAD contract), or the one ``logits``.
 """
 from __future__ import annotations
 
@@ -41,15 +54,23 @@ import shutil
 
 import tensorflow as tf
 
-from electra.configs import Decoding, SquadData
+from electra.configs import Decoding, FinetuneData, SquadData
 from electra.io import atomic_directory, atomic_path, storing, temporary_path, write_json
 from electra.modeling.heads import QAHead
 
 SETTINGS_NAME = "squad_settings.json"
+TASK_SETTINGS_NAME, LABELS_NAME = "task_settings.json", "labels.json"
 DATA_SETTINGS = ("max_seq_length", "doc_stride", "max_query_length", "do_lower_case", "version_2_with_negative")
 DECODING_SETTINGS = ("n_best_size", "max_answer_length", "null_score_diff_threshold")
 INPUT_NAMES = ("input_ids", "input_mask", "segment_ids")
 OUTPUT_NAMES = ("start_logits", "end_logits")
+LOGITS_NAMES = ("logits",)
+CLASSIFIER_TASKS = ("classification", "regression", "tagging")
+TAG_SCHEMES = ("BIO", "BIOES", "none")
+TASK_SETTINGS = ("max_seq_length", "do_lower_case", "labels", "stride", "glue_task", "tag_scheme",
+                 "pooler_activation", "text_column", "text_pair_column")
+SENTENCE_SETTINGS = ("glue_task", "pooler_activation", "text_column", "text_pair_column")
+CLASSIFIER_MAX_SEQ_LENGTH = FinetuneData().max_seq_length      # electra-finetune's window
 SIGNATURE = "serving_default"
 BEAM_SIGNATURE, ANSWERABILITY_SIGNATURE = "beam", "answerability"
 BEAM_OUTPUT_NAMES = ("start_top_log_probs", "start_top_index", "end_top_log_probs", "end_top_index")
@@ -62,8 +83,36 @@ def input_signature(max_seq_length: int) -> list[tf.TensorSpec]:
     return [tf.TensorSpec([None, max_seq_length], tf.int32, name=name) for name in INPUT_NAMES]
 
 
+def output_names(model) -> tuple[str, ...]:
+    """What ``serving_default`` returns for ``model``: ``OUTPUT_NAMES`` for a SQuAD model, else ``LOGITS_NAMES``."""
+    return OUTPUT_NAMES if hasattr(model, "qa_head") else LOGITS_NAMES
+
+
+def served_outputs(settings: dict) -> tuple[str, ...]:
+    """``output_names`` of the model an export's ``load_settings`` describe."""
+    return LOGITS_NAMES if "task" in settings else OUTPUT_NAMES
+
+
+def classifier_task(model) -> str:
+    """``tagging`` for an ``ElectraForTokenClassification``; for an ``ElectraForSequenceClassification``
+    ``regression`` when it has one logit, else ``classification``."""
+    from electra.modeling import ElectraForSequenceClassification, ElectraForTokenClassification
+    if isinstance(model, ElectraForTokenClassification):
+        return "tagging"
+    if isinstance(model, ElectraForSequenceClassification):
+        return "regression" if model.num_labels == 1 else "classification"
+    raise TypeError(f"{type(model).__name__} is neither a SQuAD model nor a sentence classifier or tagger")
+
+
+def default_stride(max_seq_length: int) -> int:
+    """A tagging export's stride when none is recorded: windows overlap by half their sub-tokens."""
+    return max(1, (max_seq_length - 2) // 2)
+
+
 def serving_fn(model, max_seq_length: int):
-    """``(input_ids, input_mask, segment_ids) -> {"start_logits", "end_logits"}``, all ``[batch, L]``.
+    """``(input_ids, input_mask, segment_ids) -> {name: output}`` for ``output_names(model)``: SQuAD's
+    ``start_logits``, ``end_logits`` ``[batch, L]``, or a classifier's ``logits`` (``[batch, num_labels]``,
+    ``[batch, L, num_labels]`` for tagging).
 
     ``tf.ensure_shape`` makes the graph itself refuse another sequence length, since a restored signature
     called eagerly does not compare input shapes with the signature, and a C++ client (TF Serving) feeds the
@@ -71,7 +120,7 @@ def serving_fn(model, max_seq_length: int):
     ``Shape of tensor input_ids [1,128] is not compatible with expected shape [?,384]`` (eager), or
     ``... expected shape [?,384]. [[{{node input_ids_shape}}]]`` (graph). OpenVINO and tf2onnx convert it.
     """
-    return _endpoint(model, max_seq_length, OUTPUT_NAMES)
+    return _endpoint(model, max_seq_length, output_names(model))
 
 
 def _endpoint(model, max_seq_length: int, names):
@@ -116,14 +165,11 @@ def decoding_fn(model, max_seq_length: int):
     return signature_of(head), _endpoint(model, max_seq_length, names)
 
 
-def _settings(model, vocab_file: str, settings: dict) -> dict:
-    defaults = default_settings()
-    unknown = set(settings) - set(defaults)
-    if unknown:
-        raise ValueError(f"unknown export setting(s): {sorted(unknown)}")
+def _common_settings(model, vocab_file: str, values: dict) -> dict:
+    """Checks every export makes: the vocabulary exists, ``max_seq_length`` fits the model; ``do_lower_case``
+    None becomes the tokenizer's own."""
     if not os.path.isfile(vocab_file):
         raise FileNotFoundError(f"vocabulary file not found: {vocab_file}")
-    values = {**defaults, **settings}
     if values["do_lower_case"] is None:
         from electra.tokenization import load_tokenizer
         values["do_lower_case"] = load_tokenizer(vocab_file).lower_case
@@ -132,6 +178,16 @@ def _settings(model, vocab_file: str, settings: dict) -> dict:
         raise ValueError(f"max_seq_length must be a positive int, got {length!r}")
     if length > positions:
         raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings={positions}")
+    return values
+
+
+def _settings(model, vocab_file: str, settings: dict) -> dict:
+    defaults = default_settings()
+    unknown = set(settings) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown export setting(s): {sorted(unknown)}")
+    values = _common_settings(model, vocab_file, {**defaults, **settings})
+    length = values["max_seq_length"]
     head = model.qa_head
     if head.joint and values["version_2_with_negative"] and not head.answerability:
         raise ValueError("version_2_with_negative=True needs the joint head's answer class (a model built with "
@@ -141,33 +197,82 @@ def _settings(model, vocab_file: str, settings: dict) -> dict:
     return values
 
 
+def _task_settings(model, vocab_file: str, settings: dict) -> dict:
+    """A classifier's or tagger's ``task_settings.json`` values (without ``model_config`` / ``vocab_file``)."""
+    task = classifier_task(model)
+    unknown = set(settings) - set(TASK_SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown export setting(s) for a {task} model: {sorted(unknown)} (known: "
+                         f"{list(TASK_SETTINGS)})")
+    values = _common_settings(model, vocab_file, {**dict.fromkeys(TASK_SETTINGS),
+                                                  "max_seq_length": CLASSIFIER_MAX_SEQ_LENGTH, **settings})
+    labels, length = values["labels"], values["max_seq_length"]
+    if task == "regression":
+        if labels is not None:
+            raise ValueError(f"labels={labels!r}: a regression model (one logit) has no label names")
+    elif (not isinstance(labels, (list, tuple)) or len(labels) != model.num_labels
+          or not all(isinstance(n, str) and n for n in labels) or len(set(labels)) != len(labels)):
+        raise ValueError(f"labels={labels!r}: give the {task} model's {model.num_labels} distinct label names, in "
+                         f"logit order")
+    else:
+        values["labels"] = list(labels)
+    if task == "tagging":
+        values["stride"] = default_stride(length) if values["stride"] is None else values["stride"]
+        if not isinstance(values["stride"], int) or not 1 <= values["stride"] <= max(1, length - 2):
+            raise ValueError(f"stride={values['stride']!r}: must be an int in [1, max_seq_length - 2 = {length - 2}]")
+        if values["tag_scheme"] not in TAG_SCHEMES + (None,):
+            raise ValueError(f"tag_scheme={values['tag_scheme']!r}: one of {list(TAG_SCHEMES)} or None")
+        given = [name for name in SENTENCE_SETTINGS if values[name] is not None]
+        if given:
+            raise ValueError(f"{given}: settings of sentence classification, not of a tagging model")
+    elif values["stride"] is not None or values["tag_scheme"] is not None:
+        raise ValueError(f"stride and tag_scheme describe tagging exports, not a {task} model")
+    else:
+        if values["pooler_activation"] not in (None, model.pooler_activation):
+            raise ValueError(f"pooler_activation={values['pooler_activation']!r}: the model's is "
+                             f"{model.pooler_activation!r}")
+        values["pooler_activation"] = model.pooler_activation
+    return {"task": task, **values}
+
+
 def export_saved_model(model, export_dir: str, vocab_file: str, **settings) -> str:
-    """Write the SavedModel to ``export_dir`` (written beside it, then renamed over it, so a reader never sees a
-    half-written export); ``settings`` override ``default_settings()`` (unknown keys are an error). The head
-    (joint or plain, ``beam_size``, answerability) is the model's own, recorded under ``"head"``; a joint model
-    exported for v2 must have the answer class. Returns ``export_dir`` (absolute)."""
+    """Write the SavedModel of ``model`` to ``export_dir`` (written beside it, then renamed over it, so a reader
+    never sees a half-written export). Returns ``export_dir`` (absolute).
+
+    A SQuAD model (``ElectraForQuestionAnswering``): ``settings`` override ``default_settings()``; the head (joint
+    or plain, ``beam_size``, answerability) is the model's own, recorded under ``"head"``; a joint model exported
+    for v2 must have the answer class. A classifier or tagger: ``settings`` are ``TASK_SETTINGS``: ``labels`` (its
+    ``num_labels`` names in logit order; None for regression), ``max_seq_length`` (default: electra-finetune's),
+    ``do_lower_case``; for tagging ``stride`` (default ``default_stride``) and ``tag_scheme``; for sentences
+    ``glue_task``, ``pooler_activation`` (the model's own), ``text_column``, ``text_pair_column`` (what a predict
+    path reads from a table). All are recorded in ``task_settings.json``; the task comes from the model's class.
+    Unknown keys are an error."""
     import keras
 
-    values = _settings(model, vocab_file, settings)
+    squad = hasattr(model, "qa_head")
+    values = _settings(model, vocab_file, settings) if squad else _task_settings(model, vocab_file, settings)
+    record = {**values, "vocab_file": os.path.basename(vocab_file), "model_config": model.config.to_dict()}
+    if squad:
+        record["head"] = {**model.qa_head.record(), "signature": signature_of(model.qa_head)}
     length = int(values["max_seq_length"])
     export_dir = os.path.abspath(export_dir)
-    head = model.qa_head
     with atomic_path(export_dir) as target:
         files = os.path.join(target, STAGED_ASSETS)       # inside the export being written: removed with it
         for directory in (files, os.path.join(target, "assets"), os.path.join(target, "variables")):
             os.makedirs(directory)    # made here: TensorFlow makes directories 0755 less the umask, not 0777 less it
-        vocab_copy = os.path.join(files, os.path.basename(vocab_file))
-        shutil.copyfile(vocab_file, vocab_copy)
-        settings_path = write_json(os.path.join(files, SETTINGS_NAME), {
-            **values, "vocab_file": os.path.basename(vocab_file), "model_config": model.config.to_dict(),
-            "head": {**head.record(), "signature": signature_of(head)}})
+        assets = {"vocab_file": os.path.join(files, os.path.basename(vocab_file)),
+                  "settings_file": write_json(os.path.join(files, SETTINGS_NAME if squad else TASK_SETTINGS_NAME),
+                                              record)}
+        shutil.copyfile(vocab_file, assets["vocab_file"])
+        if not squad and values["labels"] is not None:
+            assets["labels_file"] = write_json(os.path.join(files, LABELS_NAME), values["labels"])
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serve", serving_fn(model, length), input_signature=input_signature(length))
-        second = decoding_fn(model, length)   # after "serve": serving_default is the first endpoint
+        second = decoding_fn(model, length) if squad else None   # after "serve": serving_default is the first
         if second is not None:
             archive.add_endpoint(second[0], second[1], input_signature=input_signature(length))
-        _attach_assets(archive, vocab_file=vocab_copy, settings_file=settings_path)
+        _attach_assets(archive, **assets)
         with contextlib.redirect_stdout(io.StringIO()):
             archive.write_out(target, verbose=False)
         shutil.rmtree(files)
@@ -186,8 +291,14 @@ def _attach_assets(archive, **paths: str) -> None:
 
 
 def load_settings(export_dir: str) -> dict:
-    with open(os.path.join(export_dir, "assets", SETTINGS_NAME), encoding="utf-8") as f:
-        return json.load(f)
+    """An export's settings asset: ``squad_settings.json``, or ``task_settings.json`` (the one with ``"task"``)."""
+    for name in (SETTINGS_NAME, TASK_SETTINGS_NAME):
+        path = os.path.join(export_dir, "assets", name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+    raise FileNotFoundError(f"{export_dir}: no assets/{SETTINGS_NAME} or assets/{TASK_SETTINGS_NAME}: not a "
+                            f"SavedModel written by electra's export")
 
 
 def _copy_assets(saved_model_dir: str, out_dir: str) -> None:
@@ -199,19 +310,21 @@ def _copy_assets(saved_model_dir: str, out_dir: str) -> None:
 
 def export_openvino(saved_model_dir: str, out_dir: str) -> str:
     """Convert the SavedModel to OpenVINO IR in ``out_dir`` (``model.xml`` + ``model.bin``, fp32 weights, plus a
-    copy of the vocabulary and ``squad_settings.json``); returns the ``.xml`` path.
+    copy of the other assets: vocabulary, settings, labels); returns the ``.xml`` path.
 
     ``openvino.convert_model`` of the SavedModel lists the outputs as the signature sorts them
-    (``end_logits``, ``start_logits``); the IR written here has results ``[start_logits, end_logits]`` and the
-    inputs ``input_ids``, ``input_mask``, ``segment_ids`` ``[?, max_seq_length]`` int32. Weights stay fp32
+    (``end_logits``, ``start_logits``); the IR written here has results in ``output_names`` order
+    (``[start_logits, end_logits]``, or ``[logits]``) and the inputs ``input_ids``, ``input_mask``,
+    ``segment_ids`` ``[?, max_seq_length]`` int32. Weights stay fp32
     (``compress_to_fp16=False``); on CPUs with AMX or AVX512_BF16 the CPU plugin computes in bf16 unless compiled
     with ``{"INFERENCE_PRECISION_HINT": "f32"}``.
     """
     import openvino as ov
 
     disable_openvino_telemetry()
+    names = served_outputs(load_settings(saved_model_dir))
     converted = ov.convert_model(os.path.abspath(saved_model_dir))
-    model = ov.Model(_ordered(converted.get_results(), lambda r: r.output(0).get_names(), "OpenVINO results"),
+    model = ov.Model(_ordered(converted.get_results(), lambda r: r.output(0).get_names(), "OpenVINO results", names),
                      converted.get_parameters(), converted.get_friendly_name())
     missing = [n for n in INPUT_NAMES if not any(n in p.output(0).get_names() for p in model.get_parameters())]
     if missing:
@@ -239,24 +352,25 @@ def disable_openvino_telemetry() -> None:
         telemetry.consent = False
 
 
-def _ordered(items, names_of, what: str) -> list:
+def _ordered(items, names_of, what: str, names: tuple[str, ...]) -> list:
     by_name = {}
     for item in items:
         for name in names_of(item):
             by_name.setdefault(name, item)
-    missing = [n for n in OUTPUT_NAMES if n not in by_name]
-    if missing or len(items) != len(OUTPUT_NAMES):
-        raise RuntimeError(f"{what}: expected outputs {list(OUTPUT_NAMES)}, found {sorted(by_name)}")
-    return [by_name[n] for n in OUTPUT_NAMES]
+    missing = [n for n in names if n not in by_name]
+    if missing or len(items) != len(names):
+        raise RuntimeError(f"{what}: expected outputs {list(names)}, found {sorted(by_name)}")
+    return [by_name[n] for n in names]
 
 
 def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset: int = 17) -> str:
-    """Convert a SavedModel directory (its ``serving_default``) or an in-memory ``ElectraForQuestionAnswering``
-    to ONNX with tf2onnx; returns ``out_path``.
+    """Convert a SavedModel directory (its ``serving_default``) or an in-memory model (SQuAD, classifier or
+    tagger) to ONNX with tf2onnx; returns ``out_path``.
 
-    Graph inputs ``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[batch, L]``; graph outputs, in this
-    order, ``start_logits`` and ``end_logits`` float32 ``[batch, L]``. ``L`` is the export's
-    ``max_seq_length`` (from its settings) for a directory, ``max_seq_length`` (default 384) for a model.
+    Graph inputs ``input_ids``, ``input_mask``, ``segment_ids`` int32 ``[batch, L]``; graph outputs, in
+    ``output_names`` order, float32: ``start_logits`` and ``end_logits`` ``[batch, L]``, or ``logits``. ``L`` is
+    the export's ``max_seq_length`` (from its settings) for a directory, ``max_seq_length`` for a model (default
+    384 for SQuAD, 128 for a classifier or tagger).
     """
     import onnx
     import tf2onnx
@@ -264,7 +378,8 @@ def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset:
     loaded = None
     if isinstance(source, (str, os.PathLike)):
         source = os.fspath(source)
-        length = int(load_settings(source)["max_seq_length"])
+        settings = load_settings(source)
+        length, names = int(settings["max_seq_length"]), served_outputs(settings)
         if max_seq_length is not None and max_seq_length != length:
             raise ValueError(f"{source} was exported with max_seq_length={length}, not {max_seq_length}")
         loaded = tf.saved_model.load(source)
@@ -272,14 +387,16 @@ def export_onnx(source, out_path: str, max_seq_length: int | None = None, opset:
         wrapped = tf.function(lambda input_ids, input_mask, segment_ids: function(
             input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids), autograph=False)
     else:
-        length = int(max_seq_length or SquadData().max_seq_length)
+        names = output_names(source)
+        length = int(max_seq_length or (SquadData().max_seq_length if names == OUTPUT_NAMES
+                                        else CLASSIFIER_MAX_SEQ_LENGTH))
         if length > source.config.max_position_embeddings:
             raise ValueError(f"max_seq_length={length} exceeds the model's max_position_embeddings="
                              f"{source.config.max_position_embeddings}")
         wrapped = tf.function(serving_fn(source, length), autograph=False)
     proto, _ = tf2onnx.convert.from_function(wrapped, input_signature=input_signature(length), opset=opset)
     del wrapped, loaded
-    outputs = _ordered(list(proto.graph.output), lambda o: [o.name], "ONNX graph outputs")
+    outputs = _ordered(list(proto.graph.output), lambda o: [o.name], "ONNX graph outputs", names)
     del proto.graph.output[:]
     proto.graph.output.extend(outputs)
     for value in list(proto.graph.input) + list(proto.graph.output):
@@ -311,16 +428,114 @@ def run_settings(source) -> dict:
             if name in config.get(group, {})}
 
 
+def classifier_head(source) -> dict | None:
+    """The sentence classifier or tagger ``source`` (an ``electra.interop.store.ModelSource``) holds, with what an
+    export needs: ``{"task", "num_labels", "labels", "finetune"}``; None when its weights hold no classifier.
+
+    The head's kind is the weights' (``source.architecture``: ``sequence_classification`` /
+    ``token_classification``); the label names and fine-tuning settings come from a model directory's metadata
+    (``task``, ``labels``, ``finetune``) or a Hugging Face ``config.json`` (``id2label``; regression when
+    ``problem_type`` says so or with one label, as transformers decides). A ``ValueError`` when the record
+    contradicts the weights or lacks the names, or for a kind of source that records no labels (a training
+    checkpoint: its run's model directory does)."""
+    from electra.interop.hf import CLASSIFIERS, TOKEN_CLASSIFICATION
+    from electra.interop.store import HUGGING_FACE, MODEL_DIRECTORY
+
+    if source.architecture not in CLASSIFIERS:
+        return None
+    kind = "token" if source.architecture == TOKEN_CLASSIFICATION else "sequence"
+    metadata, finetune = source.metadata, {}
+    labels = metadata.get("labels")
+    if source.kind == MODEL_DIRECTORY:
+        task, finetune = metadata.get("task"), metadata.get("finetune") or {}
+        if task not in CLASSIFIER_TASKS or (task == "tagging") != (kind == "token"):
+            expected = "tagging" if kind == "token" else "classification or regression"
+            raise ValueError(f"{source.path}: its weights hold a {kind} classifier head, but metadata.json says "
+                             f"task={task!r} (expected {expected})")
+    elif source.kind == HUGGING_FACE:
+        count = len(labels or ())
+        regression = kind == "sequence" and (metadata.get("problem_type") == "regression" or count == 1)
+        if regression and count != 1:
+            raise ValueError(f"{source.path}: a regression head of {count} targets; one target is served")
+        task = "tagging" if kind == "token" else "regression" if regression else "classification"
+    else:
+        raise ValueError(f"{source.path}: a checkpoint with a {kind} classifier head but no record of its label "
+                         f"names; export the model directory its run wrote (<run>/model or <run>/best)")
+    if task == "regression":
+        return {"task": task, "num_labels": 1, "labels": None, "finetune": finetune}
+    if not isinstance(labels, list) or not labels:
+        where = "metadata.json" if source.kind == MODEL_DIRECTORY else "config.json (id2label)"
+        raise ValueError(f"{source.path}: a {task} model whose {where} has no label names")
+    return {"task": task, "num_labels": len(labels), "labels": labels, "finetune": finetune}
+
+
+def _check_length(length: int, config) -> None:
+    if not 1 <= length <= config.max_position_embeddings:
+        raise ValueError(f"--max_seq_length={length}: must be in [1, {config.max_position_embeddings}] (the model's "
+                         f"max_position_embeddings)")
+
+
+def _classifier_model(config, head: dict, given: dict, named: str):
+    """The model and export settings of a classifier or tagger source (``classifier_head``'s ``head``): flags
+    first, then the fine-tuning record, then the defaults. A SQuAD-only flag is an error, ``--stride`` too
+    outside tagging."""
+    from electra.modeling import ElectraForSequenceClassification, ElectraForTokenClassification
+
+    task, finetune = head["task"], head["finetune"]
+    tagging = task == "tagging"
+    for name in given:
+        if name not in ("max_seq_length", "do_lower_case") + (("stride",) if tagging else ()):
+            raise ValueError(f"--{name}: not a setting of a {task} export ({named} holds a {task} model); it "
+                             f"takes --max_seq_length, --do_lower_case" + (", --stride" if tagging else ""))
+    length = given.get("max_seq_length") or finetune.get("max_seq_length") or CLASSIFIER_MAX_SEQ_LENGTH
+    _check_length(length, config)
+    values = {"max_seq_length": length, "do_lower_case": given.get("do_lower_case"), "labels": head["labels"]}
+    if tagging:
+        values["stride"] = given.get("stride") or finetune.get("stride") or default_stride(length)
+        values["tag_scheme"] = finetune.get("tag_scheme")
+        if not 1 <= values["stride"] <= max(1, length - 2):
+            raise ValueError(f"--stride={values['stride']}: must be in [1, --max_seq_length - 2 = {length - 2}]")
+        model = ElectraForTokenClassification(config, head["num_labels"])
+    else:
+        values.update({name: finetune.get(name) for name in SENTENCE_SETTINGS})
+        model = ElectraForSequenceClassification(config, head["num_labels"],
+                                                 pooler_activation=finetune.get("pooler_activation") or "gelu")
+        values["pooler_activation"] = model.pooler_activation
+    return model, values
+
+
+def _squad_model(config, source, given: dict, named: str):
+    """The SQuAD model and export settings of a source with a SQuAD head: flags first, then the run's settings
+    (``run_settings``), then run_squad's defaults."""
+    from electra.modeling import ElectraForQuestionAnswering
+
+    head = source.qa_head
+    if "stride" in given:
+        raise ValueError(f"--stride: the windows of a tagging export; {named} holds a SQuAD model (--doc_stride)")
+    values = {**default_settings(), "beam_size": Decoding().beam_size,
+              "version_2_with_negative": head.answerability, **run_settings(source), **given}
+    length, beam_size = values["max_seq_length"], values.pop("beam_size")
+    _check_length(length, config)
+    if head.joint and not 1 <= beam_size <= length:
+        raise ValueError(f"--beam_size={beam_size}: must be in [1, --max_seq_length={length}]")
+    if head.joint and values["version_2_with_negative"] and not head.answerability:
+        raise ValueError(f"--version_2_with_negative: {named} has the joint head without its answer class "
+                         f"(answer_class), which the v2 no-answer decision needs")
+    return ElectraForQuestionAnswering(config, answerability=head.answerability, joint=head.joint,
+                                       beam_size=beam_size), values
+
+
 def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_model",), *,
                  vocab_file: str | None = None, model_config_file: str | None = None, **settings) -> dict:
-    """Export the SQuAD model ``init`` names (anything ``electra.interop.store.resolve_source`` takes, or a
-    run_squad output directory: its ``model/``) under ``output_dir``: ``saved_model/``, ``openvino/``,
-    ``model.onnx``, as ``formats`` lists. The head is the weights' own; every setting left None (or not given) is
-    the run's (``run_settings``), else run_squad's default. Returns what was written and with which settings.
-    Bad input is a ``ValueError`` / ``FileNotFoundError`` naming the flag of ``electra-export``."""
+    """Export the fine-tuned model ``init`` names (anything ``electra.interop.store.resolve_source`` takes, or a run
+    output directory: its ``model/``) under ``output_dir``: ``saved_model/``, ``openvino/``, ``model.onnx``, as
+    ``formats`` lists. The task is the weights' own: a sentence classifier or tagger (``classifier_head``: logits,
+    its labels, its ``finetune`` record's window) or a SQuAD head (joint or plain, with or without the answer
+    class). Every setting left None (or not given) is the run's (``run_settings``, ``finetune``), else the
+    default. Returns what was written and with which settings. Bad input is a ``ValueError`` /
+    ``FileNotFoundError`` naming the flag of ``electra-export``."""
     from electra.interop.store import is_model_directory, resolve_source
     from electra.interop.weights import WeightLoadError
-    from electra.modeling import ElectraForQuestionAnswering
     from electra.tokenization import TokenizerError, load_tokenizer
 
     named = f"--init={init}"
@@ -330,6 +545,7 @@ def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_
         raise FileNotFoundError(f"--model_config_file={model_config_file} does not exist")
     try:
         source = resolve_source(spec, model_config_file=model_config_file)
+        classifier = classifier_head(source)
     except (WeightLoadError, OSError, ValueError) as e:
         raise ValueError(f"{named}: {e}") from e
     vocab = vocab_file or source.vocab_file
@@ -342,24 +558,18 @@ def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_
     if config is None:
         raise ValueError(f"no model_config.json found for {named} (it is not in a run directory with "
                          f"model_config.json); pass --model_config_file")
-    head = source.qa_head
-    if head is None:
-        raise ValueError(f"{named} holds no qa_outputs head (nor the joint head's start_logits/end_logits): not a "
-                         f"SQuAD fine-tuned checkpoint (exporting it would serve random span logits)")
+    if classifier is None and source.qa_head is None:
+        raise ValueError(f"{named} holds no qa_outputs head (nor the joint head's start_logits/end_logits) and no "
+                         f"classifier head: not a fine-tuned checkpoint (exporting it would serve random logits)")
     given = {name: value for name, value in settings.items() if value is not None}
-    values = {**default_settings(), "beam_size": Decoding().beam_size,
-              "version_2_with_negative": head.answerability, **run_settings(source), **given}
+    if classifier is not None:
+        model, values = _classifier_model(config, classifier, given, named)
+        head_record = {"task": classifier["task"], "num_labels": classifier["num_labels"]}
+    else:
+        model, values = _squad_model(config, source, given, named)
+        head_record = model.qa_head.record()
     if values["do_lower_case"] is None:
         values["do_lower_case"] = source.do_lower_case
-    length, beam_size = values["max_seq_length"], values.pop("beam_size")
-    if not 1 <= length <= config.max_position_embeddings:
-        raise ValueError(f"--max_seq_length={length}: must be in [1, {config.max_position_embeddings}] (the model's "
-                         f"max_position_embeddings)")
-    if head.joint and not 1 <= beam_size <= length:
-        raise ValueError(f"--beam_size={beam_size}: must be in [1, --max_seq_length={length}]")
-    if head.joint and values["version_2_with_negative"] and not head.answerability:
-        raise ValueError(f"--version_2_with_negative: {named} has the joint head without its answer class "
-                         f"(answer_class), which the v2 no-answer decision needs")
     try:
         tokenizer = load_tokenizer(vocab, lower_case=values["do_lower_case"])
     except TokenizerError as e:
@@ -370,8 +580,6 @@ def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_
         config.validate_vocab(tokenizer.vocab_size)
     except ValueError as e:
         raise ValueError(f"--model_config_file={config_file or '(inferred from ' + source.path + ')'}: {e}") from e
-    model = ElectraForQuestionAnswering(config, answerability=head.answerability, joint=head.joint,
-                                        beam_size=beam_size)
     try:
         source.load_into(model)
     except (WeightLoadError, OSError) as e:
@@ -379,7 +587,7 @@ def export_model(init: str, output_dir: str, formats: tuple[str, ...] = ("saved_
 
     out = os.path.abspath(output_dir)
     result = {"source": init, "source_kind": source.kind, "vocab_file": vocab, "model_config_file": config_file,
-              "head": model.qa_head.record(), "settings": values}
+              "head": head_record, "settings": values}
     with storing(out), contextlib.ExitStack() as stack:
         os.makedirs(out, exist_ok=True)
         saved_model = os.path.join(out, "saved_model")

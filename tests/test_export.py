@@ -74,10 +74,43 @@ def exported(tmp_path_factory):
     return model, export_dir, root, inputs, expected
 
 
-def _assert_parity(got: dict, expected: dict, atol: float) -> None:
-    for key in OUTPUT_NAMES:
+def _assert_parity(got: dict, expected: dict, atol: float, names=OUTPUT_NAMES) -> float:
+    """Each of ``names`` has ``expected``'s shape and lies within ``atol`` of it; returns the largest difference."""
+    for key in names:
         assert got[key].shape == expected[key].shape, key
         np.testing.assert_allclose(got[key], expected[key], atol=atol, rtol=0, err_msg=key)
+    return max(float(np.max(np.abs(got[k] - expected[k]), initial=0.0)) for k in names)
+
+
+def _tf1_outputs(export_dir: str, inputs: dict, names) -> dict:
+    """``serving_default`` run the way TF Serving runs it: the TF1 loader in a graph session."""
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+        signature = meta.signature_def["serving_default"]
+        assert {k: v.dtype for k, v in signature.inputs.items()} == {k: tf.int32.as_datatype_enum
+                                                                     for k in INPUT_NAMES}
+        assert sorted(signature.outputs) == sorted(names)
+        return session.run({k: signature.outputs[k].name for k in names},
+                           {signature.inputs[k].name: v for k, v in inputs.items()})
+
+
+def _saved_model_cli(export_dir: str, inputs: dict, directory) -> subprocess.CompletedProcess:
+    """``saved_model_cli run`` of ``serving_default`` on ``inputs`` (saved as .npy in ``directory``); outputs land
+    in ``directory/out/<name>.npy``."""
+    for name, value in inputs.items():
+        np.save(directory / f"{name}.npy", value)
+    command = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", export_dir,
+               "--tag_set", "serve", "--signature_def", "serving_default",
+               "--inputs", ";".join(f"{k}={directory / (k + '.npy')}" for k in INPUT_NAMES),
+               "--outdir", str(directory / "out"), "--overwrite"]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(command, capture_output=True, text=True, cwd=directory, env=env)
+
+
+def _openvino_outputs(xml: str, inputs: dict) -> list:
+    """The IR's outputs, in its order, computed in fp32 on the CPU."""
+    import openvino as ov
+    return list(ov.Core().compile_model(xml, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(inputs).values())
 
 
 @pytest.mark.slow
@@ -126,14 +159,10 @@ def test_graph_mode_tf1_loader(exported):
     """TF Serving's path: restore ops and serving graph must use the same variables (the old export failed
     here with ``Could not find variable electra/layer_0/...``)."""
     _, export_dir, _, inputs, expected = exported
+    _assert_parity(_tf1_outputs(export_dir, inputs, OUTPUT_NAMES), expected, 1e-5)
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
         signature = meta.signature_def["serving_default"]
-        assert {k: v.dtype for k, v in signature.inputs.items()} == {k: tf.int32.as_datatype_enum
-                                                                     for k in INPUT_NAMES}
-        got = session.run({k: signature.outputs[k].name for k in OUTPUT_NAMES},
-                          {signature.inputs[k].name: v for k, v in inputs.items()})
-        _assert_parity(got, expected, 1e-5)
         short = {signature.inputs[k].name: v[:, :128] for k, v in inputs.items()}
         with pytest.raises(ValueError, match=r"serving_default_input_ids:0, which has shape \(None, 384\)"):
             session.run(signature.outputs["start_logits"].name, short)
@@ -172,19 +201,11 @@ def test_graph_mode_checks_length_inside_the_graph(exported):
 @pytest.mark.slow
 def test_saved_model_cli_run(exported, tmp_path):
     _, export_dir, _, inputs, expected = exported
-    for name, value in inputs.items():
-        np.save(tmp_path / f"{name}.npy", value)
-    command = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run", "--dir", export_dir,
-               "--tag_set", "serve", "--signature_def", "serving_default",
-               "--inputs", ";".join(f"{k}={tmp_path / (k + '.npy')}" for k in INPUT_NAMES),
-               "--outdir", str(tmp_path / "out"), "--overwrite"]
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = _saved_model_cli(export_dir, inputs, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     _assert_parity({k: np.load(tmp_path / "out" / f"{k}.npy") for k in OUTPUT_NAMES}, expected, 1e-5)
 
-    np.save(tmp_path / "input_ids.npy", inputs["input_ids"][:, :128])
-    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = _saved_model_cli(export_dir, {**inputs, "input_ids": inputs["input_ids"][:, :128]}, tmp_path)
     assert out.returncode != 0
     assert "serving_default_input_ids:0, which has shape (None, 384)" in out.stderr
 

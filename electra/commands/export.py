@@ -1,8 +1,10 @@
-r"""Export a fine-tuned SQuAD model as a SavedModel (and OpenVINO IR / ONNX) for serving.
+r"""Export a fine-tuned model (SQuAD, sentence classification or regression, token tagging) as a SavedModel (and
+OpenVINO IR / ONNX) for serving.
 
     electra-export --init=out/squad --output_dir=out/export
     electra-export --init=out/squad/checkpoints/ckpt-300 --output_dir=out/export --formats=saved_model,openvino,onnx
     electra-export --init=hf:hf_squad_model/ --output_dir=out/export --data.max_seq_length=256
+    electra-export --init=out/sst2/model --output_dir=out/sst2_export --formats=saved_model,onnx
 
 ``--init`` (or NVIDIA's ``--init_checkpoint``): a model directory, a run_squad output directory (its ``model/``, else
 its latest checkpoint), a ``checkpoints/`` directory or ``ckpt-N`` prefix, ``hf:<dir>`` or ``google:<ckpt>``. The
@@ -12,6 +14,12 @@ weights (its ``run_info.json``), else run_squad's defaults; flags override them.
 ``saved_model/`` (``serving_default``: ``input_ids``, ``input_mask``, ``segment_ids`` int32
 ``[batch, max_seq_length]`` → ``start_logits``, ``end_logits``), ``openvino/model.xml`` and ``model.onnx``, as
 ``--formats`` lists (in the IR and ONNX files output 0 is ``start_logits``).
+
+A sentence classifier or tagger (a model directory whose metadata ``task`` is ``classification``, ``regression``
+or ``tagging``, or a Hugging Face ``ElectraFor{Sequence,Token}Classification`` directory) is exported with one
+output, ``logits`` (``[batch, num_labels]``; ``[batch, max_seq_length, num_labels]`` for tagging), its label names
+(``assets/labels.json``) and ``assets/task_settings.json``; its window is the fine-tuning run's (metadata
+``finetune``), else 128; only ``--max_seq_length``, ``--do_lower_case`` and (tagging) ``--stride`` apply.
 """
 from __future__ import annotations
 
@@ -33,12 +41,15 @@ def _run_or(cls, name: str, otherwise: str | None = None):
 
 @dataclasses.dataclass(frozen=True)
 class ExportData:
-    max_seq_length: int | None = _run_or(SquadData, "max_seq_length")
+    max_seq_length: int | None = _run_or(SquadData, "max_seq_length",
+                                         "384 (SQuAD), 128 (classification, tagging)")
     doc_stride: int | None = _run_or(SquadData, "doc_stride")
     max_query_length: int | None = _run_or(SquadData, "max_query_length")
     do_lower_case: bool | None = _run_or(SquadData, "do_lower_case", "the source's")
     version_2_with_negative: bool | None = _run_or(SquadData, "version_2_with_negative",
                                                    "true when the weights hold an answer class")
+    stride: int | None = knob(None, "Tagging exports: sub-tokens between the starts of a long sentence's windows. "
+                                    "Unset: the fine-tuning run's, else half a window.", "stride", valid=">= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,13 +62,13 @@ class ExportDecoding:
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-    init: str = knob("", "The fine-tuned model: model directory, run_squad output directory, checkpoints/ or "
+    init: str = knob("", "The fine-tuned model: model directory, run output directory, checkpoints/ or "
                          "ckpt-N prefix, hf:<dir>, google:<ckpt>.", "init_checkpoint")
     output_dir: str = knob("", "Where saved_model/, openvino/ and model.onnx are written.")
     formats: str = knob("saved_model", f"Comma-separated subset of {','.join(FORMATS)}.")
     vocab_file: str | None = knob(None, "Vocabulary; unset: the source's.")
     model_config_file: str | None = knob(None, "Model config JSON; unset: the source's.")
-    data: ExportData = section(ExportData, "SQuAD windows")
+    data: ExportData = section(ExportData, "windows (SQuAD, classification, tagging)")
     decoding: ExportDecoding = section(ExportDecoding, "answers from logits")
 
     def __post_init__(self) -> None:
