@@ -1,9 +1,19 @@
-"""Answer questions with an exported SavedModel alone (vocabulary and settings come from its assets).
+"""Predict with an exported SavedModel alone (vocabulary, labels and settings come from its assets): answers of a
+SQuAD export, labels and probabilities of a sentence classifier, scores of a regressor, tags of a tagger.
 
     electra-predict --saved_model out/squad/saved_model \\
         --question "Who built the lighthouse?" --context "The lighthouse was built by ..."
     electra-predict --saved_model out/squad/saved_model --input_file tests/fixtures/squad/tiny_squad.json
+    electra-predict --saved_model out/sst-2/saved_model --text "a gorgeous, witty film"
+    electra-predict --saved_model out/rte/saved_model --text "A man plays." --text_pair "Someone plays."
+    electra-predict --saved_model out/ner/saved_model --input_file sentences.jsonl
 
+Classifiers and taggers: ``--text`` (a tagger splits it on white space) with ``--text_pair`` for sentence pairs, or
+``--input_file``: JSON Lines or a JSON list of objects ``{"text"[, "text_pair"][, "id"]}`` (a tagger also takes
+``{"words": [...]}``), or a plain text file, one text a line. Output: one JSON line per item, ``{"id", "label",
+"probabilities"}``, ``{"id", "score"}`` or ``{"id", "words", "tags"}``.
+
+SQuAD:
 Prints one JSON object a line, per item in input order: ``id``, ``question``, ``answer``
 (= ``context[start_char:end_char]``), ``score``, ``start_char``, ``end_char`` (``-1`` when a v2 model finds no
 answer); an item that cannot be answered (empty or missing question or context, a repeated id, ...) gets
@@ -30,21 +40,32 @@ from electra.configs import ConfigError, knob
 class PredictConfig:
     saved_model: str = knob("", "SavedModel directory written by electra-squad --export_dir or electra-export.",
                             required=True)
-    question: str | None = knob(None, "One question (with --context).")
-    context: str | None = knob(None, "The passage that answers --question.")
-    input_file: str | None = knob(None, "JSON list of {\"question\", \"context\"[, \"id\"]} objects (the id "
-                                        "defaults to the position), or a SQuAD-format file.")
+    question: str | None = knob(None, "SQuAD export: one question (with --context).")
+    context: str | None = knob(None, "SQuAD export: the passage that answers --question.")
+    text: str | None = knob(None, "Classifier or tagger export: one text (a tagger splits it on white space).")
+    text_pair: str | None = knob(None, "Sentence-pair classifier: the second text of --text.")
+    input_file: str | None = knob(None, "SQuAD: a JSON list of {\"question\", \"context\"[, \"id\"]} objects (the id "
+                                        "defaults to the position), or a SQuAD-format file. Classifier/tagger: JSON "
+                                        "Lines or a JSON list of {\"text\"[, \"text_pair\"][, \"id\"]} (or "
+                                        "{\"words\": [...]}) objects, or a text file, one text a line.")
     output_file: str | None = knob(None, "Also write the answers here (a JSON list).")
 
     def __post_init__(self) -> None:
         pair = self.question is not None or self.context is not None
+        single = self.text is not None or self.text_pair is not None
+        if sum((pair, single, self.input_file is not None)) > 1:
+            raise ConfigError("give one of: --question and --context, --text [--text_pair], or --input_file")
         if self.input_file is not None:
-            if pair:
-                raise ConfigError("give either --question and --context, or --input_file, not both")
             if not self.input_file.strip():
                 raise ConfigError("--input_file is empty")
+        elif single:
+            if self.text is None:
+                raise ConfigError("--text_pair needs --text")
+            for flag, value in (("--text", self.text), ("--text_pair", self.text_pair)):
+                if value is not None and not value.strip():
+                    raise ConfigError(f"{flag} is empty" + (" (only white space)" if value else ""))
         elif not pair:
-            raise ConfigError("give either --question and --context, or --input_file")
+            raise ConfigError("give one of: --question and --context, --text [--text_pair], or --input_file")
         else:
             for flag, value in (("--question", self.question), ("--context", self.context)):
                 if value is None:
@@ -89,13 +110,100 @@ def _item(entry, index: int, context, where: str = "") -> dict:
     return {"id": str(qid), "question": entry.get("question"), "context": context}
 
 
+def _text_items(path: str) -> list[dict]:
+    """``[{"id", "text", "text_pair"} or {"id", "words"}]`` of a classifier/tagger input file (JSON list, JSON Lines
+    or plain text), or ``{"id", "error"}`` for an entry that is not usable."""
+    with open(path, encoding="utf-8") as f:
+        content = f.read()
+    stripped = content.lstrip()
+    entries: list = []
+    if stripped.startswith("["):
+        try:
+            entries = json.loads(content)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"input file {path}: malformed JSON (line {e.lineno}: {e.msg})") from None
+    elif stripped.startswith("{"):
+        for number, line in enumerate(content.splitlines(), 1):
+            if line.strip():
+                try:
+                    entries.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"input file {path}:{number}: malformed JSON ({e.msg})") from None
+    else:
+        entries = [{"text": line} for line in content.splitlines() if line.strip()]
+    if not entries:
+        raise ValueError(f"input file {path}: holds no texts")
+    items = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            items.append({"id": str(index), "error": f"item {index}: expected an object with 'text', got "
+                                                     f"{type(entry).__name__}"})
+            continue
+        item = {"id": str(entry.get("id", index))}
+        if "words" in entry:
+            item["words"] = entry["words"]
+        else:
+            item["text"], item["text_pair"] = entry.get("text"), entry.get("text_pair")
+        items.append(item)
+    return items
+
+
+def _item_error(item: dict, tagger: bool) -> str | None:
+    if "error" in item:
+        return item["error"]
+    if "words" in item:
+        words = item["words"]
+        if not tagger:
+            return f"item {item['id']!r}: 'words' is for a tagger export; give 'text'"
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w.strip() for w in words):
+            return f"item {item['id']!r}: 'words' must be a non-empty list of non-empty strings"
+        return None
+    for field in ("text", "text_pair"):
+        value = item.get(field)
+        if (field == "text" or value is not None) and (not isinstance(value, str) or not value.strip()):
+            return f"item {item['id']!r}: {field!r} must be a non-empty string, got {value!r}"
+    if tagger and item.get("text_pair") is not None:
+        return f"item {item['id']!r}: a tagger takes no 'text_pair'"
+    return None
+
+
+def _predict_texts(config: PredictConfig, items: list[dict]) -> list[dict]:
+    from electra.serving import TaggerPredictor, load_predictor
+    predictor = load_predictor(config.saved_model)
+    tagger = isinstance(predictor, TaggerPredictor)
+    results: list[dict] = [{"id": item["id"], "error": _item_error(item, tagger)} for item in items]
+    good = [i for i, r in enumerate(results) if r["error"] is None]
+    if tagger:
+        outputs = predictor.predict([items[i].get("words") or items[i]["text"] for i in good])
+    else:
+        outputs = predictor.predict([items[i]["text"] for i in good], [items[i].get("text_pair") for i in good])
+    for i, output in zip(good, outputs):
+        results[i] = {"id": items[i]["id"], **({} if tagger else {"text": items[i]["text"]}), **output}
+    return results
+
+
 def _run(config: PredictConfig) -> int:
+    from electra.export import load_settings
     from electra.squad.inference import SavedModelPredictor
 
+    task = load_settings(config.saved_model).get("task", "squad")
+    if task != "squad":
+        if config.question is not None:
+            raise ConfigError(f"--saved_model={config.saved_model} is a {task} export: give --text (and "
+                              f"--text_pair) or --input_file, not --question/--context")
+        items = _text_items(config.input_file) if config.input_file else [
+            {"id": "0", "text": config.text, "text_pair": config.text_pair}]
+        return _report(config, _predict_texts(config, items))
+    if config.text is not None:
+        raise ConfigError(f"--saved_model={config.saved_model} is a SQuAD export: give --question and --context "
+                          f"or --input_file, not --text")
     items = _load_items(config.input_file) if config.input_file else [
         {"id": "0", "question": config.question, "context": config.context}]
     predictor = SavedModelPredictor(config.saved_model)
-    answers = predictor.answer_items(items)
+    return _report(config, predictor.answer_items(items))
+
+
+def _report(config: PredictConfig, answers: list[dict]) -> int:
     for answer in answers:
         print(json.dumps(answer, ensure_ascii=False))
     failed = [a for a in answers if "error" in a]

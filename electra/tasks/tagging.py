@@ -45,8 +45,9 @@ class TaggingTask(FinetuneTask):
 
     @property
     def stride(self) -> int:
+        from electra.export import default_stride
         d = self.config.data
-        return d.stride or max(1, (d.max_seq_length - 2) // 2)
+        return d.stride or default_stride(d.max_seq_length)
 
     def build_model(self, seed: int | None = None):
         from electra.modeling import ElectraForTokenClassification

@@ -9,6 +9,7 @@ import pytest
 
 from electra.classification.data import DataError
 from electra.commands.finetune import COMMAND
+from electra.commands.predict import COMMAND as PREDICT
 from electra.tasks.finetuning import run
 from tests.tasks.finetune_helpers import GLUE, TAGGING, VOCAB, finetune_config, untouched
 
@@ -23,8 +24,8 @@ def _metadata(directory):
         return json.load(f)
 
 
-def test_glue_run_writes_the_model_scores_predictions_and_submission(tmp_path):
-    result = run(finetune_config(tmp_path / "out", task="glue/sst-2", **{
+def test_glue_run_writes_the_model_scores_predictions_submission_and_export(tmp_path, capsys):
+    result = run(finetune_config(tmp_path / "out", task="glue/sst-2", export_dir=str(tmp_path / "export"), **{
         "data.train_file": str(GLUE / "SST-2" / "train.tsv"), "data.eval_file": str(GLUE / "SST-2" / "train.tsv"),
         "data.test_file": str(GLUE / "SST-2" / "test.tsv")}))
     out = tmp_path / "out"
@@ -42,6 +43,22 @@ def test_glue_run_writes_the_model_scores_predictions_and_submission(tmp_path):
     submission = (out / "glue_submission" / "SST-2.tsv").read_text().splitlines()
     assert submission[0] == "index\tprediction"
     assert submission[1:] == [f"{p['id']}\t{p['label']}" for p in predictions]
+    # the export alone answers as the run did: electra-predict over the test sentences
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(row.split("\t", 1)[1].strip() + "\n" for row in test_rows), encoding="utf-8")
+    capsys.readouterr()
+    assert PREDICT.main([f"--saved_model={result['export_dir']}", f"--input_file={texts}"]) == 0
+    served = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [s["label"] for s in served] == [p["label"] for p in predictions]
+    for s, p in zip(served, predictions):
+        assert max(abs(s["probabilities"][k] - p["probabilities"][k]) for k in p["probabilities"]) < 1e-5
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": "  "}\n', encoding="utf-8")
+    assert PREDICT.main([f"--saved_model={result['export_dir']}", f"--input_file={mixed}"]) == 1
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in out.splitlines()] == ["a", "b"] and "item 'b': 'text'" in err
+    assert PREDICT.main([f"--saved_model={result['export_dir']}", "--question=q", "--context=c"]) == 2
+    assert "is a classification export" in capsys.readouterr().err
 
 
 def _own_csv(tmp_path, rows=40):
@@ -88,8 +105,8 @@ def test_regression_scores_pearson_and_spearman_and_predicts_numbers(tmp_path):
 
 @pytest.mark.parametrize("train, dev, entity", [("wnut17_train.conll", "wnut17_dev.conll", True),
                                                 ("en_ewt-ud-train.conllu", "en_ewt-ud-dev.conllu", False)])
-def test_tagging_scores_and_predicts_one_tag_per_word(tmp_path, train, dev, entity):
-    result = run(finetune_config(tmp_path / "out", task="tagging", **{
+def test_tagging_scores_and_predicts_one_tag_per_word(tmp_path, capsys, train, dev, entity):
+    result = run(finetune_config(tmp_path / "out", task="tagging", export_dir=str(tmp_path / "export"), **{
         "data.train_file": str(TAGGING / train), "data.eval_file": str(TAGGING / dev),
         "data.test_file": str(TAGGING / dev), "data.max_seq_length": 24, "data.stride": 8}))
     expected = {"accuracy", "score"} | ({"precision", "recall", "f1"} if entity else set())
@@ -99,6 +116,13 @@ def test_tagging_scores_and_predicts_one_tag_per_word(tmp_path, train, dev, enti
     assert meta["finetune"]["stride"] == 8 and meta["finetune"]["tag_scheme"] == ("BIO" if entity else "none")
     rows = _lines(tmp_path / "out" / "predictions.jsonl")
     assert rows and all(len(r["words"]) == len(r["tags"]) and set(r["tags"]) <= set(meta["labels"]) for r in rows)
+    sentences = tmp_path / "sentences.jsonl"
+    sentences.write_text("".join(json.dumps({"id": r["id"], "words": r["words"]}) + "\n" for r in rows[:12]),
+                         encoding="utf-8")
+    capsys.readouterr()
+    assert PREDICT.main([f"--saved_model={result['export_dir']}", f"--input_file={sentences}"]) == 0
+    served = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(s["id"], s["tags"]) for s in served] == [(r["id"], r["tags"]) for r in rows[:12]]
 
 
 BAD_INPUTS = {
