@@ -6,7 +6,8 @@ evaluated on held-out sequences before the first step and during training (ROC-A
 accuracy of the generator) → loss curves as a PNG →
 extract the discriminator (checked against its Hugging Face export) → fine-tune it on some articles of the real
 SQuAD v1.1 subset and score it on other articles, and the same from random initialization for comparison →
-SavedModel export → one held-out question answered from the SavedModel alone. Every artifact lands under
+SavedModel export → one held-out question answered from the SavedModel alone → the discriminator fine-tuned on
+real SST-2 sentiment rows and scored on held-out rows, beside random initialization. Every artifact lands under
 --output_dir, named at the end.
 
     bash run_scripts/quickstart.sh                                   # what the README runs (sets up .venv first)
@@ -43,6 +44,12 @@ class QuickstartConfig:
                                            valid=">= 0")
     held_out_articles: tuple[int, ...] = knob((0, 7), "Article indices of --squad_file to score on (never trained "
                                                       "on).", valid=">= 0")
+    sst2_file: str = knob(os.path.join(ROOT, "tests", "fixtures", "learning", "sst2_train_2500.tsv"),
+                          "GLUE SST-2 rows (header + rows): the first --sst2_train_rows fine-tune, the rest are held "
+                          "out.")
+    sst2_train_rows: int = knob(2000, "SST-2 rows to fine-tune on.", valid=">= 1")
+    sst2_epochs: float = knob(8.0, "SST-2 fine-tuning epochs (each of the two fine-tunings; a tiny model from "
+                                   "random weights needs several to leave the majority class).", valid="> 0")
     seed: int = knob(42, "Random seed.", valid=">= 0")
 
 AUC_NOTE = ("ROC-AUC, not recall at the 0.5 threshold, is the lens here: only ~15% of tokens are replaced, so an "
@@ -52,17 +59,18 @@ AUC_NOTE = ("ROC-AUC, not recall at the 0.5 threshold, is the lens here: only ~1
 
 
 STARTED = time.time()
+STAGES = 7
 
 
 def stage(number: int, text: str) -> None:
-    print(f"\n[{number}/6] (at {time.time() - STARTED:.0f}s) {text}", flush=True)
+    print(f"\n[{number}/{STAGES}] (at {time.time() - STARTED:.0f}s) {text}", flush=True)
 
 
 def _run(c: QuickstartConfig) -> None:
     import numpy as np
 
     from electra.cli import build, load_recipe
-    from electra.configs import ModelConfig, PretrainConfig, SquadConfig
+    from electra.configs import FinetuneConfig, ModelConfig, PretrainConfig, SquadConfig
     from electra.data import MaskingConfig
     from electra.data.pretraining import SpecialIds, list_files, pretraining_dataset
     from electra.interop import load_hf_electra
@@ -70,6 +78,7 @@ def _run(c: QuickstartConfig) -> None:
     from electra.interop.store import resolve_source
     from electra.squad import heldout
     from electra.squad.inference import SavedModelPredictor
+    from electra.tasks.finetuning import run as run_finetune
     from electra.tasks.pretraining import run as run_pretraining
     from electra.tasks.squad import run as run_squad
     from electra.tokenization import load_tokenizer
@@ -149,6 +158,42 @@ def _run(c: QuickstartConfig) -> None:
     question = paragraph["qas"][0]
     answer = SavedModelPredictor(export_dir).answer(question["question"], paragraph["context"])
 
+    with open(c.sst2_file, encoding="utf-8") as f:
+        rows = f.readlines()
+    if len(rows) < c.sst2_train_rows + 2:
+        raise SystemExit(f"quickstart: --sst2_file={c.sst2_file} has {len(rows) - 1} rows; --sst2_train_rows="
+                         f"{c.sst2_train_rows} leaves none held out")
+    sst2_dir = os.path.join(out, "sst2_data")
+    os.makedirs(sst2_dir, exist_ok=True)
+    sst2_train, sst2_held_out = os.path.join(sst2_dir, "train.tsv"), os.path.join(sst2_dir, "held_out.tsv")
+    for path, part in ((sst2_train, rows[1:c.sst2_train_rows + 1]), (sst2_held_out, rows[c.sst2_train_rows + 1:])):
+        with open(path, "w", encoding="utf-8") as f:
+            f.writelines(rows[:1] + part)
+    held_out_labels = [row.rsplit("\t", 1)[1].strip() for row in rows[c.sst2_train_rows + 1:]]
+    stage(7, f"GLUE SST-2 sentiment: {c.sst2_train_rows} real rows fine-tune the pretrained discriminator and, for "
+             f"comparison, a random initialization ({c.sst2_epochs:g} epochs, seq 64); "
+             f"{len(held_out_labels)} other rows are held out")
+
+    def classify(name: str, init: str | None) -> dict:
+        return run_finetune(build(FinetuneConfig, {
+            "task": "glue/sst-2", "output_dir": os.path.join(out, name), "mode": "train_eval", "init": init,
+            "model.config_file": os.path.join(pretrain_dir, "model_config.json"),
+            "data": {"vocab_file": extracted["vocab_file"], "train_file": sst2_train, "eval_file": sst2_held_out,
+                     "test_file": sst2_held_out, "max_seq_length": 64, "train_batch_size": 32},
+            "optimizer": {"name": "adamw", "learning_rate": 3e-4, "warmup_proportion": 0.1},
+            "trainer": {"epochs": c.sst2_epochs, "xla": False, "log_every": 50, "seed": c.seed}}))
+
+    sst2 = {name: classify(name, init) for name, init in (("sst2_pretrained", extracted["discriminator_dir"]),
+                                                          ("sst2_random_init", None))}
+    correct = {}
+    for name in sst2:
+        with open(os.path.join(out, name, "predictions.jsonl"), encoding="utf-8") as f:
+            predicted = [json.loads(line)["label"] for line in f]
+        correct[name] = [float(p == g) for p, g in zip(predicted, held_out_labels)]
+    majority = max(held_out_labels.count(label) for label in set(held_out_labels)) / len(held_out_labels)
+    sst2_won = heldout.verdict(correct["sst2_pretrained"], correct["sst2_random_init"], metric="accuracy",
+                               items="sentences")
+
     scores = {}
     for name in ("squad_pretrained", "squad_random_init"):
         with open(os.path.join(out, name, "predictions.json"), encoding="utf-8") as f:
@@ -186,10 +231,16 @@ def _run(c: QuickstartConfig) -> None:
     print(f"  {won}")
     print(f"Q: {question['question']}\nA: {answer['text']!r} (characters {answer['start_char']}–"
           f"{answer['end_char']}, score {answer['score']:.2f}; gold {question['answers'][0]['text']!r})")
+    print(f"GLUE SST-2 sentiment on held-out rows ({c.sst2_train_rows} training rows, {len(held_out_labels)} held "
+          f"out; majority class {majority:.3f}):")
+    print(f"  pretrained ELECTRA     accuracy {sst2['sst2_pretrained']['eval']['accuracy']:.3f}")
+    print(f"  random initialization  accuracy {sst2['sst2_random_init']['eval']['accuracy']:.3f}")
+    print(f"  {sst2_won}")
     print(f"\nDone in {time.time() - start:.0f}s. Artifacts: {out}")
     print(f"  pretraining run: {pretrain_dir} (TensorBoard: {os.path.join(pretrain_dir, 'tensorboard')})"
           f"\n  loss curves:     {curves}\n  discriminator:   {extracted['discriminator_dir']}"
-          f"\n  SQuAD runs:      {out}/squad_pretrained, {out}/squad_random_init\n  SavedModel:      {export_dir}")
+          f"\n  SQuAD runs:      {out}/squad_pretrained, {out}/squad_random_init\n  SavedModel:      {export_dir}"
+          f"\n  SST-2 runs:      {out}/sst2_pretrained, {out}/sst2_random_init")
     if not (train[-1]["loss"] < train[0]["loss"] and diff == 0.0):
         raise SystemExit("quickstart check failed: the loss did not fall or the re-imported model differs")
 

@@ -128,8 +128,8 @@ def test_predict_script_squad_file_and_single_question(exported, capsys):
     (["--question", "   ", "--context", CONTEXT], "--question is empty (only white space)"),
     (["--question", "Who?"], "--context is missing"),
     (["--context", CONTEXT], "--question is missing"),
-    ([], "give either --question and --context, or --input_file"),
-    (["--question", "Who?", "--context", CONTEXT, "--input_file", "x.json"], "not both"),
+    ([], "give one of: --question and --context, --text [--text_pair], or --input_file"),
+    (["--question", "Who?", "--context", CONTEXT, "--input_file", "x.json"], "give one of:"),
 ])
 def test_empty_or_missing_flags_are_named(args, message, capsys):
     assert predict.main(["--saved_model", "unused", *args]) == 2

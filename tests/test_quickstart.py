@@ -26,13 +26,13 @@ def test_quickstart_runs_end_to_end(tmp_path):
     out = tmp_path / "quickstart"
     result = subprocess.run([sys.executable, os.path.join(ROOT, "run_scripts", "quickstart.py"),
                              f"--output_dir={out}", f"--pretrain_steps={STEPS}", "--finetune_steps=20",
-                             f"--corpus_max_bytes={CAP}"],
+                             f"--corpus_max_bytes={CAP}", "--sst2_train_rows=600", "--sst2_epochs=1"],
                             capture_output=True, text=True, timeout=1200, cwd=ROOT,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     stdout = result.stdout
-    for stage in range(1, 7):
-        assert f"[{stage}/6]" in stdout
+    for stage in range(1, 8):
+        assert f"[{stage}/7]" in stdout
     assert "max discriminator logit difference 0.0e+00" in stdout
 
     # held-out pretraining check: untrained (step 0) beside trained, the baseline and why ROC-AUC
@@ -63,7 +63,8 @@ def test_quickstart_runs_end_to_end(tmp_path):
     assert re.search(r"^  random initialization +EM [0-9.]+  F1 [0-9.]+$", stdout, re.MULTILINE)
     verdicts = [v for v in ("→ pretraining won", "→ random initialization won", "→ no clear winner")
                 if v in stdout]
-    assert len(verdicts) == 1 and stdout.count(verdicts[0]) == 1, verdicts
+    assert sum(stdout.count(v) for v in verdicts) == 2, verdicts      # one for SQuAD, one for SST-2
+    assert "F1 difference" in stdout and "accuracy difference" in stdout
     train = json.loads((out / "squad_data" / "train.json").read_text())
     held_out = json.loads((out / "squad_data" / "held_out.json").read_text())
     asked = re.search(r"^Q: (.*)$", stdout, re.MULTILINE).group(1)
@@ -80,3 +81,12 @@ def test_quickstart_runs_end_to_end(tmp_path):
     metrics = json.loads((out / "squad_pretrained" / "eval_results.json").read_text())
     assert 0.0 <= metrics["f1"] <= 100.0 and metrics["total"] == sum(
         len(p["qas"]) for a in held_out["data"] for p in a["paragraphs"])
+
+    # SST-2 on held-out rows: both accuracies, the majority class beside them, predictions for every held-out row
+    assert re.search(r"^GLUE SST-2 sentiment on held-out rows \(600 training rows, 1900 held out; majority class "
+                     r"0\.[0-9]{3}\):$", stdout, re.MULTILINE)
+    for label in ("pretrained ELECTRA", "random initialization"):
+        assert re.search(rf"^  {label} +accuracy 0\.[0-9]{{3}}$", stdout, re.MULTILINE), label
+    for name in ("sst2_pretrained", "sst2_random_init"):
+        rows = (out / name / "predictions.jsonl").read_text().splitlines()
+        assert len(rows) == 1900 and (out / name / "model" / "metadata.json").exists()

@@ -29,6 +29,7 @@ ERRORS = [
     ("electra.data.pretraining", "CorruptRecordError", ("a.tfrecord: corrupt TFRecord: record 0 ...",), 2),
     ("electra.data.tfrecord", "DamagedRecord", (3, 120, "data CRC mismatch"), 2),
     ("electra.squad.data", "SquadFormatError", ("SQuAD file dev.json: question id 'q1' appears twice",), 2),
+    ("electra.classification.data", "DataError", ("dev.tsv:3: column 'label': 'maybe' is not one of the labels",), 2),
     ("electra.tokenization", "TokenizerError", ("vocab.txt: no [MASK] token",), 2),
     ("electra.interop.weights", "WeightLoadError", ("ckpt-3: encoder/kernel has shape [4, 4] in the file",), 2),
     ("data_prep.common", "DataPrepError", ("in.txt: invalid UTF-8 at byte offset 46",), 2),
