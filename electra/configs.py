@@ -559,7 +559,8 @@ class FinetuneData:
                                         resume=False)
     label_column: str = knob("label", "Own data: the column holding the label (a class name, or a number for "
                                       "regression).", resume=False)
-    tag_column: int = knob(-1, "CoNLL files: the column of the tag (-1: the last; CoNLL-2003 NER).", resume=False)
+    tag_column: int = knob(-1, "CoNLL files: the column of the tag, counted from 0, or from the end when negative "
+                               "(-1: the last; CoNLL-2003 NER).", valid="finite", resume=False)
     conllu_field: str = knob("upos", "CoNLL-U files: the tag field (upos or xpos).", choices=("upos", "xpos"),
                              resume=False)
     vocab_file: str | None = knob(None, "vocab.txt or SentencePiece .model (default: the --init source's).",

@@ -98,7 +98,7 @@ def test_every_command_is_found():
     """setup.py's console commands, the data_prep tools and the quickstart are all walked below."""
     setup = (ROOT / "setup.py").read_text()
     consoles = re.findall(r'"([\w.]+):main"', setup[setup.index("COMMANDS = {"):])
-    assert len(consoles) == 8
+    assert len(consoles) == 9
     walked = {path[:-3].replace("/", ".") for path in COMMANDS}
     assert set(consoles) <= walked and "run_scripts.quickstart" in walked
     assert {"data_prep.build_vocab", "data_prep.build_pretraining_dataset", "data_prep.corpus"} <= walked

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from electra import cli
-from electra.configs import ConfigError, PretrainConfig, SquadConfig
+from electra.configs import ConfigError, FinetuneConfig, PretrainConfig, SquadConfig
 from tests.training.conftest import ROOT, pretrain_in_process, read_log, tiny_model_config
 
 RECIPES = os.path.join(ROOT, "recipes")
@@ -126,12 +126,20 @@ def test_aliases_dotted_names_and_booleans():
         cli.override(cli._defaults(PretrainConfig), {"optimizer.learnin_rate": 1}, "recipe.json")
 
 
-@pytest.mark.parametrize("name", sorted(os.listdir(RECIPES)))
+ALL_RECIPES = sorted(os.path.relpath(os.path.join(folder, name), RECIPES)
+                     for folder, _, names in os.walk(RECIPES) for name in names if name.endswith(".json"))
+GOOGLE_FINETUNING = {"small": (3e-4, 0.8), "base": (1e-4, 0.8), "large": (5e-5, 0.9)}   # LR, layer-wise decay
+
+
+@pytest.mark.parametrize("name", ALL_RECIPES)
 def test_recipes_load_and_flags_override_them(name, tmp_path):
-    squad = name.startswith("squad")
-    cls = SquadConfig if squad else PretrainConfig
+    squad, finetune = name.startswith("squad"), name.startswith(("glue", "tagging"))
+    cls = SquadConfig if squad else FinetuneConfig if finetune else PretrainConfig
     extra = ["--mode=prediction", f"--predict_file={os.path.join(ROOT, 'tests/fixtures/squad/tiny_squad.json')}"] \
         if squad else []
+    if finetune:
+        fixture = os.path.join(ROOT, "tests/fixtures/tagging/wnut17_train.conll")
+        extra = [f"--data.train_file={fixture}", f"--data.eval_file={fixture}"]
     config = cli.parse(cls, [f"--config={os.path.join(RECIPES, name)}", "--output_dir=x", *extra], "")
     overridden = cli.parse(cls, [f"--config={os.path.join(RECIPES, name)}", "--output_dir=x", "--seed=5", *extra], "")
     assert overridden.trainer.seed == 5 and overridden.optimizer == config.optimizer
@@ -139,6 +147,14 @@ def test_recipes_load_and_flags_override_them(name, tmp_path):
         assert (config.data.max_seq_length, config.optimizer.learning_rate, config.trainer.total_steps) == \
             (128, 6e-3, 10000)
         assert config.trainer.global_batch_size == 67584 and config.trainer.gradient_accumulation_steps == 0
+    if name.startswith("glue"):       # google-research/electra's configure_finetuning.py, per size and task
+        task, size = os.path.basename(name)[:-len(".json")].rsplit("_", 1)
+        o = config.optimizer
+        assert config.task == f"glue/{task}" and config.model.size == size
+        assert (o.name, o.learning_rate, o.layerwise_lr_decay) == ("layerwise_adamw", *GOOGLE_FINETUNING[size])
+        assert config.trainer.epochs == (10.0 if task in ("rte", "sts-b") else 3.0)
+        assert (config.data.max_seq_length, config.trainer.global_batch_size, o.warmup_proportion,
+                o.weight_decay, o.epsilon) == (128, 32, 0.1, 0.01, 1e-6)
 
 
 def test_global_batch_derives_the_accumulation(pretraining_data, tmp_path):
