@@ -120,6 +120,27 @@ class Task(abc.ABC):
         if self.source.kind == MODEL_DIRECTORY:
             safetensors_names(os.path.join(self.source.path, WEIGHTS_NAME))
 
+    def resolve_fine_tuning_inputs(self) -> None:
+        """What every fine-tuning task resolves first: the ``--init`` weights (unset and not training: the run's own
+        ``model/``, else its checkpoints), the vocabulary (``--data.vocab_file``, else the source's) with its
+        lower-casing (``--data.do_lower_case``, else the source's, else true), and the model config."""
+        c = self.config
+        spec = c.init
+        if spec is None and not self.trains:
+            own = os.path.join(c.output_dir, "model")
+            spec = own if os.path.isdir(own) else c.output_dir
+        if spec is not None:
+            self.resolve_init(spec)
+        vocab_file = c.data.vocab_file or (self.source.vocab_file if self.source else None)
+        if not vocab_file:
+            raise ValueError("--data.vocab_file is required: the --init source carries no vocabulary"
+                             if self.source else "--data.vocab_file is required (or an --init source with one)")
+        lower = c.data.do_lower_case
+        if lower is None:
+            lower = self.source.do_lower_case if self.source and self.source.do_lower_case is not None else True
+        self.load_vocabulary(vocab_file, lower_case=lower)
+        self.model_config = self.resolve_model_config()
+
     def load_vocabulary(self, vocab_file: str, lower_case: bool | None = None) -> None:
         from electra.io import file_sha256
         from electra.tokenization import load_tokenizer

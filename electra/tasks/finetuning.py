@@ -95,21 +95,7 @@ class FinetuneTask(Task):
     # --- inputs -------------------------------------------------------------------------------------------------
     def prepare(self, distributor) -> None:
         c, d = self.config, self.config.data
-        spec = c.init
-        if spec is None and not self.trains:
-            own = os.path.join(c.output_dir, "model")
-            spec = own if os.path.isdir(own) else c.output_dir
-        if spec is not None:
-            self.resolve_init(spec)
-        vocab_file = d.vocab_file or (self.source.vocab_file if self.source else None)
-        if not vocab_file:
-            raise ValueError("--data.vocab_file is required: the --init source carries no vocabulary"
-                             if self.source else "--data.vocab_file is required (or an --init source with one)")
-        lower = d.do_lower_case
-        if lower is None:
-            lower = self.source.do_lower_case if self.source and self.source.do_lower_case is not None else True
-        self.load_vocabulary(vocab_file, lower_case=lower)
-        self.model_config = self.resolve_model_config()
+        self.resolve_fine_tuning_inputs()
         if self.trains:
             records = self.read(d.train_file, labelled=True)
             self.labels = self.label_set_of(records, d.train_file)

@@ -60,21 +60,7 @@ class SquadTask(Task):
     # --- inputs -------------------------------------------------------------------------------------------------
     def prepare(self, distributor) -> None:
         c = self.config
-        spec = c.init
-        if spec is None and not self.trains:
-            own = os.path.join(c.output_dir, "model")
-            spec = own if os.path.isdir(own) else c.output_dir
-        if spec is not None:
-            self.resolve_init(spec)
-        vocab_file = c.data.vocab_file or (self.source.vocab_file if self.source else None)
-        if not vocab_file:
-            raise ValueError("--data.vocab_file is required: the --init source carries no vocabulary"
-                             if self.source else "--data.vocab_file is required (or an --init source with one)")
-        lower = c.data.do_lower_case
-        if lower is None:
-            lower = self.source.do_lower_case if self.source and self.source.do_lower_case is not None else True
-        self.load_vocabulary(vocab_file, lower_case=lower)
-        self.model_config = self.resolve_model_config()
+        self.resolve_fine_tuning_inputs()
         self.windows = dict(max_seq_length=c.data.max_seq_length, doc_stride=c.data.doc_stride,
                             max_query_length=c.data.max_query_length)
         self.cache_dir = c.data.cache_dir or os.path.join(c.output_dir, "feature_cache")
