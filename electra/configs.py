@@ -568,8 +568,8 @@ class FinetuneData:
                                       "do_lower_case", resume=False)
     max_seq_length: int = knob(128, "Tokens per window ([CLS] and [SEP] included).", "max_seq_length",
                                valid=">= 4", resume=False)
-    stride: int = knob(64, "Tagging: sub-tokens from the start of one window of a long sentence to the next.",
-                       valid=">= 1", resume=False)
+    stride: int | None = knob(None, "Tagging: sub-tokens from the start of one window of a long sentence to the "
+                                    "next (default: half a window).", valid=">= 1", resume=False)
     train_batch_size: int = knob(32, "Examples per worker per micro-batch.", "train_batch_size", valid=">= 1")
     predict_batch_size: int = knob(64, "Examples per prediction batch.", "predict_batch_size", valid=">= 1")
 
@@ -620,7 +620,8 @@ class FinetuneConfig:
             (self.mode != "predict" or bool(d.test_file), "data.test_file", d.test_file,
              "is required to predict (--mode=predict)"),
             (t.total_steps > 0 or t.epochs > 0, "trainer.epochs", t.epochs, "must be > 0 when total_steps is 0"),
-            (d.stride <= d.max_seq_length - 2, "data.stride", d.stride, "must be <= data.max_seq_length - 2"),
+            (d.stride is None or d.stride <= d.max_seq_length - 2, "data.stride", d.stride,
+             "must be <= data.max_seq_length - 2"),
         ]
         for flag, path in (("data.train_file", d.train_file), ("data.eval_file", d.eval_file),
                            ("data.test_file", d.test_file), ("data.vocab_file", d.vocab_file),

@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from electra.classification.data import GLUE_TASKS
+
 
 def _pair(y_true, y_pred, dtype=None) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.asarray(y_true, dtype=dtype), np.asarray(y_pred, dtype=dtype)
@@ -143,19 +145,7 @@ METRICS: dict[str, Callable[..., float]] = {
 # GLUE's official metric(s) of each task (the GLUE paper, Wang et al. 2018, table 1 and section 4); the task's
 # "score" on the leaderboard is their mean. The diagnostic set "ax" is scored with R3, the 3-class Matthews
 # correlation, as GLUE does (not with accuracy). Labels for mrpc/qqp: 1 = paraphrase/duplicate, GLUE's positive class.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "cola": ("mcc",),
-    "sst-2": ("accuracy",),
-    "mrpc": ("accuracy", "f1"),
-    "sts-b": ("pearson", "spearman"),
-    "qqp": ("accuracy", "f1"),
-    "mnli": ("accuracy",),
-    "mnli-mm": ("accuracy",),
-    "qnli": ("accuracy",),
-    "rte": ("accuracy",),
-    "wnli": ("accuracy",),
-    "ax": ("mcc",),
-}
+TASK_METRICS: dict[str, tuple[str, ...]] = {name: task.metrics for name, task in GLUE_TASKS.items()}
 
 
 def glue_scores(task_name: str, labels, predictions) -> dict[str, float]:

@@ -109,14 +109,16 @@ def paired_bootstrap(first, second, resamples: int = 2000, seed: int = 0) -> tup
     return float(difference.mean()), float(low), float(high)
 
 
-def verdict(pretrained_f1, random_f1, label_a: str = "pretraining", resamples: int = 2000, seed: int = 0) -> str:
-    """One sentence on which fine-tuning won on F1 (per-question F1 in 0..1, paired by question), judged by the
-    paired bootstrap interval of the difference: a win only when the interval excludes zero."""
+def verdict(pretrained_f1, random_f1, label_a: str = "pretraining", resamples: int = 2000, seed: int = 0,
+            metric: str = "F1", items: str = "questions") -> str:
+    """One sentence on which fine-tuning won on ``metric`` (per-item scores in 0..1, paired by item: a question's
+    F1, a sentence's correctness), judged by the paired bootstrap interval of the difference: a win only when the
+    interval excludes zero."""
     mean, low, high = paired_bootstrap(pretrained_f1, random_f1, resamples, seed)
-    interval = (f"F1 difference {100 * mean:+.1f} points, 95% bootstrap interval over questions "
+    interval = (f"{metric} difference {100 * mean:+.1f} points, 95% bootstrap interval over {items} "
                 f"[{100 * low:+.1f}, {100 * high:+.1f}]")
     if low > 0:
-        return f"→ {label_a} won: the pretrained model scored higher on the held-out questions ({interval})."
+        return f"→ {label_a} won: the pretrained model scored higher on the held-out {items} ({interval})."
     if high < 0:
         return (f"→ random initialization won: {label_a} made the held-out score worse ({interval}).")
     return (f"→ no clear winner: the difference is within noise ({interval}); {label_a} did not measurably help "

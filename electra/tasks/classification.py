@@ -33,7 +33,7 @@ class ClassificationTask(FinetuneTask):
         from electra.classification.data import read_glue, read_table
         c, d = self.config, self.config.data
         if c.glue_task and d.format == "auto":
-            return read_glue(c.glue_task, path)
+            return read_glue(c.glue_task, path, require_labels=labelled)
         return read_table(path, d.text_column, d.text_pair_column, d.label_column if labelled else None,
                           regression=self.regression, format=None if d.format == "auto" else d.format)
 
@@ -42,12 +42,12 @@ class ClassificationTask(FinetuneTask):
         if self.regression:
             return None
         if self.config.glue_task:
-            return LabelSet(tuple(GLUE_TASKS[self.config.glue_task].labels))
+            return GLUE_TASKS[self.config.glue_task].label_set()
         return LabelSet.from_examples(records, path)
 
-    def encode(self, records: list) -> dict[str, np.ndarray]:
+    def encode(self, records: list, path: str) -> dict[str, np.ndarray]:
         from electra.classification.data import encode
-        return encode(records, self.tokenizer, self.config.data.max_seq_length, self.labels)
+        return encode(records, self.tokenizer, self.config.data.max_seq_length, self.labels, path=path)
 
     def build_model(self, seed: int | None = None):
         from electra.modeling import ElectraForSequenceClassification

@@ -76,8 +76,8 @@ class FinetuneTask(Task):
         """The label set a training file defines (None for regression)."""
 
     @abc.abstractmethod
-    def encode(self, records: list) -> dict[str, np.ndarray]:
-        """Model inputs and ``labels`` for ``records`` under ``self.labels``."""
+    def encode(self, records: list, path: str) -> dict[str, np.ndarray]:
+        """Model inputs and ``labels`` for ``records`` (read from ``path``) under ``self.labels``."""
 
     @abc.abstractmethod
     def score(self, records: list, arrays: dict, logits: np.ndarray) -> dict[str, float]:
@@ -113,15 +113,15 @@ class FinetuneTask(Task):
         if self.trains:
             records = self.read(d.train_file, labelled=True)
             self.labels = self.label_set_of(records, d.train_file)
-            self.train = (records, self.encode(records))
+            self.train = (records, self.encode(records, d.train_file))
         else:
             self.labels = self.trained_labels()
         if d.eval_file and c.mode in ("eval", "train_eval"):
             records = self.read(d.eval_file, labelled=True)
-            self.eval = (records, self.encode(records))
+            self.eval = (records, self.encode(records, d.eval_file))
         if d.test_file:
             records = self.read(d.test_file, labelled=False)
-            self.test = (records, self.encode(records))
+            self.test = (records, self.encode(records, d.test_file))
         if self.trains:
             size = len(self.train[1]["input_ids"])
             per_worker = max(1, size // distributor.size)

@@ -22,19 +22,25 @@ class TaggingTask(FinetuneTask):
     def read(self, path: str, labelled: bool) -> list:
         from electra.tagging.data import read_tagged
         d = self.config.data
-        fmt = None if d.format == "auto" else d.format
-        if fmt not in (None, "conll", "conllu"):
+        fmt = d.format if d.format != "auto" else "conllu" if path.lower().endswith(".conllu") else "conll"
+        if fmt not in ("conll", "conllu"):
             raise ValueError(f"--data.format={d.format}: tagging reads conll or conllu files")
-        return read_tagged(path, format=fmt, tag_column=d.tag_column if labelled else None, field=d.conllu_field)
+        if fmt == "conllu":
+            return read_tagged(path, format=fmt, field=d.conllu_field)
+        return read_tagged(path, format=fmt, tag_column=d.tag_column if labelled else None)
 
     def label_set_of(self, records: list, path: str):
-        from electra.tagging.data import LabelSet
-        return LabelSet.from_examples(records, path)
+        from electra.tagging.data import tag_label_set
+        return tag_label_set(records, path)
 
-    def encode(self, records: list) -> dict[str, np.ndarray]:
+    def encode(self, records: list, path: str) -> dict[str, np.ndarray]:
         from electra.tagging.data import encode
+        return encode(records, self.tokenizer, self.config.data.max_seq_length, self.labels, self.stride)
+
+    @property
+    def stride(self) -> int:
         d = self.config.data
-        return encode(records, self.tokenizer, d.max_seq_length, self.labels, d.stride)
+        return d.stride or max(1, (d.max_seq_length - 2) // 2)
 
     def build_model(self, seed: int | None = None):
         from electra.modeling import ElectraForTokenClassification
@@ -45,7 +51,7 @@ class TaggingTask(FinetuneTask):
         return token_loss(model(batch, training=True)["logits"], batch["labels"])
 
     def finetune_settings(self) -> dict:
-        return {**super().finetune_settings(), "stride": self.config.data.stride,
+        return {**super().finetune_settings(), "stride": self.stride,
                 "tag_scheme": tag_scheme_of(self.labels.names) if self.labels is not None else None}
 
     def word_tags(self, records: list, arrays: dict, logits: np.ndarray) -> list[list[str]]:

@@ -1,9 +1,9 @@
-"""Run run_pretraining.py (or, with --squad first, run_squad.py) and send the process a signal right after
+"""Run run_pretraining.py (or, with --squad first, run_squad.py; with --finetune, run_finetune.py) and send the process a signal right after
 optimizer step N: SIGKILL by default (a crash mid-run, for resume tests), or ``--signal=TERM`` (a scheduler's stop
 request); with ``--again-in-save`` the same signal comes a second time while the stop's checkpoint is being saved.
 Under horovodrun, ``KILL_RANK=r`` signals that rank only.
 
-    python tests/training/kill_at_step.py N [--signal=NAME] [--again-in-save] [--squad] FLAGS...
+    python tests/training/kill_at_step.py N [--signal=NAME] [--again-in-save] [--squad|--finetune] FLAGS...
 """
 import os
 import runpy
@@ -46,8 +46,9 @@ def save(self):
 
 trainer.Trainer.train_step = train_step
 checkpointing.TrainingState.save = save
-script = "run_squad.py" if sys.argv[1:2] == ["--squad"] else "run_pretraining.py"
-if script == "run_squad.py":
+SCRIPTS = {"--squad": "run_squad.py", "--finetune": "run_finetune.py"}
+script = SCRIPTS.get(sys.argv[1], "run_pretraining.py")
+if sys.argv[1] in SCRIPTS:
     sys.argv.pop(1)
 sys.argv[0] = os.path.join(os.path.dirname(__file__), "..", "..", "run_scripts", script)
 runpy.run_path(sys.argv[0], run_name="__main__")
