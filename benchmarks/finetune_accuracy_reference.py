@@ -239,8 +239,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import torch
     import transformers
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.peer import reuse_freed_memory      # what the speed benchmarks' peer runs with
     versions = {"torch": torch.__version__, "transformers": transformers.__version__,
-                "torch_threads": torch.get_num_threads()}
+                "torch_threads": torch.get_num_threads(), "malloc": reuse_freed_memory()}
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         print(json.dumps({**run_seed(args, seed), "versions": versions}), flush=True)
     return 0
