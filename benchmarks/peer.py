@@ -13,6 +13,8 @@ What the peer runs (the same shapes and hyper-parameters as ours, sent by the pa
   (ours: at the masked ones only), so its model FLOPs are reported separately.
 * ``squad_train``: ``ElectraForQuestionAnswering``, start/end cross-entropy, AdamW, clipping.
 * ``squad_infer``: ``ElectraForQuestionAnswering`` under ``torch.inference_mode()``.
+* ``classify_train``, ``classify_infer``: the same for ``ElectraForSequenceClassification`` (``num_labels``
+  classes, cross-entropy on random labels).
 * ``matmul_peak``: the best FLOP/s of a square fp32 or bf16 matrix product (PyTorch's BLAS).
 
 Precision: fp32, or ``bf16`` as PyTorch's CPU mixed precision (``torch.autocast``: fp32 weights and optimizer,
@@ -39,7 +41,7 @@ PEER_PRECISIONS = ("fp32", "bf16")   # bf16: torch.autocast on the CPU, fp32 wei
 
 
 # ----------------------------------------------------------------------------------------------- the worker side
-def _hf_config(model: dict, generator: bool):
+def _hf_config(model: dict, generator: bool, **extra):
     from transformers import ElectraConfig
     prefix = "generator_" if generator else ""
     return ElectraConfig(
@@ -50,7 +52,7 @@ def _hf_config(model: dict, generator: bool):
         hidden_dropout_prob=model["hidden_dropout_prob"],
         attention_probs_dropout_prob=model["attention_probs_dropout_prob"],
         max_position_embeddings=model["max_position_embeddings"], type_vocab_size=model["type_vocab_size"],
-        layer_norm_eps=model["layer_norm_eps"], initializer_range=model["initializer_range"])
+        layer_norm_eps=model["layer_norm_eps"], initializer_range=model["initializer_range"], **extra)
 
 
 class _Worker:
@@ -64,14 +66,15 @@ class _Worker:
                      "python": sys.executable, "malloc": reuse_freed_memory()}
 
     def setup(self, task: str, model: dict, batch: int, seq: int, predictions: int = 0, lr: float = 1e-4,
-              precision: str = "fp32"):
+              precision: str = "fp32", num_labels: int = 2):
         torch = self.torch
         if precision not in PEER_PRECISIONS:
             raise ValueError(f"the peer runs {PEER_PRECISIONS}, not {precision!r}")
         # bf16 as PyTorch's own mixed precision on the CPU: fp32 weights and optimizer, the forward pass under
         # autocast (matrix products in bf16), as Keras' mixed_bfloat16 policy does on our side
         autocast = partial(torch.autocast, "cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
-        from transformers import ElectraForMaskedLM, ElectraForPreTraining, ElectraForQuestionAnswering
+        from transformers import (ElectraForMaskedLM, ElectraForPreTraining, ElectraForQuestionAnswering,
+                                  ElectraForSequenceClassification)
         ids = torch.randint(5, model["vocab_size"], (batch, seq))
         mask = torch.ones(batch, seq, dtype=torch.long)
         segments = torch.zeros(batch, seq, dtype=torch.long)
@@ -107,17 +110,20 @@ class _Worker:
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
                 return float(loss.detach())
-        elif task in ("squad_train", "squad_infer"):
-            qa = ElectraForQuestionAnswering(_hf_config(model, False))
-            if task == "squad_train":
+        elif task in ("squad_train", "squad_infer", "classify_train", "classify_infer"):
+            squad = task.startswith("squad")
+            qa = (ElectraForQuestionAnswering(_hf_config(model, False)) if squad else
+                  ElectraForSequenceClassification(_hf_config(model, False, num_labels=num_labels)))
+            if task.endswith("_train"):
                 optimizer = torch.optim.AdamW(qa.parameters(), lr=lr, eps=1e-6, weight_decay=0.01)
                 starts = torch.randint(0, seq - 4, (batch,))
+                targets = (dict(start_positions=starts, end_positions=starts + 3) if squad else
+                           dict(labels=torch.randint(0, num_labels, (batch,))))
                 qa.train()
 
                 def step():
                     with autocast():
-                        loss = qa(input_ids=ids, attention_mask=mask, token_type_ids=segments,
-                                  start_positions=starts, end_positions=starts + 3).loss
+                        loss = qa(input_ids=ids, attention_mask=mask, token_type_ids=segments, **targets).loss
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(qa.parameters(), 1.0)
@@ -129,7 +135,7 @@ class _Worker:
                 def step():
                     with torch.inference_mode(), autocast():
                         out = qa(input_ids=ids, attention_mask=mask, token_type_ids=segments)
-                    return float(out.start_logits[0, 0])
+                    return float((out.start_logits if squad else out.logits)[0, 0])
         else:
             raise ValueError(f"unknown peer task {task!r}")
         self.step = step
