@@ -233,7 +233,7 @@ def _other_classifier(model, ours: dict[str, np.ndarray], architecture: str, pat
     return dropped
 
 
-def load_hf_electra(model, path: str, part: str = "discriminator") -> LoadReport:
+def load_hf_electra(model, path: str, part: str = "discriminator", heads: bool = True) -> LoadReport:
     """Load a Hugging Face ELECTRA file into ``model``.
 
     ``part="discriminator"``: ElectraForPreTraining / ElectraModel / ElectraForQuestionAnswering /
@@ -241,7 +241,8 @@ def load_hf_electra(model, path: str, part: str = "discriminator") -> LoadReport
     of its heads both sides have: a head the model lacks is ignored, a head the file lacks is left as it was; a
     sentence classifier's head is not loaded into a tagger nor the reverse). ``part="generator"``:
     ElectraForMaskedLM into the generator of an ``ElectraPretrainingModel``; the file's embeddings become the
-    shared embeddings. A classifier with another number of labels is a ``WeightLoadError`` naming the tensor.
+    shared embeddings. A classifier with another number of labels is a ``WeightLoadError`` naming the tensor;
+    ``heads=False`` loads none of the model's fine-tuning heads (``electra.interop.weights.assign``).
     """
     tensors = read_safetensors(path)
     if part == "discriminator":
@@ -258,10 +259,10 @@ def load_hf_electra(model, path: str, part: str = "discriminator") -> LoadReport
         raise ValueError(f"part must be 'discriminator' or 'generator', got {part!r}")
     ours, ignored = to_our_names(tensors, architecture, "electra", path)
     ignored += _other_classifier(model, ours, architecture, path)
-    return assign(model, ours, path, ignorable=ignored, select=select)
+    return assign(model, ours, path, ignorable=ignored, select=select, heads=heads)
 
 
-def load_hf_bert(model, path: str) -> LoadReport:
+def load_hf_bert(model, path: str, heads: bool = True) -> LoadReport:
     """Load Hugging Face BERT weights (BertModel, BertForQuestionAnswering, BertForTokenClassification,
     BertForPreTraining) into the encoder, and the QA / token classifier head into a model that has it.
 
@@ -278,7 +279,7 @@ def load_hf_bert(model, path: str) -> LoadReport:
     ours, ignored = to_our_names(tensors, architecture, "bert", path)
     ignored += pooled + _other_classifier(model, ours, architecture, path)
     select = lambda n: not n.startswith(("generator/", "generator_predictions/", "discriminator_predictions/"))  # noqa: E731
-    return assign(model, ours, path, ignorable=ignored, select=select)
+    return assign(model, ours, path, ignorable=ignored, select=select, heads=heads)
 
 
 def load_hf_pretraining(model, discriminator_path: str, generator_path: str) -> list[LoadReport]:

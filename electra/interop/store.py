@@ -169,22 +169,23 @@ class ModelSource:
         """The SQuAD head the weights hold (None without one)."""
         return QAHead.of_weights(self.heads)
 
-    def load_into(self, model) -> LoadReport:
-        """Load these weights into ``model`` (pretraining model, discriminator or QA model): every check of
-        ``electra.interop.weights.assign`` (nothing is written unless everything fits)."""
+    def load_into(self, model, heads: bool = True) -> LoadReport:
+        """Load these weights into ``model`` (pretraining model, discriminator, QA model or classifier): every check
+        of ``electra.interop.weights.assign`` (nothing is written unless everything fits). ``heads=False``: the
+        model's fine-tuning heads stay as they are (another task's classifier: only the encoder is taken)."""
         if self.kind == MODEL_DIRECTORY:
-            return assign(model, read_safetensors(os.path.join(self.path, WEIGHTS_NAME)), self.path)
+            return assign(model, read_safetensors(os.path.join(self.path, WEIGHTS_NAME)), self.path, heads=heads)
         if self.kind == HUGGING_FACE:
             if self.generator_path:
                 return load_hf_pretraining(model, self.path, self.generator_path)
             if self.metadata.get("model_type") == "bert":
-                return load_hf_bert(model, self.path)
-            return load_hf_electra(model, self.path,
+                return load_hf_bert(model, self.path, heads=heads)
+            return load_hf_electra(model, self.path, heads=heads,
                                    part="generator" if self.architecture == "generator" else "discriminator")
         if self.kind == GOOGLE:
             return load_google_checkpoint(model, self.path)
         if self.kind == TRAINING:
-            return load_model_weights(model, self.path)
+            return load_model_weights(model, self.path, heads=heads)
         raise ValueError(f"ModelSource.kind={self.kind!r}; expected one of {KINDS}")
 
 
@@ -450,7 +451,7 @@ def resolve_checkpoint(path: str) -> str:
     return path
 
 
-def load_model_weights(model, path: str) -> LoadReport:
+def load_model_weights(model, path: str, heads: bool = True) -> LoadReport:
     """Weights of a training checkpoint into ``model`` (phase 2, continued pretraining): every check of ``assign``."""
     path = resolve_checkpoint(path)
-    return assign(model, read_model_weights(path), path)
+    return assign(model, read_model_weights(path), path, heads=heads)

@@ -57,17 +57,19 @@ def fit_vocab_rows(name: str, array: np.ndarray, rows: int, vocab_size: int, sou
 
 
 def assign(model, tensors: Mapping[str, np.ndarray], source: str, ignorable: Iterable[str] = (),
-           select: Callable[[str], bool] | None = None) -> LoadReport:
+           select: Callable[[str], bool] | None = None, heads: bool = True) -> LoadReport:
     """Load ``tensors`` (by our names) into ``model.named_variables()``.
 
     Every variable must be present unless it lies in one of ``model.optional_scopes`` (fine-tuning heads
     that a pretrained checkpoint does not have). A tensor under a scope the model has but that the model
     lacks (for example ``layer_12`` for a 12-layer model) is an error: the checkpoint is of another size.
     Tensors under scopes the model does not have (a generator, when loading a discriminator) are ignored.
-    ``select`` restricts loading to part of the model (only the generator, say).
+    ``select`` restricts loading to part of the model (only the generator, say); ``heads=False`` leaves the
+    model's optional heads as they are (a classifier of another label set: the encoder loads, the head stays new).
     """
-    targets = {n: v for n, v in model.named_variables().items() if select is None or select(n)}
     optional = tuple(getattr(model, "optional_scopes", ()))
+    targets = {n: v for n, v in model.named_variables().items()
+               if (select is None or select(n)) and (heads or top_scope(n) not in optional)}
     scopes = {top_scope(n) for n in targets}
     vocab_size, rows = model.config.vocab_size, model.config.embedding_vocab_size
 

@@ -165,6 +165,24 @@ class FinetuneTask(Task):
         records, arrays = self.eval
         return self.score(records, arrays, self.logits(model, arrays))
 
+    def initialize(self, model) -> str | None:
+        """The ``--init`` weights; a classifier trained for other labels (an MNLI model starting RTE, a sentence
+        classifier starting a tagger) gives its encoder only, and this task's head starts fresh."""
+        if self.source is None:
+            return None
+        held = self.source.metadata.get("labels")
+        kind = self.source.architecture
+        ours = "token_classification" if self.config.kind == "tagging" else "sequence_classification"
+        same = "classifier" in self.source.heads and kind == ours and (
+            held is None and self.labels is None or held is not None and self.labels is not None
+            and tuple(held) == tuple(self.labels.names))
+        if "classifier" in self.source.heads and not same:
+            log.info("%s holds a classifier for %s; its encoder starts this run, the head starts fresh",
+                     self.initialized_from, f"the labels {held}" if held else kind)
+        report = self.source.load_into(model, heads=same or "classifier" not in self.source.heads)
+        log.info("weights from %s (%s); fresh optimizer and schedule", self.initialized_from, report)
+        return self.initialized_from
+
     def save_model(self, model, directory: str, step: int | None, extra: dict | None = None) -> str:
         from electra.interop.store import save_model_directory
         return save_model_directory(

@@ -178,3 +178,24 @@ def test_eval_only_reproduces_the_training_run_score(tmp_path):
                                                                             "data.eval_file": sst}))
     again = run(finetune_config(tmp_path / "out", task="glue/sst-2", mode="eval", **{"data.eval_file": sst}))
     np.testing.assert_allclose(again["eval"]["accuracy"], trained["eval"]["accuracy"])
+
+
+@pytest.mark.slow
+def test_a_classifier_for_other_labels_starts_another_task_with_its_encoder(tmp_path, caplog):
+    """As the ELECTRA paper starts RTE from an MNLI model: the encoder is taken, the head (other labels) starts
+    fresh; a tagger can start from a sentence classifier the same way."""
+    data = _own_csv(tmp_path)
+    run(finetune_config(tmp_path / "first", task="classification", **{
+        "data.train_file": str(data), "data.eval_file": str(data), "data.text_column": "review",
+        "data.label_column": "sentiment"}))
+    first = str(tmp_path / "first" / "model")
+    sst = str(GLUE / "SST-2" / "train.tsv")
+    with caplog.at_level("INFO", logger="electra.finetune"):
+        result = run(finetune_config(tmp_path / "second", task="glue/sst-2", init=first, **{
+            "data.train_file": sst, "data.eval_file": sst}))
+    assert result["initialized_from"] == first
+    assert "holds a classifier for the labels ['negative', 'positive']; its encoder starts this run" in caplog.text
+    tagged = run(finetune_config(tmp_path / "third", task="tagging", init=first, **{
+        "data.train_file": str(TAGGING / "wnut17_train.conll"), "data.eval_file": str(TAGGING / "wnut17_dev.conll"),
+        "data.max_seq_length": 24}))
+    assert "f1" in tagged["eval"]
