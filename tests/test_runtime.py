@@ -27,6 +27,9 @@ def _imported(node) -> list[str]:
     return [alias.name for alias in node.names]
 
 
+TORCH_ONLY = ("peer.py", "finetune_accuracy_reference.py")   # the peer processes: PyTorch, never TensorFlow
+
+
 def test_every_entry_script_imports_electra_before_tensorflow():
     """TF_ENABLE_ONEDNN_OPTS is read once, when TensorFlow loads: an entry script that reached TensorFlow or Keras
     (directly or through absl-free helpers) before ``electra`` would run without the oneDNN kernels."""
@@ -38,7 +41,7 @@ def test_every_entry_script_imports_electra_before_tensorflow():
         text = script.read_text(encoding="utf-8")
         if "tensorflow" not in text and "keras" not in text and "electra" not in text:
             continue
-        if '__name__ == "__main__"' not in text or script.name == "peer.py":   # libraries; the peer runs torch only
+        if '__name__ == "__main__"' not in text or script.name in TORCH_ONLY:   # libraries; the peers
             continue
         roots = [name.split(".")[0] for node in _module_level_imports(script) for name in _imported(node)]
         assert "electra" in roots, f"{script.name}: no module-level 'import electra'"
