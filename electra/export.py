@@ -290,6 +290,17 @@ def _attach_assets(archive, **paths: str) -> None:
         setattr(root, name, tf.saved_model.Asset(path))
 
 
+def load_export_tokenizer(export_dir: str):
+    """``(settings, tokenizer)`` of an export: its settings asset and the vocabulary beside it, lower-cased as
+    recorded (what every predictor from an export starts with)."""
+    from electra.tokenization import load_tokenizer
+    if not os.path.isdir(export_dir):
+        raise FileNotFoundError(f"SavedModel directory not found: {export_dir}")
+    settings = load_settings(export_dir)
+    return settings, load_tokenizer(os.path.join(export_dir, "assets", settings["vocab_file"]),
+                                    lower_case=settings["do_lower_case"])
+
+
 def load_settings(export_dir: str) -> dict:
     """An export's settings asset: ``squad_settings.json``, or ``task_settings.json`` (the one with ``"task"``)."""
     for name in (SETTINGS_NAME, TASK_SETTINGS_NAME):

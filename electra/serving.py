@@ -15,13 +15,11 @@ memory with the same pre- and post-processing (``from_model``), which is what th
 """
 from __future__ import annotations
 
-import os
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from electra.export import INPUT_NAMES, SIGNATURE, load_settings
-from electra.tokenization import load_tokenizer
+from electra.export import INPUT_NAMES, SIGNATURE, load_export_tokenizer, load_settings
 
 LogitsFn = Callable[[dict, int], np.ndarray]
 
@@ -62,11 +60,7 @@ class _Predictor:
     @classmethod
     def from_export(cls, export_dir: str):
         """The SavedModel in ``export_dir`` and its assets (vocabulary, settings, labels)."""
-        if not os.path.isdir(export_dir):
-            raise FileNotFoundError(f"SavedModel directory not found: {export_dir}")
-        settings = load_settings(export_dir)
-        tokenizer = load_tokenizer(os.path.join(export_dir, "assets", settings["vocab_file"]),
-                                   lower_case=settings["do_lower_case"])
+        settings, tokenizer = load_export_tokenizer(export_dir)
         return cls(tokenizer, settings, saved_model_logits(export_dir))
 
     @classmethod

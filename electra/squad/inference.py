@@ -17,15 +17,13 @@ logits for the plain head, log-probabilities for the joint head. An export recor
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from electra.export import default_settings, export_head, load_settings, signature_of
+from electra.export import default_settings, export_head, load_export_tokenizer, signature_of
 from electra.squad.data import SquadExample, convert_examples_to_features
 from electra.squad.postprocess import decode
-from electra.tokenization import load_tokenizer
 
 
 def predict_logits(model, features, batch_size: int = 32, xla: bool = False) -> dict[str, np.ndarray]:
@@ -168,11 +166,7 @@ class SavedModelPredictor(Predictor):
     def __init__(self, export_dir: str):
         import tensorflow as tf
 
-        if not os.path.isdir(export_dir):
-            raise FileNotFoundError(f"SavedModel directory not found: {export_dir}")
-        settings = load_settings(export_dir)
-        tokenizer = load_tokenizer(os.path.join(export_dir, "assets", settings["vocab_file"]),
-                                   lower_case=settings["do_lower_case"])
+        settings, tokenizer = load_export_tokenizer(export_dir)
         self.loaded = tf.saved_model.load(export_dir)
         self.head = export_head(settings)
         name = signature_of(self.head)

@@ -16,11 +16,6 @@ import numpy as np
 from electra.tasks.finetuning import FinetuneTask, sequence_loss
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
-
-
 class ClassificationTask(FinetuneTask):
 
     def __init__(self, config):
@@ -82,6 +77,7 @@ class ClassificationTask(FinetuneTask):
     def prediction_records(self, records: list, arrays: dict, logits: np.ndarray) -> list[dict]:
         if self.regression:
             return [{"id": r.guid, "score": float(v)} for r, v in zip(records, logits[:, 0])]
+        from electra.serving import softmax
         names, probabilities = self.labels.names, softmax(logits)
         return [{"id": r.guid, "label": names[int(p.argmax())],
                  "probabilities": {n: float(x) for n, x in zip(names, p)}} for r, p in zip(records, probabilities)]

@@ -58,8 +58,9 @@ class TaggingTask(FinetuneTask):
         return token_loss(model(batch, training=True)["logits"], batch["labels"])
 
     def finetune_settings(self) -> dict:
+        from electra.tagging.data import tag_scheme
         return {**super().finetune_settings(), "stride": self.stride,
-                "tag_scheme": tag_scheme_of(self.labels.names) if self.labels is not None else None}
+                "tag_scheme": tag_scheme(self.labels.names) if self.labels is not None else None}
 
     def word_tags(self, records: list, arrays: dict, logits: np.ndarray) -> list[list[str]]:
         from electra.tagging.data import merge_logits
@@ -68,8 +69,9 @@ class TaggingTask(FinetuneTask):
                                                                                            len(records))]
 
     def score(self, records: list, arrays: dict, logits: np.ndarray) -> dict[str, float]:
+        from electra.tagging.data import tag_scheme
         from electra.tagging.metrics import tagging_scores
-        scheme = tag_scheme_of(self.labels.names)
+        scheme = tag_scheme(self.labels.names)
         scores = tagging_scores([list(r.tags) for r in records], self.word_tags(records, arrays, logits), scheme)
         flat = {k: float(v) for k, v in scores.items() if isinstance(v, (int, float))}
         flat["score"] = flat.get("f1", flat["accuracy"])
@@ -79,7 +81,3 @@ class TaggingTask(FinetuneTask):
         tags = self.word_tags(records, arrays, logits)
         return [{"id": f"{r.source}:{r.line}", "words": list(r.words), "tags": t} for r, t in zip(records, tags)]
 
-
-def tag_scheme_of(names) -> str:
-    from electra.tagging.data import tag_scheme
-    return tag_scheme(names)
